@@ -1,0 +1,25 @@
+//! The one small crate shared by the sample services (gateway, orders, payments,
+//! inventory, shipping).
+//!
+//! It holds what every service needs and nothing domain-specific: configuration from the
+//! environment, JSON logs, Prometheus metrics, health endpoints, RFC 9457 problem bodies,
+//! a JSON extractor that names the offending field, graceful shutdown, the `--healthcheck`
+//! probe used by `FROM scratch` images, and the check that keeps `contracts/openapi`
+//! in step with the code. See `docs/ARCHITECTURE.md` for how the services use it.
+
+pub mod config;
+pub mod db;
+pub mod extract;
+pub mod health;
+pub mod healthcheck;
+pub mod http_metrics;
+pub mod openapi;
+pub mod problem;
+pub mod server;
+pub mod telemetry;
+pub mod tracecontext;
+
+pub use config::{ConfigError, Env};
+pub use extract::{Json, Path, Query};
+pub use health::{Check, Health, ReadinessCheck};
+pub use problem::Problem;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the five sample services as static binaries (glibc, crt-static) for
+# x86_64-unknown-linux-gnu and checks with ldd that each is statically linked.
+# Output: target/x86_64-unknown-linux-gnu/release/<service>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+services=(gateway orders payments inventory shipping)
+target=x86_64-unknown-linux-gnu
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$target" $(printf -- '-p %s ' "${services[@]}")
+dir="${CARGO_TARGET_DIR:-target}/$target/release"
+for s in "${services[@]}"; do
+  out=$(ldd "$dir/$s" 2>&1 || true)
+  case "$out" in
+    *"not a dynamic executable"*|*"statically linked"*) printf '%-10s static  %s\n' "$s" "$(du -h "$dir/$s" | cut -f1)" ;;
+    *) printf '%s is NOT statically linked:\n%s\n' "$s" "$out" >&2; exit 1 ;;
+  esac
+done
