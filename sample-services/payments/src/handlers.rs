@@ -1,0 +1,141 @@
+//! The controller: HTTP handlers for `/payments`, with the business flow of each route.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use service_kit::{Json, Path, Problem};
+
+use crate::{
+    AppState,
+    model::{LedgerError, Payment, PaymentStatus, Recorded},
+    view::{CreatePayment, PaymentView, parse_id},
+};
+
+/// The OpenAPI tag of the payment routes.
+pub const TAG: &str = "payments";
+
+fn unavailable(err: &LedgerError) -> Problem {
+    tracing::error!(error = %err, "ledger error");
+    Problem::unavailable(err.to_string())
+}
+
+/// Authorise a payment for an order.
+///
+/// Idempotent by `order_id`: the same order again answers 200 with the payment already
+/// recorded; the same order with another amount, currency or customer is a 409
+/// `payment_mismatch`. A declined payment is still recorded (201, `status` `DECLINED`).
+#[utoipa::path(
+    post,
+    path = "/payments",
+    tag = TAG,
+    request_body = CreatePayment,
+    responses(
+        (status = 201, description = "Payment recorded (authorised or declined)", body = PaymentView,
+            headers(("location" = String, description = "`/payments/{id}`"))),
+        (status = 200, description = "The order already had this payment; it is returned", body = PaymentView),
+        (status = 409, description = "`payment_mismatch`: the order already has a payment with other terms",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule; `field` names it",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_payment(
+    State(state): State<AppState>,
+    Json(body): Json<CreatePayment>,
+) -> Result<Response, Problem> {
+    let request = body
+        .into_domain()
+        .map_err(|e| Problem::invalid(e.field, e.message))?;
+    let candidate = Payment::decide(request, &state.rules);
+    let requested = candidate.clone();
+    match state.ledger.record(candidate).await {
+        Ok(Recorded::Created(payment)) => {
+            count_new(&payment);
+            tracing::info!(
+                payment_id = %payment.id,
+                order_id = %payment.order_id,
+                status = ?payment.status,
+                reason = payment.decline_reason.map(|r| r.as_str()),
+                "payment recorded"
+            );
+            let location = HeaderValue::from_str(&format!("/payments/{}", payment.id))
+                .map_err(|e| Problem::internal(&e))?;
+            let mut response =
+                (StatusCode::CREATED, Json(PaymentView::from(payment))).into_response();
+            response.headers_mut().insert(header::LOCATION, location);
+            Ok(response)
+        }
+        Ok(Recorded::Existing(payment)) => {
+            metrics::counter!("payments_replayed_total").increment(1);
+            Ok((StatusCode::OK, Json(PaymentView::from(payment))).into_response())
+        }
+        Ok(Recorded::Mismatch(existing)) => {
+            metrics::counter!("payments_mismatch_total").increment(1);
+            Err(Problem::conflict(
+                "payment_mismatch",
+                format!(
+                    "order {} already has payment {} with other terms: {}",
+                    existing.order_id,
+                    existing.id,
+                    existing.differences(&requested)
+                ),
+            ))
+        }
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+fn count_new(payment: &Payment) {
+    match (payment.status, payment.decline_reason) {
+        (PaymentStatus::Authorized, _) => {
+            metrics::counter!("payments_authorized_total").increment(1);
+        }
+        (PaymentStatus::Declined, reason) => {
+            let reason = reason.map_or("unknown", |r| r.as_str());
+            metrics::counter!("payments_declined_total", "reason" => reason).increment(1);
+        }
+    }
+}
+
+/// Get one payment.
+#[utoipa::path(
+    get,
+    path = "/payments/{id}",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The payment id")),
+    responses(
+        (status = 200, description = "The payment", body = PaymentView),
+        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`id` is not a UUID", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<PaymentView>, Problem> {
+    let id = parse_id(&raw_id)?;
+    match state.ledger.get(id).await {
+        Ok(Some(payment)) => Ok(Json(payment.into())),
+        Ok(None) => Err(Problem::not_found(format!("no payment with id {id}"))),
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+/// Readiness of the ledger, for `/health/ready`.
+#[derive(Clone)]
+pub struct LedgerCheck(pub Arc<dyn crate::model::Ledger>);
+
+#[async_trait::async_trait]
+impl service_kit::ReadinessCheck for LedgerCheck {
+    fn name(&self) -> &str {
+        "ledger"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}

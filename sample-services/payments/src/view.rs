@@ -1,0 +1,82 @@
+//! Request and response bodies of the payments API (JSON, with OpenAPI schemas).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::model::{DeclineReason, Invalid, NewPayment, Payment, PaymentStatus};
+
+/// `POST /payments`: authorise a payment for an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "order_id": "5b0f1e5e-2f55-4a49-9d0b-6d3c2a4d9a10",
+    "customer_id": "customer-42",
+    "amount_cents": 17800,
+    "currency": "EUR"
+}))]
+pub struct CreatePayment {
+    /// The order being paid; a payment is unique per order.
+    pub order_id: Uuid,
+    /// Who pays; must not be empty.
+    pub customer_id: String,
+    /// The amount in the currency's minor unit; greater than 0.
+    pub amount_cents: i64,
+    /// Three uppercase letters, e.g. `EUR`.
+    pub currency: String,
+}
+
+impl CreatePayment {
+    /// Validates the request into the domain type.
+    pub fn into_domain(self) -> Result<NewPayment, Invalid> {
+        NewPayment::parse(
+            self.order_id,
+            &self.customer_id,
+            self.amount_cents,
+            &self.currency,
+        )
+    }
+}
+
+/// A payment, authorised or declined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub status: PaymentStatus,
+    /// Present when `status` is `DECLINED`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decline_reason: Option<DeclineReason>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Payment> for PaymentView {
+    fn from(p: Payment) -> Self {
+        Self {
+            id: p.id,
+            order_id: p.order_id,
+            customer_id: p.customer_id.as_str().to_owned(),
+            amount_cents: p.amount.get(),
+            currency: p.currency.as_str().to_owned(),
+            status: p.status,
+            decline_reason: p.decline_reason,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// Parses the `{id}` path parameter; a value that is not a UUID is a 400 naming `id`.
+pub fn parse_id(raw: &str) -> Result<Uuid, service_kit::Problem> {
+    Uuid::parse_str(raw).map_err(|e| {
+        service_kit::Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "validation",
+            "invalid path parameter",
+        )
+        .field("id")
+        .detail(format!("{raw:?} is not a UUID: {e}"))
+    })
+}
