@@ -1,0 +1,472 @@
+//! The domain: orders, their items and statuses, the rules a new order must satisfy, and
+//! the [`OrderRepository`] that stores them (PostgreSQL in production, in memory in tests).
+
+mod memory;
+mod postgres;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use memory::InMemoryOrderRepository;
+pub use postgres::{MIGRATOR, PgOrderRepository};
+
+/// Most items an order may have.
+pub const MAX_ITEMS: usize = 50;
+/// Largest quantity of one item.
+pub const MAX_QUANTITY: i64 = 1000;
+/// Longest customer id, sku or idempotency key accepted.
+pub const MAX_ID_LEN: usize = 200;
+
+/// The current time at the precision PostgreSQL stores (microseconds), so a value
+/// written and read back compares equal.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Accepted and queued; not yet reserved and paid.
+    Pending,
+    /// Stock reserved and payment authorised.
+    Confirmed,
+    /// Could not be fulfilled; `reason` says why.
+    Rejected,
+}
+
+impl OrderStatus {
+    /// The stored and serialised form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(Self::Pending),
+            "CONFIRMED" => Some(Self::Confirmed),
+            "REJECTED" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+
+    /// Whether the order will not change status again.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: Uuid,
+    pub customer_id: String,
+    pub items: Vec<Item>,
+    pub status: OrderStatus,
+    pub reason: Option<String>,
+    pub total_cents: Option<i64>,
+    pub reservation_id: Option<String>,
+    pub payment_id: Option<String>,
+    /// The id of the `order.confirmed` event, fixed when the order is confirmed so a
+    /// re-publication after a crash carries the same id.
+    pub event_id: Option<Uuid>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// When `order.confirmed` was confirmed by the broker.
+    pub event_published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// A fresh `PENDING` order.
+    pub fn pending(new: NewOrder, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            customer_id: new.customer_id,
+            items: new.items,
+            status: OrderStatus::Pending,
+            reason: None,
+            total_cents: None,
+            reservation_id: None,
+            payment_id: None,
+            event_id: None,
+            confirmed_at: None,
+            event_published_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Confirmed and its event is out: nothing left to do.
+    pub fn is_settled(&self) -> bool {
+        match self.status {
+            OrderStatus::Pending => false,
+            OrderStatus::Confirmed => self.event_published_at.is_some(),
+            OrderStatus::Rejected => true,
+        }
+    }
+}
+
+/// A rule that the input breaks, with the path of the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Invalid> for service_kit::Problem {
+    fn from(e: Invalid) -> Self {
+        service_kit::Problem::invalid(e.field, e.message)
+    }
+}
+
+/// An order request that passed validation: 1-50 items, quantities 1-1000, non-empty ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewOrder {
+    pub customer_id: String,
+    pub items: Vec<Item>,
+}
+
+impl NewOrder {
+    /// Checks the rules; the error names the first offending field (`items[1].quantity`).
+    pub fn parse(customer_id: &str, items: &[(String, i64)]) -> Result<Self, Invalid> {
+        let customer_id = customer_id.trim();
+        if customer_id.is_empty() {
+            return Err(Invalid::new("customer_id", "must not be empty"));
+        }
+        if customer_id.len() > MAX_ID_LEN {
+            return Err(Invalid::new(
+                "customer_id",
+                format!("must be at most {MAX_ID_LEN} characters"),
+            ));
+        }
+        if items.is_empty() {
+            return Err(Invalid::new("items", "must have at least 1 item"));
+        }
+        if items.len() > MAX_ITEMS {
+            return Err(Invalid::new(
+                "items",
+                format!("must have at most {MAX_ITEMS} items, got {}", items.len()),
+            ));
+        }
+        let mut parsed = Vec::with_capacity(items.len());
+        for (i, (sku, quantity)) in items.iter().enumerate() {
+            let sku = sku.trim();
+            if sku.is_empty() {
+                return Err(Invalid::new(format!("items[{i}].sku"), "must not be empty"));
+            }
+            if sku.len() > MAX_ID_LEN {
+                return Err(Invalid::new(
+                    format!("items[{i}].sku"),
+                    format!("must be at most {MAX_ID_LEN} characters"),
+                ));
+            }
+            let quantity = match u32::try_from(*quantity) {
+                Ok(q) if (1..=MAX_QUANTITY).contains(&i64::from(q)) => q,
+                _ => {
+                    return Err(Invalid::new(
+                        format!("items[{i}].quantity"),
+                        format!("must be between 1 and {MAX_QUANTITY}, got {quantity}"),
+                    ));
+                }
+            };
+            parsed.push(Item {
+                sku: sku.to_owned(),
+                quantity,
+            });
+        }
+        Ok(Self {
+            customer_id: customer_id.to_owned(),
+            items: parsed,
+        })
+    }
+
+    /// The canonical form stored with an idempotency key to recognise a repeated request.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({ "customer_id": self.customer_id, "items": self.items })
+    }
+}
+
+/// The value of an `Idempotency-Key` header: 1-200 visible characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates a header value.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let key = raw.trim();
+        if key.is_empty() {
+            return Err(Invalid::new("Idempotency-Key", "must not be empty"));
+        }
+        if key.len() > MAX_ID_LEN {
+            return Err(Invalid::new(
+                "Idempotency-Key",
+                format!("must be at most {MAX_ID_LEN} characters"),
+            ));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why an order was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Inventory answered 409: not enough stock.
+    OutOfStock,
+    /// Inventory does not know one of the skus.
+    UnknownSku,
+    /// Payments declined; carries its decline reason.
+    PaymentDeclined(String),
+    /// Payments did not answer after the retries, or its circuit is open.
+    PaymentUnavailable,
+    /// Payments refused the request itself (e.g. `payment_mismatch`).
+    PaymentRefused(String),
+    /// Inventory refused the reservation for another reason, or it is no longer active.
+    ReservationRefused(String),
+}
+
+impl RejectReason {
+    /// A short code without details, used as a metric label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::OutOfStock => "out_of_stock",
+            Self::UnknownSku => "unknown_sku",
+            Self::PaymentDeclined(_) => "payment_declined",
+            Self::PaymentUnavailable => "payment_unavailable",
+            Self::PaymentRefused(_) => "payment_refused",
+            Self::ReservationRefused(_) => "reservation_refused",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PaymentDeclined(why) => write!(f, "payment_declined: {why}"),
+            Self::PaymentRefused(why) => write!(f, "payment_refused: {why}"),
+            Self::ReservationRefused(why) => write!(f, "reservation_refused: {why}"),
+            other => f.write_str(other.code()),
+        }
+    }
+}
+
+/// The facts stored when an order is confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmation {
+    pub total_cents: i64,
+    pub reservation_id: String,
+    pub payment_id: String,
+    pub event_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+/// The facts stored when an order is rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub reason: String,
+    pub total_cents: Option<i64>,
+    pub reservation_id: Option<String>,
+    pub payment_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What inserting an order did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    /// The order is new.
+    New(Order),
+    /// The idempotency key was already used: the order stored under it and the
+    /// fingerprint of the request that created it.
+    Existing {
+        order: Order,
+        request: serde_json::Value,
+    },
+}
+
+/// A storage failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RepoError {
+    #[error("order {0} not found")]
+    NotFound(Uuid),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<RepoError> for service_kit::Problem {
+    /// A storage failure is the service's problem, not the client's: 503, logged.
+    fn from(e: RepoError) -> Self {
+        tracing::error!(error = %e, "order store failed");
+        service_kit::Problem::unavailable("the order store is not available; try again")
+    }
+}
+
+impl From<sqlx::Error> for RepoError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+/// Where orders live.
+#[async_trait::async_trait]
+pub trait OrderRepository: Send + Sync {
+    /// Stores a `PENDING` order. With a key that is already taken, stores nothing and
+    /// returns the order created under it (relying on the key's uniqueness, so
+    /// concurrent requests with one key create one order).
+    async fn insert(
+        &self,
+        order: &Order,
+        key: Option<&IdempotencyKey>,
+        request: &serde_json::Value,
+    ) -> Result<Inserted, RepoError>;
+
+    async fn get(&self, id: Uuid) -> Result<Option<Order>, RepoError>;
+
+    /// A customer's orders, newest first.
+    async fn list_by_customer(&self, customer_id: &str) -> Result<Vec<Order>, RepoError>;
+
+    /// Moves a `PENDING` order to `CONFIRMED`; an order already final is left as it is.
+    /// Returns the order as stored afterwards.
+    async fn confirm(&self, id: Uuid, confirmation: &Confirmation) -> Result<Order, RepoError>;
+
+    /// Moves a `PENDING` order to `REJECTED`; an order already final is left as it is.
+    /// Returns the order as stored afterwards.
+    async fn reject(&self, id: Uuid, rejection: &Rejection) -> Result<Order, RepoError>;
+
+    /// Records that the broker confirmed the order's `order.confirmed` event.
+    async fn mark_event_published(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Orders that may have lost their intake message: `PENDING`, or `CONFIRMED` without a
+    /// published event, last (re-)enqueued before `cutoff`. Oldest first.
+    async fn unsettled(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, RepoError>;
+
+    /// Records that the orders were put on the intake queue again.
+    async fn mark_enqueued(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), RepoError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+        list.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect()
+    }
+
+    #[test]
+    fn accepts_a_valid_order_and_trims_ids() {
+        let o = NewOrder::parse(" c-1 ", &items(&[("KB-001", 2), ("MS-002", 1000)])).unwrap();
+        assert_eq!(o.customer_id, "c-1");
+        assert_eq!(
+            o.items[1],
+            Item {
+                sku: "MS-002".into(),
+                quantity: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        type Case = (&'static str, Vec<(String, i64)>, &'static str);
+        let cases: Vec<Case> = vec![
+            ("", items(&[("A", 1)]), "customer_id"),
+            ("   ", items(&[("A", 1)]), "customer_id"),
+            ("c", vec![], "items"),
+            ("c", items(&[("A", 1); 51]), "items"),
+            ("c", items(&[("A", 1), ("", 1)]), "items[1].sku"),
+            ("c", items(&[("A", 0)]), "items[0].quantity"),
+            ("c", items(&[("A", 1), ("B", 1001)]), "items[1].quantity"),
+            ("c", items(&[("A", -3)]), "items[0].quantity"),
+            ("c", items(&[("A", i64::MAX)]), "items[0].quantity"),
+        ];
+        for (customer, items, field) in cases {
+            let err = NewOrder::parse(customer, &items).unwrap_err();
+            assert_eq!(err.field, field, "{customer:?} {items:?}: {err}");
+        }
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            NewOrder::parse(&long, &items(&[("A", 1)]))
+                .unwrap_err()
+                .field,
+            "customer_id"
+        );
+        assert!(NewOrder::parse("c", &items(&[("A", 1); 50])).is_ok());
+    }
+
+    #[test]
+    fn idempotency_keys_are_checked() {
+        assert_eq!(IdempotencyKey::parse("  k1 ").unwrap().as_str(), "k1");
+        assert_eq!(
+            IdempotencyKey::parse(" ").unwrap_err().field,
+            "Idempotency-Key"
+        );
+        assert!(IdempotencyKey::parse(&"k".repeat(MAX_ID_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn reasons_render_as_stored() {
+        assert_eq!(RejectReason::OutOfStock.to_string(), "out_of_stock");
+        assert_eq!(
+            RejectReason::PaymentUnavailable.to_string(),
+            "payment_unavailable"
+        );
+        let declined = RejectReason::PaymentDeclined("limit_exceeded".into());
+        assert_eq!(declined.to_string(), "payment_declined: limit_exceeded");
+        assert_eq!(declined.code(), "payment_declined");
+    }
+
+    #[test]
+    fn statuses_round_trip_and_settlement() {
+        for s in [
+            OrderStatus::Pending,
+            OrderStatus::Confirmed,
+            OrderStatus::Rejected,
+        ] {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OrderStatus::parse("pending"), None);
+        let new = NewOrder::parse("c", &items(&[("A", 1)])).unwrap();
+        let mut o = Order::pending(new, Utc::now());
+        assert!(!o.is_settled());
+        o.status = OrderStatus::Confirmed;
+        assert!(!o.is_settled());
+        o.event_published_at = Some(Utc::now());
+        assert!(o.is_settled());
+        o.status = OrderStatus::Rejected;
+        assert!(o.is_settled());
+    }
+}

@@ -1,0 +1,229 @@
+//! The PostgreSQL [`OrderRepository`]: one `orders` row per order, items as JSONB, the
+//! idempotency key under a unique constraint next to the fingerprint of its request.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, types::Json};
+use uuid::Uuid;
+
+use super::{
+    Confirmation, IdempotencyKey, Inserted, Item, Order, OrderRepository, OrderStatus, Rejection,
+    RepoError,
+};
+
+/// The service's migrations (`migrations/`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+const COLUMNS: &str = "id, customer_id, items, status, reason, total_cents, reservation_id, \
+    payment_id, event_id, confirmed_at, event_published_at, created_at, updated_at, request";
+
+/// Orders in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgOrderRepository {
+    pool: PgPool,
+}
+
+impl PgOrderRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: Uuid,
+    customer_id: String,
+    items: Json<Vec<Item>>,
+    status: String,
+    reason: Option<String>,
+    total_cents: Option<i64>,
+    reservation_id: Option<String>,
+    payment_id: Option<String>,
+    event_id: Option<Uuid>,
+    confirmed_at: Option<DateTime<Utc>>,
+    event_published_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    request: Json<serde_json::Value>,
+}
+
+impl OrderRow {
+    fn into_parts(self) -> Result<(Order, serde_json::Value), RepoError> {
+        let status = OrderStatus::parse(&self.status).ok_or_else(|| {
+            RepoError::Database(format!(
+                "order {} has unknown status {:?}",
+                self.id, self.status
+            ))
+        })?;
+        Ok((
+            Order {
+                id: self.id,
+                customer_id: self.customer_id,
+                items: self.items.0,
+                status,
+                reason: self.reason,
+                total_cents: self.total_cents,
+                reservation_id: self.reservation_id,
+                payment_id: self.payment_id,
+                event_id: self.event_id,
+                confirmed_at: self.confirmed_at,
+                event_published_at: self.event_published_at,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            },
+            self.request.0,
+        ))
+    }
+
+    fn into_order(self) -> Result<Order, RepoError> {
+        self.into_parts().map(|(o, _)| o)
+    }
+}
+
+impl PgOrderRepository {
+    async fn fetch(&self, id: Uuid) -> Result<Option<Order>, RepoError> {
+        sqlx::query_as::<_, OrderRow>(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(OrderRow::into_order)
+            .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl OrderRepository for PgOrderRepository {
+    async fn insert(
+        &self,
+        order: &Order,
+        key: Option<&IdempotencyKey>,
+        request: &serde_json::Value,
+    ) -> Result<Inserted, RepoError> {
+        // ON CONFLICT waits for a concurrent insert of the same key to commit, so exactly
+        // one request creates the order and the others read it below.
+        let inserted = sqlx::query_as::<_, OrderRow>(&format!(
+            "INSERT INTO orders (id, customer_id, items, status, idempotency_key, request, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(order.id)
+        .bind(&order.customer_id)
+        .bind(Json(&order.items))
+        .bind(order.status.as_str())
+        .bind(key.map(IdempotencyKey::as_str))
+        .bind(Json(request))
+        .bind(order.created_at)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok(Inserted::New(row.into_order()?));
+        }
+        let Some(key) = key else {
+            return Err(RepoError::Database(
+                "insert without a key returned no row".into(),
+            ));
+        };
+        let row = sqlx::query_as::<_, OrderRow>(&format!(
+            "SELECT {COLUMNS} FROM orders WHERE idempotency_key = $1"
+        ))
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| RepoError::Database("idempotency key conflict without a row".into()))?;
+        let (order, request) = row.into_parts()?;
+        Ok(Inserted::Existing { order, request })
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Order>, RepoError> {
+        self.fetch(id).await
+    }
+
+    async fn list_by_customer(&self, customer_id: &str) -> Result<Vec<Order>, RepoError> {
+        sqlx::query_as::<_, OrderRow>(&format!(
+            "SELECT {COLUMNS} FROM orders WHERE customer_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(customer_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(OrderRow::into_order)
+        .collect()
+    }
+
+    async fn confirm(&self, id: Uuid, c: &Confirmation) -> Result<Order, RepoError> {
+        let updated = sqlx::query_as::<_, OrderRow>(&format!(
+            "UPDATE orders SET status = 'CONFIRMED', reason = NULL, total_cents = $2, \
+             reservation_id = $3, payment_id = $4, event_id = $5, confirmed_at = $6, \
+             updated_at = $6 WHERE id = $1 AND status = 'PENDING' RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(c.total_cents)
+        .bind(&c.reservation_id)
+        .bind(&c.payment_id)
+        .bind(c.event_id)
+        .bind(c.at)
+        .fetch_optional(&self.pool)
+        .await?;
+        match updated {
+            Some(row) => row.into_order(),
+            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
+        }
+    }
+
+    async fn reject(&self, id: Uuid, r: &Rejection) -> Result<Order, RepoError> {
+        let updated = sqlx::query_as::<_, OrderRow>(&format!(
+            "UPDATE orders SET status = 'REJECTED', reason = $2, total_cents = $3, \
+             reservation_id = $4, payment_id = $5, updated_at = $6 \
+             WHERE id = $1 AND status = 'PENDING' RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&r.reason)
+        .bind(r.total_cents)
+        .bind(&r.reservation_id)
+        .bind(&r.payment_id)
+        .bind(r.at)
+        .fetch_optional(&self.pool)
+        .await?;
+        match updated {
+            Some(row) => row.into_order(),
+            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
+        }
+    }
+
+    async fn mark_event_published(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
+        let done = sqlx::query(
+            "UPDATE orders SET event_published_at = COALESCE(event_published_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(RepoError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    async fn unsettled(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, RepoError> {
+        let ids = sqlx::query_scalar::<_, Uuid>(
+            "SELECT id FROM orders \
+             WHERE (status = 'PENDING' AND COALESCE(enqueued_at, created_at) < $1) \
+                OR (status = 'CONFIRMED' AND event_published_at IS NULL \
+                    AND GREATEST(enqueued_at, confirmed_at) < $1) \
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
+    async fn mark_enqueued(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), RepoError> {
+        sqlx::query("UPDATE orders SET enqueued_at = $2 WHERE id = ANY($1)")
+            .bind(ids)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Payment authorisation: the payments client, retried with exponential backoff behind a
+//! hand-written circuit breaker.
+//!
+//! An attempt that finds payments unavailable (unreachable, timeout, 5xx) counts as a
+//! breaker failure and is retried up to `max_retries` times, the delay doubling from
+//! `backoff`. A refused call (open circuit) is not retried: the order is rejected with
+//! `payment_unavailable` at once. Declines and other definite answers count as successes
+//! for the breaker (payments is up) and are never retried.
+
+pub mod breaker;
+pub mod client;
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+
+pub use breaker::{BreakerState, CircuitBreaker, Clock, ManualClock, SystemClock};
+pub use client::{HttpPaymentsClient, Payment, PaymentRequest, PaymentStatus, PaymentsClient};
+
+use crate::upstream::UpstreamError;
+
+/// The outcome of authorising an order's payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Authorized {
+        payment_id: String,
+    },
+    Declined {
+        payment_id: String,
+        reason: String,
+    },
+    /// Payments refused the request itself (e.g. 409 `payment_mismatch`).
+    Refused {
+        kind: String,
+    },
+    /// Unavailable after the retries, or the circuit is open.
+    Unavailable,
+}
+
+#[derive(Debug)]
+enum Attempt {
+    Failed(String),
+    CircuitOpen(Duration),
+    Refused(String),
+}
+
+/// Payments behind retries and the circuit breaker; shared by all workers.
+pub struct PaymentGateway {
+    client: Arc<dyn PaymentsClient>,
+    breaker: Arc<CircuitBreaker>,
+    max_retries: usize,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for PaymentGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentGateway")
+            .field("breaker", &self.breaker)
+            .field("max_retries", &self.max_retries)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaymentGateway {
+    pub fn new(
+        client: Arc<dyn PaymentsClient>,
+        breaker: Arc<CircuitBreaker>,
+        max_retries: usize,
+        backoff: Duration,
+    ) -> Self {
+        Self {
+            client,
+            breaker,
+            max_retries,
+            backoff,
+        }
+    }
+
+    /// The breaker (to observe its state).
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Authorises the payment, retrying while payments is unavailable.
+    pub async fn authorize(&self, request: &PaymentRequest) -> PaymentOutcome {
+        let attempt = || async {
+            let permit = self
+                .breaker
+                .acquire()
+                .map_err(|r| Attempt::CircuitOpen(r.retry_after))?;
+            match self.client.authorize(request).await {
+                Ok(payment) => {
+                    permit.success();
+                    Ok(payment)
+                }
+                Err(UpstreamError::Unavailable { detail, .. }) => {
+                    permit.failure();
+                    Err(Attempt::Failed(detail))
+                }
+                Err(UpstreamError::Refused { kind, .. }) => {
+                    permit.success();
+                    Err(Attempt::Refused(kind))
+                }
+            }
+        };
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(self.backoff)
+            .with_factor(2.0)
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(self.max_retries);
+        let result = attempt
+            .retry(policy)
+            .when(|e| matches!(e, Attempt::Failed(_)))
+            .notify(|e, delay| {
+                metrics::counter!("orders_payment_retries_total").increment(1);
+                tracing::warn!(order_id = %request.order_id, error = ?e, ?delay, "payment attempt failed, retrying");
+            })
+            .await;
+        match result {
+            Ok(Payment {
+                id,
+                status: PaymentStatus::Authorized,
+                ..
+            }) => PaymentOutcome::Authorized { payment_id: id },
+            Ok(Payment {
+                id,
+                status: PaymentStatus::Declined,
+                decline_reason,
+            }) => PaymentOutcome::Declined {
+                payment_id: id,
+                reason: decline_reason.unwrap_or_else(|| "declined".to_owned()),
+            },
+            Err(Attempt::Refused(kind)) => PaymentOutcome::Refused { kind },
+            Err(Attempt::Failed(detail)) => {
+                tracing::warn!(order_id = %request.order_id, %detail, "payments unavailable after retries");
+                PaymentOutcome::Unavailable
+            }
+            Err(Attempt::CircuitOpen(retry_after)) => {
+                tracing::warn!(order_id = %request.order_id, ?retry_after, "payments circuit open");
+                PaymentOutcome::Unavailable
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Calls to the other services over HTTP: the error type shared by the inventory and
+//! payments clients, and the readiness check that asks an upstream's `/health/live`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A call to another service that did not give a usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Unreachable, timed out, 5xx, 429: worth retrying later.
+    #[error("{service} unavailable: {detail}")]
+    Unavailable {
+        service: &'static str,
+        detail: String,
+    },
+    /// The service refused the request (a 4xx the caller has no rule for): retrying the
+    /// same request will not help.
+    #[error("{service} refused the request with {status} {kind}: {detail}")]
+    Refused {
+        service: &'static str,
+        status: u16,
+        kind: String,
+        detail: String,
+    },
+}
+
+/// The parts of a problem body we read from an upstream.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct UpstreamProblem {
+    #[serde(rename = "type", default)]
+    pub(crate) kind: String,
+    #[serde(default)]
+    pub(crate) detail: Option<String>,
+    #[serde(default)]
+    pub(crate) field: Option<String>,
+}
+
+/// Builds the HTTP client used for every upstream call.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("orders/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A transport error (connection refused, timeout, unreadable body) as an
+/// [`UpstreamError::Unavailable`].
+pub(crate) fn transport(service: &'static str, e: &reqwest::Error) -> UpstreamError {
+    UpstreamError::Unavailable {
+        service,
+        detail: if e.is_timeout() {
+            format!("no answer in time: {e}")
+        } else {
+            e.to_string()
+        },
+    }
+}
+
+/// Classifies a non-success answer: 5xx, 408 and 429 are `Unavailable`, other statuses
+/// `Refused` with the problem's type. Returns the parsed problem for callers with rules
+/// for particular statuses.
+pub(crate) async fn failure(
+    service: &'static str,
+    response: reqwest::Response,
+) -> (UpstreamError, UpstreamProblem) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let problem: UpstreamProblem = serde_json::from_slice(&bytes).unwrap_or_default();
+    let detail = problem
+        .detail
+        .clone()
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+    let error = if status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+    {
+        UpstreamError::Unavailable {
+            service,
+            detail: format!("answered {status}: {detail}"),
+        }
+    } else {
+        UpstreamError::Refused {
+            service,
+            status: status.as_u16(),
+            kind: if problem.kind.is_empty() {
+                status.as_u16().to_string()
+            } else {
+                problem.kind.clone()
+            },
+            detail,
+        }
+    };
+    (error, problem)
+}
+
+/// Readiness: the upstream's `GET /health/live` answers 200.
+#[derive(Debug, Clone)]
+pub struct LiveCheck {
+    name: String,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl LiveCheck {
+    /// Checks `{base_url}/health/live`.
+    pub fn new(name: &str, base_url: &str, http: reqwest::Client) -> Self {
+        Self {
+            name: name.to_owned(),
+            url: format!("{base_url}/health/live"),
+            http,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl service_kit::ReadinessCheck for LiveCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.url))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("{} answered {}", self.url, response.status()))
+        }
+    }
+}

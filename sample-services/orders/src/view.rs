@@ -1,0 +1,110 @@
+//! Request and response bodies of the HTTP API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::model::{Item, Order, OrderStatus};
+
+/// `POST /orders` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateOrderRequest {
+    /// The customer placing the order (non-empty).
+    #[schema(example = "customer-42")]
+    pub customer_id: String,
+    /// 1 to 50 lines.
+    pub items: Vec<ItemRequest>,
+}
+
+/// One line of an order request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ItemRequest {
+    #[schema(example = "KB-001")]
+    pub sku: String,
+    /// 1 to 1000.
+    #[schema(example = 2, minimum = 1, maximum = 1000)]
+    pub quantity: i64,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ItemView {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StatusView {
+    Pending,
+    Confirmed,
+    Rejected,
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub customer_id: String,
+    pub items: Vec<ItemView>,
+    pub status: StatusView,
+    /// Why the order was rejected, e.g. `out_of_stock`, `payment_declined: limit_exceeded`,
+    /// `payment_unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total_cents: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reservation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub payment_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Item> for ItemView {
+    fn from(item: &Item) -> Self {
+        Self {
+            sku: item.sku.clone(),
+            quantity: item.quantity,
+        }
+    }
+}
+
+impl From<OrderStatus> for StatusView {
+    fn from(s: OrderStatus) -> Self {
+        match s {
+            OrderStatus::Pending => Self::Pending,
+            OrderStatus::Confirmed => Self::Confirmed,
+            OrderStatus::Rejected => Self::Rejected,
+        }
+    }
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id,
+            customer_id: o.customer_id.clone(),
+            items: o.items.iter().map(ItemView::from).collect(),
+            status: o.status.into(),
+            reason: o.reason.clone(),
+            total_cents: o.total_cents,
+            reservation_id: o.reservation_id.clone(),
+            payment_id: o.payment_id.clone(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// `GET /orders` query.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// The customer whose orders to list (required).
+    #[param(required = true)]
+    pub customer: Option<String>,
+}
