@@ -1,0 +1,38 @@
+//! Harness: test microservices for real.
+//!
+//! Turn a manifest (`suites/stack.toml`) describing services and their real dependencies
+//! into running containers on a private network, ready to test, and make sure nothing is
+//! ever left behind:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), harness::Error> {
+//! let stack = harness::Stack::from_manifest("suites/stack.toml")?.start().await?;
+//! let gateway = stack.url("gateway")?; // http://127.0.0.1:<port>
+//! # let _ = gateway;
+//! // ... drive the system through `gateway` ...
+//! drop(stack); // removes every container and network of the run
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`manifest`] (the file format), `images` (own services as `FROM scratch`
+//! images, dependencies offline from Debian packages), `stack` (start, readiness, logs,
+//! faults, cleanup), `cleanup` (leftovers of dead runs). The library never prints: it emits
+//! [`Event`]s. See `docs/ARCHITECTURE.md`.
+
+mod cleanup;
+mod docker;
+mod error;
+mod events;
+mod images;
+pub mod labels;
+mod logs;
+pub mod manifest;
+mod stack;
+
+pub use cleanup::{SweepReport, remove_run, sweep_dead_runs};
+pub use docker::connect;
+pub use error::{Error, Result};
+pub use events::{Event, EventSink, discard};
+pub use images::{ImageProvider, ImageState, ImageStatus};
+pub use manifest::{ImageSource, Manifest, Readiness, ServiceSpec};
+pub use stack::{Endpoint, Stack, StackBuilder};

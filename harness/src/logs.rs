@@ -1,0 +1,132 @@
+//! Log capture: every container's output goes to `reports/<run>/logs/<service>.log`, and
+//! the lines are watched for log-based readiness rules.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use futures_util::{FutureExt, future::BoxFuture};
+use testcontainers::core::logs::{LogFrame, consumer::LogConsumer};
+use tokio::sync::watch;
+
+/// Writes a container's log to a file and counts lines containing `pattern`.
+pub(crate) struct LogCapture {
+    path: PathBuf,
+    state: Mutex<CaptureState>,
+    pattern: Option<String>,
+    matches: watch::Sender<usize>,
+}
+
+struct CaptureState {
+    file: Option<std::fs::File>,
+    partial: Vec<u8>,
+    count: usize,
+}
+
+impl LogCapture {
+    /// Opens (appends to) `path`.
+    pub(crate) fn open(
+        path: &Path,
+        pattern: Option<String>,
+    ) -> std::io::Result<(Arc<Self>, watch::Receiver<usize>)> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let (tx, rx) = watch::channel(0);
+        Ok((
+            Arc::new(Self {
+                path: path.to_owned(),
+                state: Mutex::new(CaptureState {
+                    file: Some(file),
+                    partial: Vec::new(),
+                    count: 0,
+                }),
+                pattern,
+                matches: tx,
+            }),
+            rx,
+        ))
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = st.file.as_mut() {
+            let _ = f.write_all(bytes);
+        }
+        if let Some(pattern) = &self.pattern {
+            st.partial.extend_from_slice(bytes);
+            while let Some(pos) = st.partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = st.partial.drain(..=pos).collect();
+                if String::from_utf8_lossy(&line).contains(pattern.as_str()) {
+                    st.count += 1;
+                    let n = st.count;
+                    self.matches.send_replace(n);
+                }
+            }
+        }
+    }
+
+    /// The file the log is written to.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last `n` lines of the captured log.
+    pub(crate) fn tail(&self, n: usize) -> String {
+        tail_of_file(&self.path, n)
+    }
+}
+
+/// The last `n` lines of a file (empty when unreadable).
+pub(crate) fn tail_of_file(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    let tail = lines[start..].join("\n");
+    if tail.is_empty() {
+        "(the log is empty)".to_owned()
+    } else {
+        tail
+    }
+}
+
+/// The consumer handed to testcontainers (it wants an owned value).
+pub(crate) struct Consumer(pub(crate) Arc<LogCapture>);
+
+impl LogConsumer for Consumer {
+    fn accept<'a>(&'a self, record: &'a LogFrame) -> BoxFuture<'a, ()> {
+        async move {
+            match record {
+                LogFrame::StdOut(b) | LogFrame::StdErr(b) => self.0.push(b),
+            }
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_pattern_across_chunks_and_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/x.log");
+        let (cap, rx) = LogCapture::open(&path, Some("ready to accept".into())).unwrap();
+        cap.push(b"starting\nthe system is rea");
+        cap.push(b"dy to accept connections\nmore\n");
+        cap.push(b"ready to accept again\n");
+        assert_eq!(*rx.borrow(), 2);
+        assert_eq!(cap.tail(2), "more\nready to accept again");
+        assert_eq!(
+            tail_of_file(&dir.path().join("none"), 5),
+            "(the log is empty)"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The `harness` CLI: a thin edge over the library. It parses arguments, renders events as
+//! progress, prints results, and maps failures to the documented exit codes:
+//! 0 success, 1 failure (a stack that did not come up), 2 usage or input error,
+//! 3 environment error (no Docker engine, a missing tool).
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use clap::{Parser, Subcommand};
+use harness::{Error, Event, EventSink, ImageProvider, ImageState, Manifest, Stack, StackBuilder};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harness",
+    version,
+    about = "Test microservices for real: stacks in containers, nothing left behind."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build what is missing, start the stack, print every service's URL, stay up until
+    /// Ctrl-C / SIGTERM, then remove everything.
+    Up {
+        /// The stack manifest.
+        #[arg(long, short, default_value = "suites/stack.toml")]
+        manifest: PathBuf,
+        /// Use an already running service instead of a container: NAME=URL (repeatable).
+        #[arg(long, value_name = "NAME=URL")]
+        attach: Vec<String>,
+        /// Once all are ready, write NAME_URL=... lines (one per service) to this file.
+        #[arg(long, value_name = "PATH")]
+        env_file: Option<PathBuf>,
+        /// Start only these services (and what they depend on).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Exit (removing the stack) as soon as everything is ready, instead of staying up.
+        #[arg(long)]
+        exit_when_ready: bool,
+    },
+    /// Remove containers and networks left behind by dead runs (never a live run's).
+    Clean,
+    /// List the images a manifest needs and whether they are present; `--build` builds
+    /// what is missing.
+    Images {
+        #[arg(long, short, default_value = "suites/stack.toml")]
+        manifest: PathBuf,
+        #[arg(long)]
+        build: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Up {
+            manifest,
+            attach,
+            env_file,
+            only,
+            exit_when_ready,
+        } => up(manifest, attach, env_file, only, exit_when_ready).await,
+        Command::Clean => {
+            let docker = harness::connect().await?;
+            let report = harness::sweep_dead_runs(&docker).await?;
+            println!(
+                "removed {} container(s) and {} network(s) of {} dead run(s)",
+                report.containers,
+                report.networks,
+                report.runs.len()
+            );
+            Ok(())
+        }
+        Command::Images { manifest, build } => images(manifest, build).await,
+    }
+}
+
+/// Renders events: a spinner per service, finished lines for what is done.
+fn progress() -> (EventSink, MultiProgress) {
+    let multi = MultiProgress::new();
+    let bars: Arc<Mutex<std::collections::HashMap<String, ProgressBar>>> = Arc::default();
+    let style = ProgressStyle::with_template("{spinner} {prefix:>12} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let m = multi.clone();
+    let sink: EventSink = Arc::new(move |event: Event| {
+        let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bar = |key: &str| {
+            bars.entry(key.to_owned())
+                .or_insert_with(|| {
+                    let b = m.add(ProgressBar::new_spinner());
+                    b.set_style(style.clone());
+                    b.set_prefix(key.to_owned());
+                    b.enable_steady_tick(std::time::Duration::from_millis(120));
+                    b
+                })
+                .clone()
+        };
+        match event {
+            Event::Swept {
+                containers,
+                networks,
+            } => {
+                let _ = m.println(format!("removed leftovers of dead runs: {containers} container(s), {networks} network(s)"));
+            }
+            Event::InstallingTool { tool, package } => {
+                let _ = m.println(format!("installing {tool} (apt package {package})"));
+            }
+            Event::ImageWorking {
+                service,
+                reference,
+                how,
+            } => bar(&service).set_message(format!("image {reference}: {how}")),
+            Event::ImageReady {
+                service,
+                reference,
+                built,
+                elapsed,
+            } => {
+                let what = if built {
+                    format!("built in {:.1}s", elapsed.as_secs_f64())
+                } else {
+                    "present".to_owned()
+                };
+                bar(&service).set_message(format!("image {reference} {what}"));
+            }
+            Event::ServiceStarting { service } => {
+                bar(&service).set_message("starting container".to_owned())
+            }
+            Event::ServiceWaiting { service, rule } => {
+                bar(&service).set_message(format!("waiting for {rule}"))
+            }
+            Event::ServiceReady {
+                service,
+                url,
+                elapsed,
+            } => {
+                let b = bar(&service);
+                b.finish_with_message(format!(
+                    "ready in {:.1}s {}",
+                    elapsed.as_secs_f64(),
+                    url.unwrap_or_default()
+                ));
+            }
+            Event::ServiceAttached { service, url } => {
+                bar(&service).finish_with_message(format!("attached to {url}"))
+            }
+            Event::Stopping { run_id } => {
+                let _ = m.println(format!("removing run {run_id}"));
+            }
+            _ => {}
+        }
+    });
+    (sink, multi)
+}
+
+async fn up(
+    manifest: PathBuf,
+    attach: Vec<String>,
+    env_file: Option<PathBuf>,
+    only: Vec<String>,
+    exit_when_ready: bool,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let manifest = Manifest::from_path(&manifest)?;
+    let (sink, multi) = progress();
+    let run_id = StackBuilder::new_run_id();
+    let mut builder = Stack::builder(manifest).events(sink).run_id(run_id.clone());
+    for a in &attach {
+        let (name, url) = a.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--attach {a}: expected NAME=URL, e.g. orders=http://127.0.0.1:8081"
+            ))
+        })?;
+        builder = builder.attach(name, url);
+    }
+    if !only.is_empty() {
+        builder = builder.only(only);
+    }
+
+    let stack = tokio::select! {
+        result = builder.start() => result?,
+        () = signal() => {
+            let _ = multi.println("interrupted while starting; removing what was started");
+            if let Ok(docker) = harness::connect().await {
+                let _ = harness::remove_run(&docker, &run_id).await;
+            }
+            return Err(Error::Usage("interrupted".to_owned()));
+        }
+    };
+    let _ = multi.clear();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "stack {} is ready in {:.1}s (run {})",
+        stack.manifest().name,
+        started.elapsed().as_secs_f64(),
+        stack.run_id()
+    );
+    let mut env_lines = String::new();
+    for ep in stack.endpoints() {
+        let url = ep.url.clone().unwrap_or_else(|| "(no ports)".to_owned());
+        let _ = writeln!(
+            out,
+            "  {:<12} {url}{}",
+            ep.service,
+            if ep.attached { "  (attached)" } else { "" }
+        );
+        if let Some(url) = ep.url {
+            env_lines.push_str(&format!(
+                "{}_URL={url}\n",
+                ep.service.to_uppercase().replace('-', "_")
+            ));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  logs         {}",
+        stack.run_dir().join("logs").display()
+    );
+    drop(out);
+    if let Some(path) = env_file {
+        std::fs::write(&path, env_lines).map_err(|e| {
+            Error::Usage(format!("cannot write --env-file {}: {e}", path.display()))
+        })?;
+    }
+    if !exit_when_ready {
+        println!("press Ctrl-C to stop and remove the stack");
+        signal().await;
+    }
+    stack.shutdown().await
+}
+
+async fn signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+async fn images(manifest: PathBuf, build: bool) -> Result<(), Error> {
+    let manifest = Manifest::from_path(&manifest)?;
+    let docker = harness::connect().await?;
+    let (sink, multi) = progress();
+    let provider = ImageProvider::new(docker, &manifest, sink);
+    if build {
+        provider.ensure(&manifest, None).await?;
+        let _ = multi.clear();
+    }
+    let statuses = provider.status(&manifest).await?;
+    println!("{:<12} {:<40} {:<10} source", "service", "image", "state");
+    for s in statuses {
+        let state = match s.state {
+            ImageState::Present => "present",
+            _ => "missing",
+        };
+        println!(
+            "{:<12} {:<40} {:<10} {}",
+            s.service, s.reference, state, s.source
+        );
+    }
+    Ok(())
+}

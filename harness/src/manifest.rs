@@ -1,0 +1,617 @@
+//! The stack manifest (`suites/stack.toml`): which services and dependencies make up a
+//! system, where their images come from, how they are configured and wired, and how to
+//! tell that each is ready. The format is documented in the README ("Manifest format").
+//!
+//! Parsing reports errors with the file and line; validation checks references
+//! (`depends_on`, `${name.host}` placeholders), cycles and readiness rules.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The stack's name (used in container and network names).
+    pub name: String,
+    /// The file it was read from (relative paths resolve against its folder).
+    pub path: PathBuf,
+    /// Services in file order.
+    pub services: IndexMap<String, ServiceSpec>,
+}
+
+/// One service or dependency of a stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub source: ImageSource,
+    /// Environment; values may hold `${other.host}`, `${other.port}`, `${other.url}`.
+    pub env: BTreeMap<String, String>,
+    /// Container ports, published on 127.0.0.1 at random host ports. The first is the
+    /// service's main port (its URL).
+    pub ports: Vec<u16>,
+    /// URL scheme of the service's main port (`http` by default).
+    pub scheme: String,
+    pub depends_on: Vec<String>,
+    pub ready: Readiness,
+    pub ready_timeout: Duration,
+    pub resources: Resources,
+    /// Extra command-line arguments.
+    pub command: Vec<String>,
+}
+
+/// Where a service's image comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// An image reference (`postgres:15`); used when present, pulled when possible, else
+    /// built from the recipe `fixtures/images/<recipe>/` when one is named.
+    Image {
+        reference: String,
+        recipe: Option<String>,
+    },
+    /// A cargo package of the workspace: a static binary in a `FROM scratch` image, built
+    /// with `dockerfile` (default: the package's `Dockerfile`, else a generated one).
+    Build {
+        package: String,
+        dockerfile: Option<PathBuf>,
+    },
+}
+
+/// How to tell that a service is ready.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// `GET path` on `port` answers `status`.
+    Http {
+        port: u16,
+        path: String,
+        status: u16,
+    },
+    /// The log has shown `message` `times` times.
+    Log { message: String, times: usize },
+    /// A TCP connection to `port` succeeds.
+    Tcp { port: u16 },
+    /// Started is ready.
+    Started,
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Http { port, path, status } => write!(f, "GET :{port}{path} -> {status}"),
+            Readiness::Log { message, times } if *times > 1 => {
+                write!(f, "log line {message:?} x{times}")
+            }
+            Readiness::Log { message, .. } => write!(f, "log line {message:?}"),
+            Readiness::Tcp { port } => write!(f, "tcp :{port}"),
+            Readiness::Started => f.write_str("started"),
+        }
+    }
+}
+
+/// Resource hints applied to the container.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    pub memory_bytes: Option<i64>,
+    pub nano_cpus: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: Option<String>,
+    #[serde(default)]
+    services: IndexMap<String, RawService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    image: Option<String>,
+    recipe: Option<String>,
+    build: Option<String>,
+    dockerfile: Option<PathBuf>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    ports: Vec<u16>,
+    scheme: Option<String>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+    ready: Option<RawReady>,
+    ready_timeout: Option<String>,
+    memory: Option<String>,
+    cpus: Option<f64>,
+    #[serde(default)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReady {
+    http: Option<String>,
+    port: Option<u16>,
+    status: Option<u16>,
+    log: Option<String>,
+    times: Option<usize>,
+    tcp: Option<u16>,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
+            path: path.to_owned(),
+            line: None,
+            message: format!("cannot read the manifest: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates manifest text; `path` is used for messages and relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| Error::Manifest {
+            path: path.to_owned(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().to_owned(),
+        })?;
+        let err = |service: &str, message: String| Error::Manifest {
+            path: path.to_owned(),
+            line: find_line(text, &format!("[services.{service}]")),
+            message: format!("service {service}: {message}"),
+        };
+        let name = raw.name.unwrap_or_else(|| "stack".to_owned());
+        if !valid_name(&name) {
+            return Err(Error::Manifest {
+                path: path.to_owned(),
+                line: find_line(text, "name"),
+                message: format!("stack name {name:?} must be lowercase letters, digits and '-'"),
+            });
+        }
+        if raw.services.is_empty() {
+            return Err(Error::Manifest {
+                path: path.to_owned(),
+                line: None,
+                message: "no services: add at least one [services.<name>] table".to_owned(),
+            });
+        }
+        let mut services = IndexMap::new();
+        for (sname, r) in raw.services {
+            if !valid_name(&sname) {
+                return Err(err(
+                    &sname,
+                    "names must be lowercase letters, digits and '-'".into(),
+                ));
+            }
+            let source = match (r.image, r.build) {
+                (Some(reference), None) => {
+                    if r.dockerfile.is_some() {
+                        return Err(err(&sname, "`dockerfile` only applies to `build`".into()));
+                    }
+                    ImageSource::Image {
+                        reference,
+                        recipe: r.recipe,
+                    }
+                }
+                (None, Some(package)) => {
+                    if r.recipe.is_some() {
+                        return Err(err(&sname, "`recipe` only applies to `image`".into()));
+                    }
+                    ImageSource::Build {
+                        package,
+                        dockerfile: r.dockerfile,
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        &sname,
+                        "set either `image` or `build`, not both".into(),
+                    ));
+                }
+                (None, None) => {
+                    return Err(err(
+                        &sname,
+                        "needs `image = \"name:tag\"` or `build = \"<cargo package>\"`".into(),
+                    ));
+                }
+            };
+            let ready = match r.ready {
+                None => Readiness::Started,
+                Some(rr) => parse_ready(rr, &r.ports).map_err(|m| err(&sname, m))?,
+            };
+            let ready_timeout = match r.ready_timeout {
+                None => Duration::from_secs(60),
+                Some(s) => {
+                    parse_duration(&s).map_err(|m| err(&sname, format!("ready_timeout: {m}")))?
+                }
+            };
+            let memory_bytes = r
+                .memory
+                .map(|m| parse_bytes(&m).map_err(|e| err(&sname, format!("memory: {e}"))))
+                .transpose()?;
+            let nano_cpus = match r.cpus {
+                Some(c) if c <= 0.0 || !c.is_finite() => {
+                    return Err(err(&sname, "cpus must be > 0".into()));
+                }
+                Some(c) => Some((c * 1e9) as i64),
+                None => None,
+            };
+            services.insert(
+                sname.clone(),
+                ServiceSpec {
+                    name: sname,
+                    source,
+                    env: r.env,
+                    ports: r.ports,
+                    scheme: r.scheme.unwrap_or_else(|| "http".to_owned()),
+                    depends_on: r.depends_on,
+                    ready,
+                    ready_timeout,
+                    resources: Resources {
+                        memory_bytes,
+                        nano_cpus,
+                    },
+                    command: r.command,
+                },
+            );
+        }
+        let manifest = Manifest {
+            name,
+            path: path.to_owned(),
+            services,
+        };
+        manifest.validate(text)?;
+        Ok(manifest)
+    }
+
+    fn validate(&self, text: &str) -> Result<()> {
+        let err = |service: &str, message: String| Error::Manifest {
+            path: self.path.clone(),
+            line: find_line(text, &format!("[services.{service}]")),
+            message: format!("service {service}: {message}"),
+        };
+        for spec in self.services.values() {
+            for dep in &spec.depends_on {
+                if !self.services.contains_key(dep) {
+                    return Err(err(
+                        &spec.name,
+                        format!(
+                            "depends_on names {dep:?}, which is not a service of this manifest"
+                        ),
+                    ));
+                }
+                if dep == &spec.name {
+                    return Err(err(&spec.name, "depends on itself".into()));
+                }
+            }
+            for (key, value) in &spec.env {
+                for (target, _) in placeholders(value) {
+                    let Some(other) = self.services.get(&target) else {
+                        return Err(err(
+                            &spec.name,
+                            format!(
+                                "env {key} refers to ${{{target}...}}, which is not a service of this manifest"
+                            ),
+                        ));
+                    };
+                    if other.ports.is_empty() {
+                        return Err(err(
+                            &spec.name,
+                            format!("env {key} refers to {target}, which has no `ports`"),
+                        ));
+                    }
+                }
+            }
+        }
+        self.start_order().map(|_| ())
+    }
+
+    /// Services in an order where each comes after its dependencies (file order otherwise).
+    pub fn start_order(&self) -> Result<Vec<String>> {
+        let mut done: Vec<String> = Vec::new();
+        let mut visiting = HashSet::new();
+        fn visit(
+            m: &Manifest,
+            name: &str,
+            done: &mut Vec<String>,
+            visiting: &mut HashSet<String>,
+            chain: &mut Vec<String>,
+        ) -> Result<()> {
+            if done.iter().any(|d| d == name) {
+                return Ok(());
+            }
+            chain.push(name.to_owned());
+            if !visiting.insert(name.to_owned()) {
+                return Err(Error::Manifest {
+                    path: m.path.clone(),
+                    line: None,
+                    message: format!("depends_on forms a cycle: {}", chain.join(" -> ")),
+                });
+            }
+            for dep in &m.services[name].depends_on {
+                visit(m, dep, done, visiting, chain)?;
+            }
+            visiting.remove(name);
+            chain.pop();
+            done.push(name.to_owned());
+            Ok(())
+        }
+        for name in self.services.keys() {
+            visit(self, name, &mut done, &mut visiting, &mut Vec::new())?;
+        }
+        Ok(done)
+    }
+
+    /// The service named `name`.
+    pub fn service(&self, name: &str) -> Result<&ServiceSpec> {
+        self.services
+            .get(name)
+            .ok_or_else(|| Error::UnknownService(name.to_owned()))
+    }
+
+    /// The folder relative paths resolve against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+fn parse_ready(r: RawReady, ports: &[u16]) -> Result<Readiness, String> {
+    let kinds = [r.http.is_some(), r.log.is_some(), r.tcp.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if kinds != 1 {
+        return Err(
+            "ready needs exactly one of `http = \"/path\"`, `log = \"line\"`, `tcp = PORT`".into(),
+        );
+    }
+    if let Some(path) = r.http {
+        let port = r
+            .port
+            .or(ports.first().copied())
+            .ok_or("ready.http needs `port` (or a `ports` entry)")?;
+        if !path.starts_with('/') {
+            return Err(format!("ready.http path {path:?} must start with '/'"));
+        }
+        return Ok(Readiness::Http {
+            port,
+            path,
+            status: r.status.unwrap_or(200),
+        });
+    }
+    if let Some(message) = r.log {
+        if message.is_empty() {
+            return Err("ready.log must not be empty".into());
+        }
+        return Ok(Readiness::Log {
+            message,
+            times: r.times.unwrap_or(1).max(1),
+        });
+    }
+    Ok(Readiness::Tcp {
+        port: r.tcp.unwrap_or_default(),
+    })
+}
+
+/// `${service.host}`, `${service.port}`, `${service.url}` references in a value:
+/// (service, attribute) pairs.
+pub(crate) fn placeholders(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + end];
+        if let Some((svc, attr)) = inner.split_once('.') {
+            out.push((svc.to_owned(), attr.to_owned()));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out
+}
+
+/// Replaces `${service.attr}` using `lookup(service, attr)`; unknown ones are left as they are.
+pub(crate) fn substitute(value: &str, lookup: impl Fn(&str, &str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + end];
+        out.push_str(&rest[..start]);
+        match inner.split_once('.').and_then(|(s, a)| lookup(s, a)) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[start..start + end + 1]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(needle))
+        .map(|i| i + 1)
+}
+
+/// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as \"30s\", \"500ms\" or \"2m\""))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        other => return Err(format!("unknown unit {other:?} in {s:?} (use ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `512m`, `1g`, `1024k` or bytes.
+fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as \"512m\" or \"1g\""))?;
+    Ok((n * mult as f64) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "demo"
+
+[services.db]
+image = "postgres:15"
+recipe = "postgres"
+env = { POSTGRES_PASSWORD = "pw" }
+ports = [5432]
+ready = { tcp = 5432 }
+memory = "512m"
+cpus = 0.5
+
+[services.api]
+build = "orders"
+env = { DATABASE_URL = "postgres://u:p@${db.host}:${db.port}/x" }
+ports = [8081]
+depends_on = ["db"]
+ready = { http = "/health/ready" }
+ready_timeout = "90s"
+"#;
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse(text, Path::new("stack.toml"))
+    }
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.name, "demo");
+        let api = m.service("api").unwrap();
+        assert_eq!(
+            api.ready,
+            Readiness::Http {
+                port: 8081,
+                path: "/health/ready".into(),
+                status: 200
+            }
+        );
+        assert_eq!(api.ready_timeout, Duration::from_secs(90));
+        let db = m.service("db").unwrap();
+        assert_eq!(db.resources.memory_bytes, Some(512 << 20));
+        assert_eq!(db.resources.nano_cpus, Some(500_000_000));
+        assert_eq!(m.start_order().unwrap(), vec!["db", "api"]);
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let e = parse("name = \"x\"\n[services.a]\nimage = \n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("stack.toml:3"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_line() {
+        let e = parse("[services.a]\nimage = \"x\"\nportz = [1]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stack.toml:3") && e.contains("portz"), "{e}");
+    }
+
+    #[test]
+    fn bad_references_and_cycles_are_reported() {
+        let e = parse("[services.a]\nimage = \"x\"\ndepends_on = [\"b\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stack.toml:1") && e.contains("\"b\""), "{e}");
+        let e = parse("[services.a]\nimage = \"x\"\ndepends_on = [\"b\"]\n[services.b]\nimage = \"y\"\ndepends_on = [\"a\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cycle"), "{e}");
+        let e = parse("[services.a]\nimage = \"x\"\nenv = { U = \"${nope.host}\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn readiness_needs_one_rule() {
+        let e = parse("[services.a]\nimage = \"x\"\nready = { tcp = 1, log = \"y\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exactly one"), "{e}");
+        let e = parse("[services.a]\nimage = \"x\"\nready = { http = \"/h\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn placeholders_substitute() {
+        let v = substitute("http://${a.host}:${a.port}/x?${b.nope}", |s, a| {
+            match (s, a) {
+                ("a", "host") => Some("h".into()),
+                ("a", "port") => Some("1".into()),
+                _ => None,
+            }
+        });
+        assert_eq!(v, "http://h:1/x?${b.nope}");
+        assert_eq!(
+            placeholders("${a.url} ${b.host}"),
+            vec![("a".into(), "url".into()), ("b".into(), "host".into())]
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The main job: bring the sample system up in containers with `harness up` (images built
+# offline when missing), place an order through the gateway URL it printed, see it
+# CONFIRMED and shipped, then stop harness with SIGTERM and check nothing is left behind.
+#
+# Usage: scripts/e2e-harness.sh [--manifest suites/stack.toml]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+manifest=suites/stack.toml
+[ "${1:-}" = --manifest ] && manifest=$2
+
+say() { printf '[e2e-harness] %s\n' "$*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+say "building harness and the gateway (for tokens)"
+cargo build -q -p harness -p gateway
+bin="${CARGO_TARGET_DIR:-target}/debug"
+work=$(mktemp -d)
+env_file="$work/stack.env"
+
+"$bin/harness" up --manifest "$manifest" --env-file "$env_file" >"$work/up.out" 2>"$work/up.err" &
+up_pid=$!
+stop_harness() {
+  if kill -0 "$up_pid" 2>/dev/null; then
+    kill -TERM "$up_pid" 2>/dev/null || true
+    wait "$up_pid" 2>/dev/null || true
+  fi
+}
+trap stop_harness EXIT
+
+# Image builds may take minutes on a fresh machine (Debian packages for the dependencies,
+# a release build of the services); then start-up takes seconds.
+for _ in $(seq 1 1800); do
+  [ -s "$env_file" ] && break
+  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "harness up exited before the stack was ready"; }
+  sleep 1
+done
+[ -s "$env_file" ] || fail "the stack was not ready within 30 minutes"
+cat "$work/up.out" >&2
+run_id=$(sed -n 's/.*(run \([a-z0-9]*\)).*/\1/p' "$work/up.out")
+# shellcheck disable=SC1090
+. "$env_file"
+say "gateway at $GATEWAY_URL (run $run_id)"
+
+scripts/order-flow.sh "$GATEWAY_URL" harness-sample-secret "$bin/gateway"
+
+say "stopping harness (SIGTERM)"
+kill -TERM "$up_pid"
+wait "$up_pid" || fail "harness up exited with $? after SIGTERM"
+left=$(docker ps -aq --filter "label=dev.harness.run=$run_id" | wc -l)
+nets=$(docker network ls -q --filter "label=dev.harness.run=$run_id" | wc -l)
+[ "$left" = 0 ] && [ "$nets" = 0 ] || fail "run $run_id left $left container(s) and $nets network(s) behind"
+say "SIGTERM removed every container and network of run $run_id"
+say "main job passed"
