@@ -15,12 +15,12 @@
 //!
 //! Every image made here carries the label `dev.harness.managed=true`.
 //!
-//! Why bollard and not testcontainers' `GenericBuildableImage`: testcontainers 0.28 always
-//! talks API 1.53 (it never negotiates) and always builds with BuildKit and a session; the
-//! engine this must work with (Docker 20.10, API 1.41) answers "client version 1.53 is too
-//! new" to every such request. So images are built with bollard's `build_image` and the
-//! legacy builder (version 1), from a tar made here, through the version-negotiated client
-//! the caller passes in.
+//! Why bollard's `build_image` and not testcontainers' `GenericBuildableImage`: testcontainers
+//! 0.28 always builds with BuildKit and a gRPC session, and creates its own client pinned to
+//! API 1.53, while the engine this must work with is Docker 20.10 (API 1.41: a raw request
+//! to `/v1.53/...` is refused with "client version 1.53 is too new"). So images are built
+//! with the legacy builder (version 1) from a tar made here, through the client the caller
+//! passes in; the legacy builder handles `FROM scratch` without any registry.
 
 use std::{
     collections::{BTreeMap, HashMap},

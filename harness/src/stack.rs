@@ -52,6 +52,8 @@ pub struct Endpoint {
     pub ports: Vec<(u16, u16)>,
     /// True when the service is an external URL rather than a container.
     pub attached: bool,
+    /// How long the container took from start to ready (last start).
+    pub ready_in: Option<Duration>,
 }
 
 /// Prepares a stack: the manifest plus options. Finish with [`StackBuilder::start`].
@@ -94,6 +96,7 @@ struct Running {
     name: String,
     capture: Arc<LogCapture>,
     log_rx: watch::Receiver<usize>,
+    ready_in: Duration,
 }
 
 impl std::fmt::Debug for Stack {
@@ -233,9 +236,12 @@ impl Stack {
             .map_err(|e| Error::docker(format!("starting {service}"), e))?;
         // A restarted container's log stream is not followed by testcontainers any more;
         // readiness by log line counts new matches only when a stream delivers them.
+        let started = Instant::now();
         let ports = published_ports(&self.docker, &id, &spec).await?;
-        self.set_endpoint(&spec, ports.clone());
-        wait_ready(&self.docker, &id, &spec, &ports, log_rx, baseline, &capture).await
+        self.set_endpoint(&spec, ports.clone(), None);
+        wait_ready(&self.docker, &id, &spec, &ports, log_rx, baseline, &capture).await?;
+        self.set_endpoint(&spec, ports, Some(started.elapsed()));
+        Ok(())
     }
 
     /// Freezes a service's processes (SIGSTOP-like): it stops answering but keeps its state.
@@ -271,19 +277,26 @@ impl Stack {
             .map_err(|e| Error::docker(format!("disconnecting {service}"), e))
     }
 
-    /// Reconnects a service cut off by [`Stack::disconnect`].
+    /// Reconnects a service cut off by [`Stack::disconnect`]. Its host ports may change;
+    /// read them again with [`Stack::url`].
     pub async fn connect(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
         self.docker
             .connect_network(
                 &self.network,
                 NetworkConnectRequest {
-                    container: id,
+                    container: id.clone(),
                     endpoint_config: Some(EndpointSettings::default()),
                 },
             )
             .await
-            .map_err(|e| Error::docker(format!("reconnecting {service}"), e))
+            .map_err(|e| Error::docker(format!("reconnecting {service}"), e))?;
+        // The engine publishes the ports again, possibly at other host ports.
+        let spec = self.manifest.service(service)?.clone();
+        let ready_in = self.endpoint(service)?.ready_in;
+        let ports = published_ports(&self.docker, &id, &spec).await?;
+        self.set_endpoint(&spec, ports, ready_in);
+        Ok(())
     }
 
     /// Removes every container and network of the run now (rather than on drop).
@@ -310,7 +323,7 @@ impl Stack {
         }
     }
 
-    fn set_endpoint(&self, spec: &ServiceSpec, ports: Vec<(u16, u16)>) {
+    fn set_endpoint(&self, spec: &ServiceSpec, ports: Vec<(u16, u16)>, ready_in: Option<Duration>) {
         let url = ports
             .first()
             .map(|(_, h)| format!("{}://127.0.0.1:{h}", spec.scheme));
@@ -322,6 +335,7 @@ impl Stack {
                 url,
                 ports,
                 attached: false,
+                ready_in,
             },
         );
     }
@@ -497,6 +511,7 @@ impl StackBuilder {
                             url: Some(url.clone()),
                             ports,
                             attached: true,
+                            ready_in: None,
                         },
                     );
                 events(Event::ServiceAttached {
@@ -581,7 +596,7 @@ impl StackBuilder {
             match joined {
                 Ok(Ok((name, running, ports))) => {
                     let spec = manifest.services[&name].clone();
-                    stack.set_endpoint(&spec, ports);
+                    stack.set_endpoint(&spec, ports, Some(running.ready_in));
                     stack
                         .containers
                         .lock()
@@ -730,10 +745,11 @@ async fn start_service(
     let url = published
         .first()
         .map(|(_, h)| format!("{}://127.0.0.1:{h}", spec.scheme));
+    let ready_in = started.elapsed();
     (ctx.events)(Event::ServiceReady {
         service: spec.name.clone(),
         url,
-        elapsed: started.elapsed(),
+        elapsed: ready_in,
     });
     Ok((
         Running {
@@ -742,6 +758,7 @@ async fn start_service(
             name: ctx.container_name.clone(),
             capture,
             log_rx,
+            ready_in,
         },
         published,
     ))

@@ -1,0 +1,320 @@
+//! Integration tests of the harness against the real Docker engine: start order, readiness
+//! failures, stacks side by side, fault controls and cleanup (on drop and after `kill -9`).
+//!
+//! They use the sample `payments` service as a small, fast container (built once as a
+//! static binary in a `FROM scratch` image; later runs reuse the image).
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use harness::{Error, Event, EventSink, Stack, labels};
+use testcontainers::bollard::{
+    Docker,
+    query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder},
+};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn reports() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/harness-tests")
+}
+
+async fn docker() -> Docker {
+    harness::connect()
+        .await
+        .expect("these tests need a Docker engine")
+}
+
+/// (containers, networks) carrying the run's label.
+async fn resources_of(run_id: &str) -> (usize, usize) {
+    let docker = docker().await;
+    let filter = HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{}={run_id}", labels::RUN)],
+    )]);
+    let c = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    let n = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .unwrap();
+    (c.len(), n.len())
+}
+
+/// Events with the instant they were emitted.
+type EventLog = Arc<Mutex<Vec<(Instant, Event)>>>;
+
+fn recorder() -> (EventSink, EventLog) {
+    let log: EventLog = Arc::default();
+    let l = log.clone();
+    (
+        Arc::new(move |e| l.lock().unwrap().push((Instant::now(), e))),
+        log,
+    )
+}
+
+async fn get(url: &str) -> Result<u16, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    Ok(client.get(url).send().await?.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_start_after_their_dependencies_and_independent_ones_concurrently() {
+    let (sink, log) = recorder();
+    let stack = Stack::from_manifest(fixture("chain.toml"))
+        .unwrap()
+        .events(sink)
+        .reports_dir(reports())
+        .start()
+        .await
+        .unwrap();
+    let events = log.lock().unwrap().clone();
+    let at = |pred: &dyn Fn(&Event) -> bool| {
+        events
+            .iter()
+            .find(|(_, e)| pred(e))
+            .map(|(t, _)| *t)
+            .unwrap()
+    };
+    let starting = |s: &str| {
+        let s = s.to_owned();
+        at(&move |e| matches!(e, Event::ServiceStarting { service } if *service == s))
+    };
+    let ready = |s: &str| {
+        let s = s.to_owned();
+        at(&move |e| matches!(e, Event::ServiceReady { service, .. } if *service == s))
+    };
+    assert!(ready("a") <= starting("b"), "b started before a was ready");
+    assert!(ready("b") <= starting("c"), "c started before b was ready");
+    assert!(starting("d") < ready("a"), "d (independent) waited for a");
+
+    // b was wired to a by container name through ${a.host}: b declines that customer.
+    let a_name = stack.container_name("a").unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/payments", stack.url("b").unwrap()))
+        .json(&serde_json::json!({
+            "order_id": uuid::Uuid::new_v4(), "customer_id": a_name, "amount_cents": 100, "currency": "EUR"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["decline_reason"], "customer_blocked", "{body}");
+    for s in ["a", "b", "c", "d"] {
+        assert_eq!(
+            get(&format!("{}/health/ready", stack.url(s).unwrap()))
+                .await
+                .unwrap(),
+            200
+        );
+        assert!(stack.log_path(s).exists(), "no captured log for {s}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_never_gets_ready_fails_the_start_with_its_log_tail() {
+    let run_id = harness::StackBuilder::new_run_id();
+    let err = Stack::from_manifest(fixture("never-ready.toml"))
+        .unwrap()
+        .reports_dir(reports())
+        .run_id(run_id.clone())
+        .start()
+        .await
+        .unwrap_err();
+    match &err {
+        Error::NotReady {
+            service,
+            log_tail,
+            timeout_s,
+            ..
+        } => {
+            assert_eq!(service, "stuck");
+            assert_eq!(*timeout_s, 3);
+            assert!(
+                log_tail.contains("listening"),
+                "log tail lacks the service's output: {log_tail}"
+            );
+        }
+        other => panic!("expected NotReady, got {other}"),
+    }
+    assert!(err.to_string().contains("stuck"));
+    assert_eq!(
+        resources_of(&run_id).await,
+        (0, 0),
+        "a failed start left resources behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stacks_of_one_manifest_run_side_by_side() {
+    let start = || {
+        Stack::from_manifest(fixture("one.toml"))
+            .unwrap()
+            .reports_dir(reports())
+            .start()
+    };
+    let (a, b) = tokio::join!(start(), start());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.run_id(), b.run_id());
+    assert_ne!(a.url("payments").unwrap(), b.url("payments").unwrap());
+    assert_ne!(
+        a.container_name("payments").unwrap(),
+        b.container_name("payments").unwrap()
+    );
+    for s in [&a, &b] {
+        assert!(s.url("payments").unwrap().starts_with("http://127.0.0.1:"));
+        assert_eq!(
+            get(&format!("{}/health/ready", s.url("payments").unwrap()))
+                .await
+                .unwrap(),
+            200
+        );
+    }
+    let run_a = a.run_id().to_owned();
+    drop(a);
+    // Removing one leaves the other alone.
+    assert_eq!(resources_of(&run_a).await, (0, 0));
+    assert_eq!(
+        get(&format!("{}/health/ready", b.url("payments").unwrap()))
+            .await
+            .unwrap(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_controls_stop_start_kill_pause_and_cut_off_a_service() {
+    let stack = Stack::from_manifest(fixture("one.toml"))
+        .unwrap()
+        .reports_dir(reports())
+        .start()
+        .await
+        .unwrap();
+    let health =
+        || async { get(&format!("{}/health/ready", stack.url("payments").unwrap())).await };
+    assert_eq!(health().await.unwrap(), 200);
+
+    stack.pause("payments").await.unwrap();
+    assert!(health().await.is_err(), "a paused service answered");
+    stack.unpause("payments").await.unwrap();
+    assert_eq!(health().await.unwrap(), 200);
+
+    stack.disconnect("payments").await.unwrap();
+    assert!(health().await.is_err(), "a disconnected service answered");
+    stack.connect("payments").await.unwrap();
+    let mut ok = false;
+    for _ in 0..50 {
+        if health().await.is_ok_and(|s| s == 200) {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the service did not answer after reconnecting");
+
+    stack.stop("payments").await.unwrap();
+    assert!(health().await.is_err(), "a stopped service answered");
+    stack.start("payments").await.unwrap();
+    assert_eq!(health().await.unwrap(), 200);
+
+    stack.kill("payments").await.unwrap();
+    assert!(health().await.is_err(), "a killed service answered");
+    stack.start("payments").await.unwrap();
+    assert_eq!(health().await.unwrap(), 200);
+
+    assert!(matches!(
+        stack.stop("nope").await,
+        Err(Error::UnknownService(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_stack_removes_its_containers_and_network() {
+    let stack = Stack::from_manifest(fixture("one.toml"))
+        .unwrap()
+        .reports_dir(reports())
+        .start()
+        .await
+        .unwrap();
+    let run_id = stack.run_id().to_owned();
+    assert_eq!(resources_of(&run_id).await, (1, 1));
+    drop(stack);
+    assert_eq!(resources_of(&run_id).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_not() {
+    // A live run of this process: the sweep must leave it alone.
+    let live = Stack::from_manifest(fixture("one.toml"))
+        .unwrap()
+        .reports_dir(reports())
+        .start()
+        .await
+        .unwrap();
+
+    // A `harness up` that is then killed with SIGKILL: it cannot clean up.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["up", "--manifest"])
+        .arg(fixture("one.toml"))
+        .env("HARNESS_REPORTS_DIR", reports())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let run_id = tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("(run ").nth(1) {
+                return rest.trim_end_matches(')').to_owned();
+            }
+        }
+        panic!("harness up ended without reporting a ready stack");
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(
+        resources_of(&run_id).await,
+        (1, 1),
+        "the killed run's container and network should still be there"
+    );
+
+    let report = harness::sweep_dead_runs(&docker().await).await.unwrap();
+    assert!(report.runs.contains(&run_id), "{report:?}");
+    assert!(!report.runs.contains(&live.run_id().to_owned()));
+    assert_eq!(resources_of(&run_id).await, (0, 0));
+    assert_eq!(
+        resources_of(live.run_id()).await,
+        (1, 1),
+        "the sweep touched a live run"
+    );
+    assert_eq!(
+        get(&format!("{}/health/ready", live.url("payments").unwrap()))
+            .await
+            .unwrap(),
+        200
+    );
+}
