@@ -220,7 +220,7 @@ async fn up(
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "stack {} is ready in {:.1}s (run {})",
+        "stack {} is ready in {:.2}s (run {})",
         stack.manifest().name,
         started.elapsed().as_secs_f64(),
         stack.run_id()
@@ -228,12 +228,12 @@ async fn up(
     let mut env_lines = String::new();
     for ep in stack.endpoints() {
         let url = ep.url.clone().unwrap_or_else(|| "(no ports)".to_owned());
-        let _ = writeln!(
-            out,
-            "  {:<12} {url}{}",
-            ep.service,
-            if ep.attached { "  (attached)" } else { "" }
-        );
+        let note = match (ep.attached, ep.ready_in) {
+            (true, _) => "  (attached)".to_owned(),
+            (false, Some(d)) => format!("  (ready in {:.2}s)", d.as_secs_f64()),
+            (false, None) => String::new(),
+        };
+        let _ = writeln!(out, "  {:<12} {url}{note}", ep.service);
         if let Some(url) = ep.url {
             env_lines.push_str(&format!(
                 "{}_URL={url}\n",
