@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -39,7 +39,7 @@ use crate::{
     images::ImageProvider,
     labels::{self, Owner},
     logs::{Consumer, LogCapture, tail_of_file},
-    manifest::{Manifest, Readiness, ServiceSpec, substitute},
+    manifest::{ImageSource, Manifest, Readiness, ServiceSpec, substitute},
 };
 
 /// Where a running service can be reached from the host.
@@ -79,7 +79,6 @@ impl std::fmt::Debug for StackBuilder {
 /// A running stack. Dropping it removes every container and network of its run.
 #[must_use = "dropping a Stack removes it at once"]
 pub struct Stack {
-    docker: Docker,
     run_id: String,
     manifest: Manifest,
     network: String,
@@ -124,6 +123,64 @@ impl Stack {
             only: None,
             run_id: None,
         }
+    }
+
+    /// A stack shared by every test of this test binary: the first caller starts it (from
+    /// `manifest`), later callers get the same one. It lives until the process ends; its
+    /// containers are then removed by the next run's sweep or `harness clean`, since their
+    /// owner is gone. Under `cargo test` all tests of a binary share one process; under
+    /// nextest each test is a process of its own, so each gets its own stack.
+    ///
+    /// The stack is started on a runtime of its own, so it outlives the runtime of the test
+    /// that happened to start it.
+    pub async fn shared(manifest: impl AsRef<Path>) -> Result<Arc<Stack>> {
+        type Cells = HashMap<PathBuf, Arc<tokio::sync::OnceCell<Arc<Stack>>>>;
+        static SHARED: OnceLock<Mutex<Cells>> = OnceLock::new();
+        static HOME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+        let path = std::fs::canonicalize(manifest.as_ref())
+            .unwrap_or_else(|_| manifest.as_ref().to_owned());
+        let cell = SHARED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(path.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let builder = Stack::from_manifest(&path)?;
+            let home = HOME
+                .get_or_init(|| {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .thread_name("harness-shared-stack")
+                        .enable_all()
+                        .build()
+                })
+                .as_ref()
+                .map_err(|e| {
+                    Error::io(
+                        "starting the shared stack's runtime",
+                        std::io::Error::new(e.kind(), e.to_string()),
+                    )
+                })?;
+            let stack = home
+                .spawn(builder.start())
+                .await
+                .map_err(|e| Error::Start {
+                    service: "(shared stack)".to_owned(),
+                    message: e.to_string(),
+                })??;
+            Ok(Arc::new(stack))
+        })
+        .await
+        .cloned()
+    }
+
+    /// A client for one operation: connections never outlive the runtime that made them.
+    fn client(&self) -> Result<Docker> {
+        Docker::connect_with_local_defaults().map_err(|e| Error::NoDocker {
+            detail: e.to_string(),
+        })
     }
 
     /// The run id (part of every container and network name, and of the labels).
@@ -204,7 +261,7 @@ impl Stack {
     /// Stops a service's container (SIGTERM, then SIGKILL after 10 s).
     pub async fn stop(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.docker
+        self.client()?
             .stop_container(&id, Some(StopContainerOptionsBuilder::new().t(10).build()))
             .await
             .map_err(|e| Error::docker(format!("stopping {service}"), e))
@@ -213,7 +270,7 @@ impl Stack {
     /// Kills a service's container (SIGKILL), as a crash would.
     pub async fn kill(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.docker
+        self.client()?
             .kill_container(
                 &id,
                 Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
@@ -230,16 +287,25 @@ impl Stack {
             (r.id.clone(), r.log_rx.clone(), r.capture.clone())
         })?;
         let baseline = *log_rx.borrow();
-        self.docker
+        self.client()?
             .start_container(&id, None::<StartContainerOptions>)
             .await
             .map_err(|e| Error::docker(format!("starting {service}"), e))?;
         // A restarted container's log stream is not followed by testcontainers any more;
         // readiness by log line counts new matches only when a stream delivers them.
         let started = Instant::now();
-        let ports = published_ports(&self.docker, &id, &spec).await?;
+        let ports = published_ports(&self.client()?, &id, &spec).await?;
         self.set_endpoint(&spec, ports.clone(), None);
-        wait_ready(&self.docker, &id, &spec, &ports, log_rx, baseline, &capture).await?;
+        wait_ready(
+            &self.client()?,
+            &id,
+            &spec,
+            &ports,
+            log_rx,
+            baseline,
+            &capture,
+        )
+        .await?;
         self.set_endpoint(&spec, ports, Some(started.elapsed()));
         Ok(())
     }
@@ -247,7 +313,7 @@ impl Stack {
     /// Freezes a service's processes (SIGSTOP-like): it stops answering but keeps its state.
     pub async fn pause(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.docker
+        self.client()?
             .pause_container(&id)
             .await
             .map_err(|e| Error::docker(format!("pausing {service}"), e))
@@ -256,7 +322,7 @@ impl Stack {
     /// Resumes a paused service.
     pub async fn unpause(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.docker
+        self.client()?
             .unpause_container(&id)
             .await
             .map_err(|e| Error::docker(format!("unpausing {service}"), e))
@@ -265,7 +331,7 @@ impl Stack {
     /// Cuts a service off the stack network: the others cannot reach it, nor it them.
     pub async fn disconnect(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.docker
+        self.client()?
             .disconnect_network(
                 &self.network,
                 NetworkDisconnectRequest {
@@ -281,7 +347,7 @@ impl Stack {
     /// read them again with [`Stack::url`].
     pub async fn connect(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.docker
+        self.client()?
             .connect_network(
                 &self.network,
                 NetworkConnectRequest {
@@ -294,7 +360,7 @@ impl Stack {
         // The engine publishes the ports again, possibly at other host ports.
         let spec = self.manifest.service(service)?.clone();
         let ready_in = self.endpoint(service)?.ready_in;
-        let ports = published_ports(&self.docker, &id, &spec).await?;
+        let ports = published_ports(&self.client()?, &id, &spec).await?;
         self.set_endpoint(&spec, ports, ready_in);
         Ok(())
     }
@@ -304,7 +370,7 @@ impl Stack {
         (self.events)(Event::Stopping {
             run_id: self.run_id.clone(),
         });
-        let result = cleanup::remove_run(&self.docker, &self.run_id)
+        let result = cleanup::remove_run(&self.client()?, &self.run_id)
             .await
             .map(|_| ());
         self.removed = true;
@@ -349,14 +415,14 @@ impl Drop for Stack {
         (self.events)(Event::Stopping {
             run_id: self.run_id.clone(),
         });
-        let docker = self.docker.clone();
         let run_id = self.run_id.clone();
-        // A fresh runtime on its own thread: works whether or not the caller is inside one.
+        // A fresh runtime and client on their own thread: works whether or not the caller is
+        // inside a runtime, and even when that runtime is a current-thread one blocked here.
         let handle = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
-            if let Ok(rt) = rt {
+            if let (Ok(rt), Ok(docker)) = (rt, Docker::connect_with_local_defaults()) {
                 let _ = rt.block_on(cleanup::remove_run(&docker, &run_id));
             }
         });
@@ -446,14 +512,38 @@ impl StackBuilder {
             });
         }
 
-        let to_build: Vec<String> = selected
+        // Dependencies' images first (present or cached: quick), so their containers start
+        // while the own services' images are built or checked (a cargo build, hashing).
+        let (from_image, from_build): (Vec<String>, Vec<String>) = selected
             .iter()
             .filter(|s| !attach.contains_key(*s))
             .cloned()
-            .collect();
-        let images = ImageProvider::new(docker.clone(), &manifest, events.clone())
-            .ensure(&manifest, Some(&to_build))
-            .await?;
+            .partition(|s| matches!(manifest.services[s].source, ImageSource::Image { .. }));
+        let mut images = if from_image.is_empty() {
+            HashMap::new()
+        } else {
+            ImageProvider::new(docker.clone(), &manifest, events.clone())
+                .ensure(&manifest, Some(&from_image))
+                .await?
+        };
+        let (built_tx, built_rx) =
+            watch::channel::<Option<Result<HashMap<String, String>, String>>>(None);
+        let build_task = if from_build.is_empty() {
+            built_tx.send_replace(Some(Ok(HashMap::new())));
+            None
+        } else {
+            let (docker, manifest, events) = (docker.clone(), manifest.clone(), events.clone());
+            Some(tokio::spawn(async move {
+                let result = ImageProvider::new(docker, &manifest, events)
+                    .ensure(&manifest, Some(&from_build))
+                    .await;
+                built_tx.send_replace(Some(match &result {
+                    Ok(map) => Ok(map.clone()),
+                    Err(e) => Err(e.to_string()),
+                }));
+                result
+            }))
+        };
 
         let owner = Owner::current();
         let base_labels = owner.labels(&run_id, &manifest.name);
@@ -476,7 +566,6 @@ impl StackBuilder {
             .map_err(|e| Error::docker(format!("creating network {network}"), e))?;
 
         let stack = Stack {
-            docker: docker.clone(),
             run_id: run_id.clone(),
             manifest: manifest.clone(),
             network: network.clone(),
@@ -553,13 +642,11 @@ impl StackBuilder {
                 .map(|d| (d.clone(), ready_rx[d].clone()))
                 .collect();
             let tx = ready_tx.remove(name).expect("one sender per service");
-            let ctx = StartContext {
+            let image = images.remove(name);
+            let mut built = built_rx.clone();
+            let mut ctx = StartContext {
                 docker: docker.clone(),
-                image: images.get(name).cloned().ok_or_else(|| Error::Image {
-                    service: name.clone(),
-                    reference: String::new(),
-                    message: "no image was provided".to_owned(),
-                })?,
+                image: String::new(),
                 container_name: wiring[name].0.clone(),
                 network: network.clone(),
                 labels: base_labels.clone(),
@@ -571,6 +658,27 @@ impl StackBuilder {
                 events: events.clone(),
             };
             tasks.spawn(async move {
+                ctx.image = match image {
+                    Some(image) => image,
+                    None => {
+                        let outcome = built
+                            .wait_for(Option::is_some)
+                            .await
+                            .map(|v| v.clone())
+                            .ok()
+                            .flatten();
+                        match outcome.map(|r| r.map(|mut m| m.remove(&spec.name))) {
+                            Some(Ok(Some(image))) => image,
+                            _ => {
+                                let _ = tx.send(Some(false));
+                                return Err(Error::Start {
+                                    service: spec.name.clone(),
+                                    message: "its image could not be provided".to_owned(),
+                                });
+                            }
+                        }
+                    }
+                };
                 for (dep, mut rx) in deps {
                     let ok = rx
                         .wait_for(Option::is_some)
@@ -604,11 +712,9 @@ impl StackBuilder {
                         .insert(name, running);
                 }
                 Ok(Err(e)) => {
-                    // Keep the root cause, not the "dependency did not become ready" echoes.
-                    let is_echo = matches!(&e, Error::Start { message, .. } if message.starts_with("its dependency"));
-                    if first_error.is_none()
-                        || (!is_echo
-                            && matches!(first_error, Some(Error::Start { ref message, .. }) if message.starts_with("its dependency")))
+                    // Keep the root cause, not the echoes in services that waited for it.
+                    if first_error.as_ref().is_none_or(is_echo) && !is_echo(&e)
+                        || first_error.is_none()
                     {
                         first_error = Some(e);
                     }
@@ -621,12 +727,29 @@ impl StackBuilder {
                 }
             }
         }
+        if let Some(task) = build_task {
+            match task.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => first_error = Some(e),
+                Err(join) => {
+                    first_error.get_or_insert(Error::Start {
+                        service: "?".to_owned(),
+                        message: format!("image task failed: {join}"),
+                    });
+                }
+            }
+        }
         if let Some(e) = first_error {
             stack.shutdown().await.ok();
             return Err(e);
         }
         Ok(stack)
     }
+}
+
+/// An error that only reports that something it waited for failed.
+fn is_echo(e: &Error) -> bool {
+    matches!(e, Error::Start { message, .. } if message.starts_with("its dependency") || message.starts_with("its image"))
 }
 
 /// A service whose container is up and ready: name, handle, published ports.

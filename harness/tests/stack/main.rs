@@ -249,7 +249,8 @@ async fn fault_controls_stop_start_kill_pause_and_cut_off_a_service() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+// A current-thread runtime (the #[tokio::test] default): dropping must not deadlock on it.
+#[tokio::test]
 async fn dropping_the_stack_removes_its_containers_and_network() {
     let stack = Stack::from_manifest(fixture("one.toml"))
         .unwrap()
@@ -317,4 +318,48 @@ async fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_not() {
             .unwrap(),
         200
     );
+}
+
+#[test]
+fn a_shared_stack_is_started_once_and_outlives_the_runtime_that_started_it() {
+    let in_fresh_runtime = || {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let stack = Stack::shared(fixture("one.toml")).await.unwrap();
+                    let status = get(&format!("{}/health/ready", stack.url("payments").unwrap()))
+                        .await
+                        .unwrap();
+                    (stack.run_id().to_owned(), status, stack)
+                })
+        })
+        .join()
+        .unwrap()
+    };
+    let (first, status1, _) = in_fresh_runtime();
+    let (second, status2, stack) = in_fresh_runtime();
+    assert_eq!(first, second, "the second caller got another stack");
+    assert_eq!((status1, status2), (200, 200));
+
+    // Fault controls still work from yet another runtime, after the first ones are gone.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        stack.stop("payments").await.unwrap();
+        stack.start("payments").await.unwrap();
+        assert_eq!(
+            get(&format!("{}/health/ready", stack.url("payments").unwrap()))
+                .await
+                .unwrap(),
+            200
+        );
+        // A shared stack lives until the process ends; remove it here so the test leaves nothing.
+        harness::remove_run(&docker().await, &first).await.unwrap();
+        assert_eq!(resources_of(&first).await, (0, 0));
+    });
 }
