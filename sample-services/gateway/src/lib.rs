@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use axum::{Router, routing::get};
+use axum::Router;
 use service_kit::Health;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::{
@@ -229,25 +229,7 @@ pub fn app(state: AppState) -> Router {
             })
         });
     let (router, _) = api_router().split_for_parts();
-    let doc: Arc<str> = serde_json::to_string(&openapi())
-        .unwrap_or_else(|_| "{}".to_owned())
-        .into();
-    let router = router
-        .with_state(state)
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move {
-                    (
-                        [(http::header::CONTENT_TYPE, "application/json")],
-                        doc.to_string(),
-                    )
-                }
-            }),
-        )
-        .merge(health.router());
-    service_kit::server::with_common_layers(router)
+    service_kit::server::service_router(router.with_state(state), &openapi(), health)
         // Layers run outside-in from the last one: the id is set (or kept) first, so the
         // handlers forward it upstream and the response echoes it.
         .layer(PropagateRequestIdLayer::x_request_id())

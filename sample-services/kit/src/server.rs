@@ -7,11 +7,37 @@
 
 use std::net::SocketAddr;
 
-use axum::{Router, middleware};
+use std::sync::Arc;
+
+use axum::{Router, http::header, middleware, routing::get};
 use tokio::net::TcpListener;
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
-use crate::{http_metrics, problem};
+use crate::{Health, http_metrics, problem};
+
+/// The whole HTTP surface of a service: its API routes (state already applied),
+/// `GET /openapi.json` serving `doc` (the same document `contracts/openapi/` holds),
+/// `/health/live` and `/health/ready` from `health`, then [`with_common_layers`].
+pub fn service_router(api: Router, doc: &utoipa::openapi::OpenApi, health: Health) -> Router {
+    let body: Arc<str> = serde_json::to_string(doc)
+        .expect("an OpenAPI document serialises")
+        .into();
+    let router = api
+        .route(
+            "/openapi.json",
+            get(move || {
+                let body = body.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.to_string(),
+                    )
+                }
+            }),
+        )
+        .merge(health.router());
+    with_common_layers(router)
+}
 
 /// Adds `/metrics`, the request-metrics middleware and JSON 404/405 fallbacks to a
 /// service's router.

@@ -31,7 +31,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use axum::{Router, routing::get};
+use axum::Router;
 use service_kit::Health;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -76,10 +76,5 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let health = state.health.clone();
     let (api, _) = api_router().split_for_parts();
-    let doc = openapi();
-    let router = api
-        .with_state(state)
-        .route("/openapi.json", get(move || async move { axum::Json(doc) }))
-        .merge(health.router());
-    service_kit::server::with_common_layers(router)
+    service_kit::server::service_router(api.with_state(state), &openapi(), health)
 }

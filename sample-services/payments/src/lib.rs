@@ -25,7 +25,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use axum::{Router, routing::get};
+use axum::Router;
 use service_kit::{Health, Problem};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -92,17 +92,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP service: API routes, `/openapi.json`, health, metrics, JSON fallbacks.
 pub fn app(state: AppState) -> Router {
     let (api, doc) = parts();
-    let doc = Arc::new(doc);
     let health = Health::new().with(handlers::LedgerCheck(state.ledger.clone()));
-    let router = api
-        .with_state(state)
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .merge(health.router());
-    service_kit::server::with_common_layers(router)
+    service_kit::server::service_router(api.with_state(state), &doc, health)
 }

@@ -20,7 +20,7 @@ pub mod view;
 
 use std::sync::Arc;
 
-use axum::{Router, routing::get};
+use axum::Router;
 use service_kit::Health;
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -72,19 +72,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The HTTP application: the shipment routes, `/openapi.json`, health and metrics.
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes();
-    let doc = openapi();
     let health = state.health.clone();
-    let router = router
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc) }
-            }),
-        )
-        .with_state(state)
-        .merge(health.router());
-    service_kit::server::with_common_layers(router)
+    service_kit::server::service_router(router.with_state(state), &openapi(), health)
 }
 
 #[cfg(test)]
