@@ -5,6 +5,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::SystemTime,
 };
 
 use futures_util::{FutureExt, future::BoxFuture};
@@ -54,7 +55,7 @@ impl LogCapture {
         ))
     }
 
-    fn push(&self, bytes: &[u8]) {
+    pub(crate) fn push(&self, bytes: &[u8]) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = st.file.as_mut() {
             let _ = f.write_all(bytes);
@@ -94,6 +95,46 @@ pub(crate) fn tail_of_file(path: &Path, n: usize) -> String {
     } else {
         tail
     }
+}
+
+/// Follows a container's output written after `since` into `capture` until the container
+/// stops. testcontainers follows a container's log from its first start only; this keeps
+/// capturing after a restart. The engine's `since` filter counts whole seconds, so lines are
+/// read with their timestamps and the ones older than `since` are dropped.
+pub(crate) fn follow(
+    docker: testcontainers::bollard::Docker,
+    id: String,
+    since: SystemTime,
+    capture: Arc<LogCapture>,
+) {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::query_parameters::LogsOptionsBuilder;
+    let since_utc = chrono::DateTime::<chrono::Utc>::from(since);
+    let whole_seconds = i32::try_from(since_utc.timestamp()).unwrap_or(0);
+    tokio::spawn(async move {
+        let options = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(whole_seconds)
+            .build();
+        let mut stream = docker.logs(&id, Some(options));
+        while let Some(Ok(chunk)) = stream.next().await {
+            let bytes = chunk.into_bytes();
+            for line in bytes.split_inclusive(|b| *b == b'\n') {
+                let Some(space) = line.iter().position(|b| *b == b' ') else {
+                    continue;
+                };
+                let stamp = std::str::from_utf8(&line[..space])
+                    .ok()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                if stamp.is_some_and(|t| t >= since_utc) {
+                    capture.push(&line[space + 1..]);
+                }
+            }
+        }
+    });
 }
 
 /// The consumer handed to testcontainers (it wants an owned value).

@@ -12,7 +12,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use harness::{Error, Event, EventSink, ImageProvider, ImageState, Manifest, Stack, StackBuilder};
+use harness::{Error, Event, EventSink, ImageProvider, Manifest, Stack, StackBuilder};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 #[derive(Debug, Parser)]
@@ -52,8 +52,10 @@ enum Command {
     /// List the images a manifest needs and whether they are present; `--build` builds
     /// what is missing.
     Images {
+        /// The stack manifest.
         #[arg(long, short, default_value = "suites/stack.toml")]
         manifest: PathBuf,
+        /// Build (or pull) what is missing before listing.
         #[arg(long)]
         build: bool,
     },
@@ -105,7 +107,72 @@ async fn run(cli: Cli) -> Result<(), Error> {
 }
 
 /// Renders events: a spinner per service, finished lines for what is done.
+/// One plain line per event, for logs (stderr is not a terminal).
+fn describe(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Swept {
+            containers,
+            networks,
+        } => {
+            format!(
+                "removed leftovers of dead runs: {containers} container(s), {networks} network(s)"
+            )
+        }
+        Event::InstallingTool { tool, package } => {
+            format!("installing {tool} (apt package {package})")
+        }
+        Event::ImageWorking {
+            service,
+            reference,
+            how,
+        } => format!("{service}: image {reference}: {how}"),
+        Event::ImageReady {
+            service,
+            reference,
+            built: true,
+            elapsed,
+        } => {
+            format!(
+                "{service}: image {reference} built in {:.1}s",
+                elapsed.as_secs_f64()
+            )
+        }
+        Event::ImageReady {
+            service,
+            reference,
+            built: false,
+            ..
+        } => format!("{service}: image {reference} present"),
+        Event::ServiceStarting { service } => format!("{service}: starting container"),
+        Event::ServiceWaiting { service, rule } => format!("{service}: waiting for {rule}"),
+        Event::ServiceReady {
+            service,
+            url,
+            elapsed,
+        } => format!(
+            "{service}: ready in {:.2}s {}",
+            elapsed.as_secs_f64(),
+            url.as_deref().unwrap_or_default()
+        ),
+        Event::ServiceAttached { service, url } => format!("{service}: attached to {url}"),
+        Event::Stopping { run_id } => format!("removing run {run_id}"),
+        _ => return None,
+    })
+}
+
 fn progress() -> (EventSink, MultiProgress) {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        let sink: EventSink = Arc::new(|event: Event| {
+            if let Some(line) = describe(&event) {
+                eprintln!("{line}");
+            }
+        });
+        return (
+            sink,
+            MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()),
+        );
+    }
     let multi = MultiProgress::new();
     let bars: Arc<Mutex<std::collections::HashMap<String, ProgressBar>>> = Arc::default();
     let style = ProgressStyle::with_template("{spinner} {prefix:>12} {msg} ({elapsed})")
@@ -213,7 +280,7 @@ async fn up(
             if let Ok(docker) = harness::connect().await {
                 let _ = harness::remove_run(&docker, &run_id).await;
             }
-            return Err(Error::Usage("interrupted".to_owned()));
+            return Err(Error::Start { service: "(stack)".to_owned(), message: "interrupted by a signal while starting".to_owned() });
         }
     };
     let _ = multi.clear();
@@ -284,14 +351,11 @@ async fn images(manifest: PathBuf, build: bool) -> Result<(), Error> {
         let _ = multi.clear();
     }
     let statuses = provider.status(&manifest).await?;
-    println!("{:<12} {:<40} {:<10} source", "service", "image", "state");
+    println!("{:<12} {:<40} {:<14} source", "service", "image", "state");
     for s in statuses {
-        let state = match s.state {
-            ImageState::Present => "present",
-            _ => "missing",
-        };
+        let state = s.state.to_string();
         println!(
-            "{:<12} {:<40} {:<10} {}",
+            "{:<12} {:<40} {:<14} {}",
             s.service, s.reference, state, s.source
         );
     }

@@ -226,6 +226,14 @@ impl Manifest {
                 None => Readiness::Started,
                 Some(rr) => parse_ready(rr, &r.ports).map_err(|m| err(&sname, m))?,
             };
+            if let Readiness::Http { port, .. } | Readiness::Tcp { port } = &ready
+                && !r.ports.contains(port)
+            {
+                return Err(err(
+                    &sname,
+                    format!("ready uses port {port}, which is not in `ports`"),
+                ));
+            }
             let ready_timeout = match r.ready_timeout {
                 None => Duration::from_secs(60),
                 Some(s) => {
@@ -292,7 +300,15 @@ impl Manifest {
                 }
             }
             for (key, value) in &spec.env {
-                for (target, _) in placeholders(value) {
+                for (target, attr) in placeholders(value) {
+                    if !matches!(attr.as_str(), "host" | "port" | "url") {
+                        return Err(err(
+                            &spec.name,
+                            format!(
+                                "env {key}: ${{{target}.{attr}}} is not known; use .host, .port or .url"
+                            ),
+                        ));
+                    }
                     let Some(other) = self.services.get(&target) else {
                         return Err(err(
                             &spec.name,
@@ -389,7 +405,15 @@ fn parse_ready(r: RawReady, ports: &[u16]) -> Result<Readiness, String> {
             status: r.status.unwrap_or(200),
         });
     }
+    if r.tcp.is_some() && (r.port.is_some() || r.status.is_some()) {
+        return Err(
+            "ready.tcp takes the port itself; `port` and `status` belong to ready.http".into(),
+        );
+    }
     if let Some(message) = r.log {
+        if r.port.is_some() || r.status.is_some() {
+            return Err("`port` and `status` belong to ready.http, not ready.log".into());
+        }
         if message.is_empty() {
             return Err("ready.log must not be empty".into());
         }
@@ -589,6 +613,25 @@ ready_timeout = "90s"
             .unwrap_err()
             .to_string();
         assert!(e.contains("port"), "{e}");
+        let e = parse("[services.a]\nimage = \"x\"\nports = [1]\nready = { tcp = 2 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("port 2") && e.contains("not in `ports`"), "{e}");
+        let e =
+            parse("[services.a]\nimage = \"x\"\nports = [1]\nready = { tcp = 1, status = 200 }\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("ready.http"), "{e}");
+    }
+
+    #[test]
+    fn unknown_placeholder_attributes_are_rejected() {
+        let e = parse(
+            "[services.a]\nimage = \"x\"\nports = [1]\n[services.b]\nimage = \"y\"\nenv = { U = \"${a.hots}\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("a.hots") && e.contains(".host"), "{e}");
     }
 
     #[test]

@@ -287,12 +287,15 @@ impl Stack {
             (r.id.clone(), r.log_rx.clone(), r.capture.clone())
         })?;
         let baseline = *log_rx.borrow();
-        self.client()?
+        let since = std::time::SystemTime::now();
+        let docker = self.client()?;
+        docker
             .start_container(&id, None::<StartContainerOptions>)
             .await
             .map_err(|e| Error::docker(format!("starting {service}"), e))?;
-        // A restarted container's log stream is not followed by testcontainers any more;
-        // readiness by log line counts new matches only when a stream delivers them.
+        // testcontainers followed the log of the first start only: follow the new output,
+        // so the log file goes on and log-line readiness sees the new lines.
+        crate::logs::follow(docker, id.clone(), since, capture.clone());
         let started = Instant::now();
         let ports = published_ports(&self.client()?, &id, &spec).await?;
         self.set_endpoint(&spec, ports.clone(), None);

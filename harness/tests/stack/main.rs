@@ -243,6 +243,18 @@ async fn fault_controls_stop_start_kill_pause_and_cut_off_a_service() {
     stack.start("payments").await.unwrap();
     assert_eq!(health().await.unwrap(), 200);
 
+    // Logs go on being captured across restarts: one "listening" line per start.
+    let mut starts = 0;
+    for _ in 0..40 {
+        let log = std::fs::read_to_string(stack.log_path("payments")).unwrap();
+        starts = log.matches("\"listening\"").count();
+        if starts >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(starts, 3, "the captured log missed the output of a restart");
+
     assert!(matches!(
         stack.stop("nope").await,
         Err(Error::UnknownService(_))
