@@ -4,6 +4,8 @@
 //! They use the sample `payments` service as a small, fast container (built once as a
 //! static binary in a `FROM scratch` image; later runs reuse the image).
 
+mod cli;
+
 use std::{
     collections::HashMap,
     io::{BufRead, BufReader},

@@ -1,0 +1,63 @@
+//! The CLI's documented exit codes and messages for bad input and a missing engine.
+
+use std::process::Command;
+
+fn harness(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run harness");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn no_docker_engine_is_exit_code_3_with_a_plain_message() {
+    let (code, err) = harness(
+        &["clean"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no Docker engine reachable"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_bad_manifest_is_exit_code_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack.toml");
+    std::fs::write(&path, "[services.a]\nimage = \"x\"\nportz = [1]\n").unwrap();
+    let (code, err) = harness(&["up", "--manifest", path.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:3", path.display())) && err.contains("portz"),
+        "{err}"
+    );
+
+    let (code, err) = harness(&["up", "--manifest", "/nonexistent/stack.toml"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read the manifest"), "{err}");
+}
+
+#[test]
+fn a_bad_attach_is_exit_code_2() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/one.toml");
+    let (code, err) = harness(&["up", "--manifest", manifest, "--attach", "payments"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("NAME=URL"), "{err}");
+    let (code, err) = harness(
+        &[
+            "up",
+            "--manifest",
+            manifest,
+            "--attach",
+            "nope=http://127.0.0.1:1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nope"), "{err}");
+}
