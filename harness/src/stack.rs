@@ -922,6 +922,10 @@ async fn published_ports(docker: &Docker, id: &str, spec: &ServiceSpec) -> Resul
     Ok(out)
 }
 
+/// How often readiness is checked: each dependency level of a stack waits half of it on
+/// average, so it is short; a check is one local HTTP request or TCP connection.
+const POLL: Duration = Duration::from_millis(25);
+
 /// Waits until the readiness rule holds, the container exits, or the timeout passes.
 async fn wait_ready(
     docker: &Docker,
@@ -975,7 +979,7 @@ async fn wait_ready(
             return Ok(());
         }
         polls += 1;
-        if polls.is_multiple_of(5)
+        if polls.is_multiple_of(20)
             && let Some(code) = exited(docker, id).await
         {
             return Err(Error::NotReady {
@@ -991,7 +995,7 @@ async fn wait_ready(
         if tokio::time::Instant::now() >= deadline {
             return Err(not_ready(spec.ready.to_string()));
         }
-        let pause = tokio::time::sleep(Duration::from_millis(100));
+        let pause = tokio::time::sleep(POLL);
         match &spec.ready {
             Readiness::Log { .. } => {
                 tokio::select! {
