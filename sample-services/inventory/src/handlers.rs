@@ -97,9 +97,7 @@ pub async fn create_reservation(
     State(state): State<AppState>,
     Json(body): Json<CreateReservation>,
 ) -> Result<Response, Problem> {
-    let request = body
-        .into_domain()
-        .map_err(|e| Problem::invalid(e.field, e.message))?;
+    let request = body.into_domain().map_err(Problem::from)?;
     match state.repo.reserve(&request).await {
         Ok(Reserved::Created(reservation)) => {
             count_reservation("created");

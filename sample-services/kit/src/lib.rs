@@ -22,4 +22,4 @@ pub mod tracecontext;
 pub use config::{ConfigError, Env};
 pub use extract::{Json, Path, Query};
 pub use health::{Check, Health, ReadinessCheck};
-pub use problem::Problem;
+pub use problem::{Invalid, Problem};

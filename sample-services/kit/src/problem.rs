@@ -149,6 +149,33 @@ impl IntoResponse for Problem {
     }
 }
 
+/// A domain rule broken by a request field: what the services' parse functions return
+/// and what becomes a 422 [`Problem`] naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    /// The path of the request field, e.g. `items[1].quantity`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Invalid {
+    /// A broken rule for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Invalid> for Problem {
+    fn from(e: Invalid) -> Self {
+        Problem::invalid(e.field, e.message)
+    }
+}
+
 /// The fallback for unknown routes: a JSON 404 rather than an empty body.
 pub async fn route_not_found(uri: axum::http::Uri) -> Problem {
     Problem::not_found(format!("no route for {}", uri.path()))

@@ -48,9 +48,7 @@ pub async fn create_payment(
     State(state): State<AppState>,
     Json(body): Json<CreatePayment>,
 ) -> Result<Response, Problem> {
-    let request = body
-        .into_domain()
-        .map_err(|e| Problem::invalid(e.field, e.message))?;
+    let request = body.into_domain().map_err(Problem::from)?;
     let candidate = Payment::decide(request, &state.rules);
     let requested = candidate.clone();
     match state.ledger.record(candidate).await {

@@ -19,24 +19,7 @@ use uuid::Uuid;
 /// Longest accepted `customer_id`, in characters.
 pub const MAX_CUSTOMER_ID_LEN: usize = 200;
 
-/// A request field that breaks a rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    /// The request field, e.g. `amount_cents`.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl Invalid {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
+pub use service_kit::Invalid;
 
 /// A positive amount of money in the currency's minor unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -32,22 +32,7 @@ pub const MAX_QUANTITY: i64 = 100_000;
 /// keeps `MAX_ITEMS * MAX_QUANTITY * price` well inside `i64`.
 pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
 
-/// A request field that breaks a rule; `field` is its path, e.g. `items[1].quantity`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use service_kit::Invalid;
 
 /// A stock-keeping unit: non-blank, at most [`MAX_SKU_LEN`] characters, no surrounding
 /// whitespace.

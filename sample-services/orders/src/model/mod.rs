@@ -128,28 +128,7 @@ impl Order {
     }
 }
 
-/// A rule that the input breaks, with the path of the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<Invalid> for service_kit::Problem {
-    fn from(e: Invalid) -> Self {
-        service_kit::Problem::invalid(e.field, e.message)
-    }
-}
+pub use service_kit::Invalid;
 
 /// An order request that passed validation: 1-50 items, quantities 1-1000, non-empty ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
