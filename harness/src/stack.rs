@@ -351,13 +351,7 @@ impl Stack {
     pub async fn connect(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
         self.client()?
-            .connect_network(
-                &self.network,
-                NetworkConnectRequest {
-                    container: id.clone(),
-                    endpoint_config: Some(EndpointSettings::default()),
-                },
-            )
+            .connect_network(&self.network, alias_request(&id, service))
             .await
             .map_err(|e| Error::docker(format!("reconnecting {service}"), e))?;
         // The engine publishes the ports again, possibly at other host ports.
@@ -853,6 +847,23 @@ async fn start_service(
         .await
         .map_err(|e| start_err(format!("{e}; last lines of its log:\n{}", capture.tail(50))))?;
     let id = container.id().to_owned();
+    // testcontainers cannot give a network alias at creation, so the container is attached
+    // again with its service name as alias: the others reach it as `orders` as well as by
+    // its container name. The service has only just started, and the ports are read after.
+    ctx.docker
+        .disconnect_network(
+            &ctx.network,
+            NetworkDisconnectRequest {
+                container: id.clone(),
+                force: Some(true),
+            },
+        )
+        .await
+        .map_err(|e| Error::docker(format!("attaching {} to the stack network", spec.name), e))?;
+    ctx.docker
+        .connect_network(&ctx.network, alias_request(&id, &spec.name))
+        .await
+        .map_err(|e| Error::docker(format!("attaching {} to the stack network", spec.name), e))?;
     let published = published_ports(&ctx.docker, &id, spec).await?;
     (ctx.events)(Event::ServiceWaiting {
         service: spec.name.clone(),
@@ -920,6 +931,17 @@ async fn published_ports(docker: &Docker, id: &str, spec: &ServiceSpec) -> Resul
         }
     }
     Ok(out)
+}
+
+/// Attaches a container to a network with its service name as alias.
+fn alias_request(id: &str, service: &str) -> NetworkConnectRequest {
+    NetworkConnectRequest {
+        container: id.to_owned(),
+        endpoint_config: Some(EndpointSettings {
+            aliases: Some(vec![service.to_owned()]),
+            ..Default::default()
+        }),
+    }
 }
 
 /// How often readiness is checked: each dependency level of a stack waits half of it on

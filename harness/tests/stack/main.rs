@@ -18,7 +18,9 @@ use std::{
 use harness::{Error, Event, EventSink, Stack, labels};
 use testcontainers::bollard::{
     Docker,
-    query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder},
+    query_parameters::{
+        InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    },
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -123,6 +125,23 @@ async fn services_start_after_their_dependencies_and_independent_ones_concurrent
         .unwrap();
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["decline_reason"], "customer_blocked", "{body}");
+    // Each container is also reachable by its service name on the stack network.
+    let info = docker()
+        .await
+        .inspect_container(
+            &stack.container_name("b").unwrap(),
+            None::<InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    let aliases: Vec<String> = info
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .values()
+        .flat_map(|n| n.aliases.clone().unwrap_or_default())
+        .collect();
+    assert!(aliases.contains(&"b".to_owned()), "{aliases:?}");
     for s in ["a", "b", "c", "d"] {
         assert_eq!(
             get(&format!("{}/health/ready", stack.url(s).unwrap()))
