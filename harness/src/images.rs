@@ -45,6 +45,7 @@ use crate::{
     error::{Error, Result},
     events::{Event, EventSink},
     labels,
+    manifest::line_of,
     manifest::{ImageSource, Manifest, ServiceSpec},
 };
 
@@ -1343,14 +1344,6 @@ fn valid_package(p: &str) -> bool {
 fn safe_path(p: &str) -> bool {
     p.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"._+@-/".contains(&b))
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
 }
 
 fn find_line(text: &str, key: &str) -> Option<usize> {

@@ -472,7 +472,7 @@ fn valid_name(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
         .bytes()
         .filter(|b| *b == b'\n')

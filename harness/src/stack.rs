@@ -547,7 +547,9 @@ impl StackBuilder {
         let network = format!("harness-{}-{run_id}", manifest.name);
         let reports = reports_dir
             .or_else(|| std::env::var_os("HARNESS_REPORTS_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| workspace_root(&manifest).join("reports"));
+            .unwrap_or_else(|| {
+                crate::images::find_workspace_root(&manifest.base_dir()).join("reports")
+            });
         let run_dir = reports.join(&run_id);
         std::fs::create_dir_all(run_dir.join("logs"))
             .map_err(|e| Error::io(format!("creating {}", run_dir.join("logs").display()), e))?;
@@ -1109,19 +1111,6 @@ fn parse_url(url: &str) -> Option<(String, String, u16)> {
         return None;
     }
     Some((scheme.to_owned(), host, port))
-}
-
-/// The nearest ancestor of the manifest's folder holding a workspace `Cargo.toml`, else
-/// the manifest's folder.
-pub(crate) fn workspace_root(manifest: &Manifest) -> PathBuf {
-    let base = std::fs::canonicalize(manifest.base_dir()).unwrap_or_else(|_| manifest.base_dir());
-    for dir in base.ancestors() {
-        let cargo = dir.join("Cargo.toml");
-        if std::fs::read_to_string(&cargo).is_ok_and(|t| t.contains("[workspace]")) {
-            return dir.to_owned();
-        }
-    }
-    base
 }
 
 #[cfg(test)]
