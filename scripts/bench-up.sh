@@ -85,7 +85,9 @@ for name, s in manifest["services"].items():
     if s.get("depends_on"):
         out.append("    depends_on:")
         for d in s["depends_on"]:
-            out += [f"      {d}:", "        condition: service_healthy"]
+            # "name" waits for readiness; { service, condition = "started" } for the start.
+            name, cond = (d, "ready") if isinstance(d, str) else (d["service"], d.get("condition", "ready"))
+            out += [f"      {name}:", "        condition: " + ("service_started" if cond == "started" else "service_healthy")]
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 PY
 compose_best=1e9

@@ -34,5 +34,5 @@ pub use docker::connect;
 pub use error::{Error, Result};
 pub use events::{Event, EventSink, discard};
 pub use images::{ImageProvider, ImageState, ImageStatus};
-pub use manifest::{ImageSource, Manifest, Readiness, ServiceSpec};
+pub use manifest::{Condition, Dependency, ImageSource, Manifest, Readiness, ServiceSpec};
 pub use stack::{Endpoint, Stack, StackBuilder};

@@ -39,12 +39,53 @@ pub struct ServiceSpec {
     pub ports: Vec<u16>,
     /// URL scheme of the service's main port (`http` by default).
     pub scheme: String,
-    pub depends_on: Vec<String>,
+    /// Services this one starts after, each with what it waits for.
+    pub depends_on: Vec<Dependency>,
     pub ready: Readiness,
     pub ready_timeout: Duration,
     pub resources: Resources,
     /// Extra command-line arguments.
     pub command: Vec<String>,
+}
+
+/// One entry of `depends_on`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The service depended on.
+    pub service: String,
+    /// What the dependent waits for before its container is created.
+    pub condition: Condition,
+}
+
+/// What a dependent waits for (`depends_on = ["db", { service = "mq", condition = "started" }]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    /// The dependency's readiness rule holds (the default).
+    #[default]
+    Ready,
+    /// The dependency's container runs and is reachable by name on the stack network; for
+    /// services that retry their connections themselves, so their own start overlaps the
+    /// dependency's (a slow broker, say). The dependent is then ready only once it has
+    /// connected; if the dependency never gets ready, the start fails naming the
+    /// dependency, not the dependent.
+    Started,
+}
+
+impl Condition {
+    /// The word used in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Ready => "ready",
+            Condition::Started => "started",
+        }
+    }
+}
+
+impl ServiceSpec {
+    /// Names of the services this one depends on.
+    pub fn dependency_names(&self) -> impl Iterator<Item = &str> {
+        self.depends_on.iter().map(|d| d.service.as_str())
+    }
 }
 
 /// Where a service's image comes from.
@@ -123,7 +164,7 @@ struct RawService {
     ports: Vec<u16>,
     scheme: Option<String>,
     #[serde(default)]
-    depends_on: Vec<String>,
+    depends_on: Vec<toml::Value>,
     ready: Option<RawReady>,
     ready_timeout: Option<String>,
     memory: Option<String>,
@@ -251,6 +292,20 @@ impl Manifest {
                 Some(c) => Some((c * 1e9) as i64),
                 None => None,
             };
+            let mut depends_on = Vec::new();
+            for d in r.depends_on {
+                let dependency = parse_dependency(d).map_err(|m| err(&sname, m))?;
+                if depends_on
+                    .iter()
+                    .any(|d: &Dependency| d.service == dependency.service)
+                {
+                    return Err(err(
+                        &sname,
+                        format!("depends_on names {:?} twice", dependency.service),
+                    ));
+                }
+                depends_on.push(dependency);
+            }
             services.insert(
                 sname.clone(),
                 ServiceSpec {
@@ -259,7 +314,7 @@ impl Manifest {
                     env: r.env,
                     ports: r.ports,
                     scheme: r.scheme.unwrap_or_else(|| "http".to_owned()),
-                    depends_on: r.depends_on,
+                    depends_on,
                     ready,
                     ready_timeout,
                     resources: Resources {
@@ -286,7 +341,7 @@ impl Manifest {
             message: format!("service {service}: {message}"),
         };
         for spec in self.services.values() {
-            for dep in &spec.depends_on {
+            for dep in spec.dependency_names() {
                 if !self.services.contains_key(dep) {
                     return Err(err(
                         &spec.name,
@@ -351,7 +406,7 @@ impl Manifest {
                     message: format!("depends_on forms a cycle: {}", chain.join(" -> ")),
                 });
             }
-            for dep in &m.services[name].depends_on {
+            for dep in m.services[name].dependency_names() {
                 visit(m, dep, done, visiting, chain)?;
             }
             visiting.remove(name);
@@ -378,6 +433,47 @@ impl Manifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default()
+    }
+}
+
+/// One `depends_on` entry: `"name"` or `{ service = "name", condition = "started" }`.
+fn parse_dependency(value: toml::Value) -> Result<Dependency, String> {
+    const FORMS: &str =
+        "entries are \"name\" or { service = \"name\", condition = \"ready\" | \"started\" }";
+    match value {
+        toml::Value::String(service) => Ok(Dependency {
+            service,
+            condition: Condition::Ready,
+        }),
+        toml::Value::Table(table) => {
+            let mut service = None;
+            let mut condition = Condition::Ready;
+            for (key, v) in table {
+                match (key.as_str(), v) {
+                    ("service", toml::Value::String(s)) => service = Some(s),
+                    ("condition", toml::Value::String(c)) => {
+                        condition = match c.as_str() {
+                            "ready" => Condition::Ready,
+                            "started" => Condition::Started,
+                            other => {
+                                return Err(format!(
+                                    "depends_on: condition {other:?} is not known; use \"ready\" (the default) or \"started\""
+                                ));
+                            }
+                        }
+                    }
+                    (other, _) => {
+                        return Err(format!(
+                            "depends_on: `{other}` is not expected here (or is not a string); {FORMS}"
+                        ));
+                    }
+                }
+            }
+            let service =
+                service.ok_or_else(|| format!("depends_on: `service` is missing; {FORMS}"))?;
+            Ok(Dependency { service, condition })
+        }
+        other => Err(format!("depends_on: {other} is not a service; {FORMS}")),
     }
 }
 
@@ -585,6 +681,67 @@ ready_timeout = "90s"
             .unwrap_err()
             .to_string();
         assert!(e.contains("stack.toml:3") && e.contains("portz"), "{e}");
+    }
+
+    #[test]
+    fn dependencies_take_a_condition() {
+        let m = parse(
+            "[services.mq]\nimage = \"x\"\n[services.db]\nimage = \"y\"\n[services.api]\nimage = \"z\"\ndepends_on = [\"db\", { service = \"mq\", condition = \"started\" }, { service = \"x2\" }]\n[services.x2]\nimage = \"w\"\n",
+        )
+        .unwrap();
+        let api = m.service("api").unwrap();
+        assert_eq!(
+            api.depends_on,
+            vec![
+                Dependency {
+                    service: "db".into(),
+                    condition: Condition::Ready
+                },
+                Dependency {
+                    service: "mq".into(),
+                    condition: Condition::Started
+                },
+                Dependency {
+                    service: "x2".into(),
+                    condition: Condition::Ready
+                },
+            ]
+        );
+        let order = m.start_order().unwrap();
+        let pos = |n: &str| order.iter().position(|s| s == n).unwrap();
+        assert!(
+            pos("mq") < pos("api") && pos("x2") < pos("api"),
+            "{order:?}"
+        );
+    }
+
+    #[test]
+    fn bad_dependency_entries_say_what_is_expected() {
+        let text = "[services.mq]\nimage = \"x\"\n[services.api]\nimage = \"z\"\ndepends_on = [{ service = \"mq\", condition = \"healthy\" }]\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            e.contains("stack.toml:3") && e.contains("\"healthy\"") && e.contains("\"started\""),
+            "{e}"
+        );
+        let e = parse(
+            &text
+                .replace("service =", "name =")
+                .replace("healthy", "started"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`name`") && e.contains("service = "), "{e}");
+        let e = parse(&text.replace(
+            "[{ service = \"mq\", condition = \"healthy\" }]",
+            "[\"mq\", \"mq\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("twice"), "{e}");
+        let e = parse(&text.replace("[{ service = \"mq\", condition = \"healthy\" }]", "[3]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a service"), "{e}");
     }
 
     #[test]

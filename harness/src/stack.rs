@@ -39,7 +39,7 @@ use crate::{
     images::ImageProvider,
     labels::{self, Owner},
     logs::{Consumer, LogCapture, tail_of_file},
-    manifest::{ImageSource, Manifest, Readiness, ServiceSpec, substitute},
+    manifest::{Condition, ImageSource, Manifest, Readiness, ServiceSpec, substitute},
 };
 
 /// Where a running service can be reached from the host.
@@ -620,27 +620,36 @@ impl StackBuilder {
         }
         let wiring = Arc::new(wiring);
 
-        // One task per service; each waits for its dependencies' readiness.
+        // One task per service; each waits for what its `depends_on` entries ask of its
+        // dependencies: readiness (the default) or a started container.
         let mut ready_tx: HashMap<String, watch::Sender<Option<bool>>> = HashMap::new();
         let mut ready_rx: HashMap<String, watch::Receiver<Option<bool>>> = HashMap::new();
+        let mut started_tx: HashMap<String, watch::Sender<Option<bool>>> = HashMap::new();
+        let mut started_rx: HashMap<String, watch::Receiver<Option<bool>>> = HashMap::new();
         for name in &selected {
-            let (tx, rx) = watch::channel(if attach.contains_key(name) {
-                Some(true)
-            } else {
-                None
-            });
+            let initial = attach.contains_key(name).then_some(true);
+            let (tx, rx) = watch::channel(initial);
             ready_tx.insert(name.clone(), tx);
             ready_rx.insert(name.clone(), rx);
+            let (tx, rx) = watch::channel(initial);
+            started_tx.insert(name.clone(), tx);
+            started_rx.insert(name.clone(), rx);
         }
         let mut tasks: JoinSet<Result<Started>> = JoinSet::new();
         for name in selected.iter().filter(|s| !attach.contains_key(*s)) {
             let spec = manifest.services[name].clone();
-            let deps: Vec<(String, watch::Receiver<Option<bool>>)> = spec
+            let deps: Vec<DependencyWatch> = spec
                 .depends_on
                 .iter()
-                .map(|d| (d.clone(), ready_rx[d].clone()))
+                .map(|d| DependencyWatch {
+                    service: d.service.clone(),
+                    condition: d.condition,
+                    started: started_rx[&d.service].clone(),
+                    ready: ready_rx[&d.service].clone(),
+                })
                 .collect();
             let tx = ready_tx.remove(name).expect("one sender per service");
+            let started = started_tx.remove(name).expect("one sender per service");
             let image = images.remove(name);
             let mut built = built_rx.clone();
             let mut ctx = StartContext {
@@ -657,6 +666,14 @@ impl StackBuilder {
                 events: events.clone(),
             };
             tasks.spawn(async move {
+                let fail = |message: String| {
+                    let _ = started.send(Some(false));
+                    let _ = tx.send(Some(false));
+                    Err(Error::Start {
+                        service: spec.name.clone(),
+                        message,
+                    })
+                };
                 ctx.image = match image {
                     Some(image) => image,
                     None => {
@@ -668,33 +685,42 @@ impl StackBuilder {
                             .flatten();
                         match outcome.map(|r| r.map(|mut m| m.remove(&spec.name))) {
                             Some(Ok(Some(image))) => image,
-                            _ => {
-                                let _ = tx.send(Some(false));
-                                return Err(Error::Start {
-                                    service: spec.name.clone(),
-                                    message: "its image could not be provided".to_owned(),
-                                });
-                            }
+                            _ => return fail("its image could not be provided".to_owned()),
                         }
                     }
                 };
-                for (dep, mut rx) in deps {
-                    let ok = rx
-                        .wait_for(Option::is_some)
-                        .await
-                        .map(|v| *v == Some(true))
-                        .unwrap_or(false);
-                    if !ok {
-                        let _ = tx.send(Some(false));
-                        return Err(Error::Start {
-                            service: spec.name.clone(),
-                            message: format!("its dependency {dep} did not become ready"),
-                        });
+                for dep in &deps {
+                    if !dep.reached().await {
+                        return fail(format!(
+                            "its dependency {} did not become {}",
+                            dep.service,
+                            dep.condition.as_str()
+                        ));
                     }
                 }
-                let result = start_service(&ctx, &spec).await;
+                let result = start_service(&ctx, &spec, &started).await;
+                let _ = started.send(Some(result.is_ok()));
                 let _ = tx.send(Some(result.is_ok()));
-                result.map(|(running, ports)| (spec.name.clone(), running, ports))
+                match result {
+                    Ok((running, ports)) => Ok((spec.name.clone(), running, ports)),
+                    Err(e) => {
+                        // A service that started beside a dependency it only waited to see
+                        // started may fail because that dependency never got ready: then
+                        // the dependency is the root cause.
+                        for dep in deps.iter().filter(|d| d.condition == Condition::Started) {
+                            if !dep.ready().await {
+                                return Err(Error::Start {
+                                    service: spec.name.clone(),
+                                    message: format!(
+                                        "its dependency {} did not become ready",
+                                        dep.service
+                                    ),
+                                });
+                            }
+                        }
+                        Err(e)
+                    }
+                }
             });
         }
 
@@ -746,6 +772,37 @@ impl StackBuilder {
     }
 }
 
+/// What one service waits for of one dependency.
+struct DependencyWatch {
+    service: String,
+    condition: Condition,
+    started: watch::Receiver<Option<bool>>,
+    ready: watch::Receiver<Option<bool>>,
+}
+
+impl DependencyWatch {
+    /// Waits until the dependency reaches the condition (true) or fails (false).
+    async fn reached(&self) -> bool {
+        let mut rx = match self.condition {
+            Condition::Ready => self.ready.clone(),
+            Condition::Started => self.started.clone(),
+        };
+        outcome(&mut rx).await
+    }
+
+    /// Waits for the dependency's readiness outcome.
+    async fn ready(&self) -> bool {
+        outcome(&mut self.ready.clone()).await
+    }
+}
+
+async fn outcome(rx: &mut watch::Receiver<Option<bool>>) -> bool {
+    rx.wait_for(Option::is_some)
+        .await
+        .map(|v| *v == Some(true))
+        .unwrap_or(false)
+}
+
 /// An error that only reports that something it waited for failed.
 fn is_echo(e: &Error) -> bool {
     matches!(e, Error::Start { message, .. } if message.starts_with("its dependency") || message.starts_with("its image"))
@@ -766,9 +823,12 @@ struct StartContext {
     events: EventSink,
 }
 
+/// Creates and starts the service's container, reports it started (running and reachable
+/// by name) on `started`, then waits for its readiness rule.
 async fn start_service(
     ctx: &StartContext,
     spec: &ServiceSpec,
+    started_tx: &watch::Sender<Option<bool>>,
 ) -> Result<(Running, Vec<(u16, u16)>)> {
     let started = Instant::now();
     (ctx.events)(Event::ServiceStarting {
@@ -867,6 +927,7 @@ async fn start_service(
         .await
         .map_err(|e| Error::docker(format!("attaching {} to the stack network", spec.name), e))?;
     let published = published_ports(&ctx.docker, &id, spec).await?;
+    let _ = started_tx.send(Some(true));
     (ctx.events)(Event::ServiceWaiting {
         service: spec.name.clone(),
         rule: spec.ready.to_string(),
@@ -1081,7 +1142,7 @@ fn select(manifest: &Manifest, only: Option<&[String]>) -> Result<Vec<String>> {
         let spec = manifest.service(&s)?;
         if !wanted.contains(&s) {
             wanted.push(s.clone());
-            stack.extend(spec.depends_on.iter().cloned());
+            stack.extend(spec.dependency_names().map(str::to_owned));
         }
     }
     Ok(order.into_iter().filter(|s| wanted.contains(s)).collect())

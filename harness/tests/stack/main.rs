@@ -156,8 +156,10 @@ async fn services_start_after_their_dependencies_and_independent_ones_concurrent
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_that_never_gets_ready_fails_the_start_with_its_log_tail() {
     let run_id = harness::StackBuilder::new_run_id();
+    let (sink, log) = recorder();
     let err = Stack::from_manifest(fixture("never-ready.toml"))
         .unwrap()
+        .events(sink)
         .reports_dir(reports())
         .run_id(run_id.clone())
         .start()
@@ -180,6 +182,19 @@ async fn a_service_that_never_gets_ready_fails_the_start_with_its_log_tail() {
         other => panic!("expected NotReady, got {other}"),
     }
     assert!(err.to_string().contains("stuck"));
+    // `beside` waited only for stuck's container to run (condition = "started"): it was
+    // started and got ready while stuck was still not ready; `after` waits for readiness
+    // and was never started. The error names stuck, the root cause.
+    let events = log.lock().unwrap().clone();
+    let seen = |pred: &dyn Fn(&Event) -> bool| events.iter().any(|(_, e)| pred(e));
+    assert!(
+        seen(&|e| matches!(e, Event::ServiceReady { service, .. } if service == "beside")),
+        "beside did not start beside stuck: {events:?}"
+    );
+    assert!(
+        !seen(&|e| matches!(e, Event::ServiceStarting { service } if service == "after")),
+        "after started although stuck never got ready"
+    );
     assert_eq!(
         resources_of(&run_id).await,
         (0, 0),

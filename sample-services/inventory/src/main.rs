@@ -1,7 +1,7 @@
 //! The inventory binary: reads its settings and the seed, connects to and migrates
 //! PostgreSQL, seeds the catalogue, and serves until SIGTERM / Ctrl-C.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
 use inventory::{
     AppState, app,
@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
         &config.database_url,
         &MIGRATOR,
         DB_MAX_CONNECTIONS,
-        Duration::from_secs(30),
+        service_kit::startup::DEFAULT_WAIT,
     )
     .await
     {

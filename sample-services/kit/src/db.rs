@@ -47,26 +47,22 @@ pub async fn connect(
         options.get_port(),
         options.get_database().unwrap_or("postgres")
     );
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    crate::startup::retry(&format!("postgres at {target}"), wait, || async {
+        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match ensure_database(&options).await {
-            Ok(()) => break,
-            Err(DbError::Unreachable { source, .. }) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(%target, attempt = attempts, error = %source, "postgres not reachable yet, retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(DbError::Unreachable { source, .. }) => {
-                return Err(DbError::Unreachable {
-                    target,
-                    attempts,
-                    source,
-                });
-            }
-            Err(other) => return Err(other),
+            // Only an unreachable server is worth waiting for; other errors end the wait.
+            Err(DbError::Unreachable { source, .. }) => Err(source),
+            other => Ok(other),
         }
-    }
+    })
+    .await
+    .map_err(|source| DbError::Unreachable {
+        target: target.clone(),
+        attempts: attempts.load(std::sync::atomic::Ordering::Relaxed),
+        source,
+    })??;
+    let attempts = attempts.into_inner();
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))

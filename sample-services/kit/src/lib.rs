@@ -3,7 +3,7 @@
 //!
 //! It holds what every service needs and nothing domain-specific: configuration from the
 //! environment, JSON logs, Prometheus metrics, health endpoints, RFC 9457 problem bodies,
-//! a JSON extractor that names the offending field, graceful shutdown, the `--healthcheck`
+//! a JSON extractor that names the offending field, graceful shutdown, retrying dependencies at start, the `--healthcheck`
 //! probe used by `FROM scratch` images, and the check that keeps `contracts/openapi`
 //! in step with the code. See `docs/ARCHITECTURE.md` for how the services use it.
 
@@ -16,6 +16,7 @@ pub mod http_metrics;
 pub mod openapi;
 pub mod problem;
 pub mod server;
+pub mod startup;
 pub mod telemetry;
 pub mod tracecontext;
 

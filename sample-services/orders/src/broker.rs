@@ -23,25 +23,16 @@ use crate::events::{
 /// How long one publication may wait for the broker's confirmation.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to `url`, retrying for up to `wait` (the broker may still be starting).
+/// Connects to `url`, retrying for up to `wait` (the broker may still be starting; see
+/// [`service_kit::startup`]).
 pub async fn connect(url: &str, wait: Duration) -> Result<Connection, lapin::Error> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
+    let conn = service_kit::startup::retry("the broker", wait, || {
         let properties = ConnectionProperties::default().with_connection_name("orders".into());
-        match Connection::connect(url, properties).await {
-            Ok(conn) => {
-                tracing::info!(attempt, "connected to the broker");
-                return Ok(conn);
-            }
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(attempt, error = %e, "broker not reachable yet, retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        Connection::connect(url, properties)
+    })
+    .await?;
+    tracing::info!("connected to the broker");
+    Ok(conn)
 }
 
 /// Declares the durable topic exchange `orders.events` and the durable queue

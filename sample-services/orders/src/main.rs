@@ -1,6 +1,6 @@
 //! The orders service binary: HTTP API, intake worker and sweeper in one process.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
 use orders::{
     AppState, app,
@@ -37,11 +37,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let pool =
-        service_kit::db::connect(&config.database_url, &MIGRATOR, 10, Duration::from_secs(30))
-            .await
-            .map_err(|e| e.to_string())?;
-    let conn = broker::connect(&config.amqp_url, Duration::from_secs(30))
+    let pool = service_kit::db::connect(
+        &config.database_url,
+        &MIGRATOR,
+        10,
+        service_kit::startup::DEFAULT_WAIT,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let conn = broker::connect(&config.amqp_url, service_kit::startup::DEFAULT_WAIT)
         .await
         .map_err(|e| format!("cannot connect to the broker: {e}"))?;
     let conn = Arc::new(conn);

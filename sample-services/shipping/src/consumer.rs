@@ -117,26 +117,13 @@ async fn connect_once(url: &str) -> Result<Connection, lapin::Error> {
     Connection::connect(url, properties).await
 }
 
-/// Connects, retrying for up to `wait` (the broker may still be starting).
+/// Connects, retrying for up to `wait` (the broker may still be starting; see
+/// [`service_kit::startup`]).
 pub async fn connect_with_retry(url: &str, wait: Duration) -> Result<Connection, lapin::Error> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut delay = Duration::from_millis(250);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match connect_once(url).await {
-            Ok(conn) => {
-                tracing::info!(url = %redact(url), attempt, "connected to the broker");
-                return Ok(conn);
-            }
-            Err(error) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!(url = %redact(url), attempt, error = %error, "broker not reachable yet, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    let what = format!("the broker at {}", redact(url));
+    let conn = service_kit::startup::retry(&what, wait, || connect_once(url)).await?;
+    tracing::info!(url = %redact(url), "connected to the broker");
+    Ok(conn)
 }
 
 /// Declares the exchange, the queue and the binding, and sets the prefetch.

@@ -1,6 +1,6 @@
 //! The shipping service binary: HTTP API plus the `order.confirmed` consumer.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
 use service_kit::{
     Env, Health,
@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         &config.database_url,
         &MIGRATOR,
         10,
-        Duration::from_secs(30),
+        service_kit::startup::DEFAULT_WAIT,
     )
     .await
     {
@@ -40,7 +40,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let conn = match consumer::connect_with_retry(&config.amqp_url, Duration::from_secs(30)).await {
+    let conn = match consumer::connect_with_retry(
+        &config.amqp_url,
+        service_kit::startup::DEFAULT_WAIT,
+    )
+    .await
+    {
         Ok(conn) => conn,
         Err(error) => {
             tracing::error!(url = %consumer::redact(&config.amqp_url), error = %error, "cannot connect to the broker");
