@@ -350,7 +350,7 @@ impl Manifest {
                         ),
                     ));
                 }
-                if dep == &spec.name {
+                if dep == spec.name {
                     return Err(err(&spec.name, "depends on itself".into()));
                 }
             }
