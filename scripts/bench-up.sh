@@ -41,13 +41,14 @@ while read -r svc ref _; do image[$svc]=$ref; done < <(awk 'NR>1 {print $1, $2}'
 alone_manifest="$(dirname "$manifest")/.bench-alone-$$.toml"
 trap 'rm -rf "$work" "$alone_manifest"' EXIT
 sed 's/condition *= *"started"/condition = "ready"/g' "$manifest" > "$alone_manifest"
-declare -A alone
+declare -A alone all_rounds
 for svc in $services; do
   best=""
   for _ in $(seq 1 "$rounds"); do
     "$harness" up --manifest "$alone_manifest" --only "$svc" --exit-when-ready > "$work/one.txt" 2>/dev/null
     t=$(awk -v s="$svc" '$1 == s { for (i=1;i<=NF;i++) if ($i == "(ready") { gsub(/s\)/, "", $(i+2)); print $(i+2) } }' "$work/one.txt")
     best=$(python3 -c "print(min(x for x in [$t, ${best:-1e9}]))")
+    all_rounds[$svc]="${all_rounds[$svc]:-}$t "
   done
   alone[$svc]=$best
 done
@@ -65,6 +66,7 @@ for _ in $(seq 1 "$rounds"); do
   # `--exit-when-ready` also removes the stack; count only up to the ready line:
   ready=$(sed -n 's/^stack .* is ready in \([0-9.]*\)s.*/\1/p' "$work/all.txt")
   harness_best=$(python3 -c "print(min($harness_best, $ready))")
+  harness_rounds="${harness_rounds:-}$ready "
 done
 
 # 3. docker-compose with the same images and equivalent health checks.
@@ -111,6 +113,7 @@ for i in $(seq 1 "$rounds"); do
   done
   t1=$(now)
   compose_best=$(python3 -c "print(min($compose_best, float('$(secs "$t0" "$t1")')))")
+  compose_rounds="${compose_rounds:-}$(secs "$t0" "$t1") "
   docker-compose -p "$project" -f "$work/compose.yml" down -v >/dev/null 2>&1
 done
 
@@ -120,3 +123,8 @@ for svc in $services; do printf '  %-12s %6.2f s\n' "$svc" "${alone[$svc]}"; don
 printf '\n%-44s %6.2f s\n' "slowest single component ($slowest_svc)" "$slowest"
 printf '%-44s %6.2f s  (%.2fx the slowest component; target <= 1.25x)\n' "harness up, start to all-ready (best of $rounds)" "$harness_best" "$(python3 -c "print($harness_best / $slowest)")"
 printf '%-44s %6.2f s  (harness takes %.2fx the time of compose; target < 1)\n' "docker-compose up, start to all healthy" "$compose_best" "$(python3 -c "print($harness_best / $compose_best)")"
+echo
+echo "every round, in seconds:"
+echo "  $slowest_svc alone: ${all_rounds[$slowest_svc]}"
+echo "  harness up:     $harness_rounds"
+echo "  docker-compose: $compose_rounds"
