@@ -16,7 +16,7 @@
 //!
 //! Modules: [`manifest`] (the file format), `images` (own services as `FROM scratch`
 //! images, dependencies offline from Debian packages), `stack` (start, readiness, logs,
-//! faults, cleanup), `cleanup` (leftovers of dead runs). The library never prints: it emits
+//! faults, cleanup), `cleanup` (leftovers of dead runs), `prune` (old images and report folders). The library never prints: it emits
 //! [`Event`]s. See `docs/ARCHITECTURE.md`.
 
 mod cleanup;
@@ -27,6 +27,7 @@ mod images;
 pub mod labels;
 mod logs;
 pub mod manifest;
+mod prune;
 mod stack;
 
 pub use cleanup::{SweepReport, remove_run, sweep_dead_runs};
@@ -35,4 +36,5 @@ pub use error::{Error, Result};
 pub use events::{Event, EventSink, discard};
 pub use images::{ImageProvider, ImageState, ImageStatus};
 pub use manifest::{Condition, Dependency, ImageSource, Manifest, Readiness, ServiceSpec};
-pub use stack::{Endpoint, Stack, StackBuilder};
+pub use prune::{ImagePrune, prune_images, prune_reports};
+pub use stack::{Endpoint, Stack, StackBuilder, default_reports_dir};

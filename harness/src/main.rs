@@ -5,7 +5,7 @@
 
 use std::{
     io::Write,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::ExitCode,
     sync::{Arc, Mutex},
     time::Instant,
@@ -47,8 +47,23 @@ enum Command {
         #[arg(long)]
         exit_when_ready: bool,
     },
-    /// Remove containers and networks left behind by dead runs (never a live run's).
-    Clean,
+    /// Remove containers and networks left behind by dead runs (never a live run's);
+    /// optionally also old images and old report folders.
+    Clean {
+        /// Also remove images Harness built that a newer image of the same name replaced
+        /// (every change of a service or recipe makes a new tag), and untagged ones; never
+        /// one a container uses.
+        #[arg(long)]
+        images: bool,
+        /// Also delete the report folders (`<run>/logs/`) of all but the N most recent
+        /// runs; never the folder of a run that still has containers.
+        #[arg(long, value_name = "N")]
+        reports: Option<usize>,
+        /// Where the run folders are (default: HARNESS_REPORTS_DIR, else `reports/` at the
+        /// root of the cargo workspace of the current folder).
+        #[arg(long, value_name = "DIR", requires = "reports")]
+        reports_dir: Option<PathBuf>,
+    },
     /// List the images a manifest needs and whether they are present; `--build` builds
     /// what is missing.
     Images {
@@ -91,7 +106,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             only,
             exit_when_ready,
         } => up(manifest, attach, env_file, only, exit_when_ready).await,
-        Command::Clean => {
+        Command::Clean {
+            images,
+            reports,
+            reports_dir,
+        } => {
             let docker = harness::connect().await?;
             let report = harness::sweep_dead_runs(&docker).await?;
             println!(
@@ -100,6 +119,30 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 report.networks,
                 report.runs.len()
             );
+            if images {
+                let pruned = harness::prune_images(&docker).await?;
+                for reference in &pruned.removed {
+                    println!("removed image {reference}");
+                }
+                for reference in &pruned.in_use {
+                    println!("kept image {reference}: a container uses it");
+                }
+                println!(
+                    "removed {} old image(s), {:.1} MB",
+                    pruned.removed.len(),
+                    pruned.bytes as f64 / 1e6
+                );
+            }
+            if let Some(keep) = reports {
+                let dir =
+                    reports_dir.unwrap_or_else(|| harness::default_reports_dir(Path::new(".")));
+                let deleted = harness::prune_reports(&docker, &dir, keep).await?;
+                println!(
+                    "deleted {} report folder(s) in {}, kept the {keep} most recent and those of live runs",
+                    deleted.len(),
+                    dir.display()
+                );
+            }
             Ok(())
         }
         Command::Images { manifest, build } => images(manifest, build).await,

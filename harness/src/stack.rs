@@ -545,11 +545,7 @@ impl StackBuilder {
         let owner = Owner::current();
         let base_labels = owner.labels(&run_id, &manifest.name);
         let network = format!("harness-{}-{run_id}", manifest.name);
-        let reports = reports_dir
-            .or_else(|| std::env::var_os("HARNESS_REPORTS_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| {
-                crate::images::find_workspace_root(&manifest.base_dir()).join("reports")
-            });
+        let reports = reports_dir.unwrap_or_else(|| default_reports_dir(&manifest.base_dir()));
         let run_dir = reports.join(&run_id);
         std::fs::create_dir_all(run_dir.join("logs"))
             .map_err(|e| Error::io(format!("creating {}", run_dir.join("logs").display()), e))?;
@@ -770,6 +766,14 @@ impl StackBuilder {
         }
         Ok(stack)
     }
+}
+
+/// Where runs write `<run>/logs/` unless told otherwise: `HARNESS_REPORTS_DIR`, else
+/// `reports/` at the root of the cargo workspace holding `dir`.
+pub fn default_reports_dir(dir: &Path) -> PathBuf {
+    std::env::var_os("HARNESS_REPORTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::images::find_workspace_root(dir).join("reports"))
 }
 
 /// What one service waits for of one dependency.

@@ -61,3 +61,43 @@ fn a_bad_attach_is_exit_code_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn clean_reports_deletes_old_run_folders_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, run) in ["aaaa000001", "aaaa000002", "aaaa000003"]
+        .iter()
+        .enumerate()
+    {
+        let logs = dir.path().join(run).join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(logs.join("svc.log"), "x").unwrap();
+        // Distinct modification times, oldest first.
+        let t =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i as u64);
+        std::fs::File::open(dir.path().join(run))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    std::fs::write(dir.path().join("README.md"), "keep").unwrap();
+    std::fs::create_dir_all(dir.path().join("notarun")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["clean", "--reports", "1", "--reports-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("deleted 2 report folder(s)"), "{stdout}");
+    assert!(dir.path().join("aaaa000003/logs/svc.log").exists());
+    assert!(!dir.path().join("aaaa000001").exists());
+    assert!(!dir.path().join("aaaa000002").exists());
+    assert!(dir.path().join("README.md").exists());
+    assert!(dir.path().join("notarun").exists());
+}
