@@ -24,15 +24,20 @@ pub struct SweepReport {
     pub networks: usize,
 }
 
-fn label_filter(label: String) -> HashMap<String, Vec<String>> {
+pub(crate) fn label_filter(label: String) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![label])])
+}
+
+/// The filter for everything Harness created.
+pub(crate) fn managed_filter() -> HashMap<String, Vec<String>> {
+    label_filter(format!("{}=true", labels::MANAGED))
 }
 
 /// Removes every container and network of runs whose owner process is gone. Resources of
 /// live runs, of other hosts, and anything without Harness labels are left alone.
 pub async fn sweep_dead_runs(docker: &Docker) -> Result<SweepReport> {
     let mut report = SweepReport::default();
-    let managed = label_filter(format!("{}=true", labels::MANAGED));
+    let managed = managed_filter();
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()

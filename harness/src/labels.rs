@@ -22,6 +22,13 @@ pub const OWNER_PID: &str = "dev.harness.owner.pid";
 /// Owner: process start time (clock ticks since boot, from /proc/<pid>/stat).
 pub const OWNER_START: &str = "dev.harness.owner.start";
 
+/// Whether `s` is a valid run id: lowercase letters and digits, at least one.
+pub(crate) fn is_run_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// The process that owns a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {

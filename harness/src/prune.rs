@@ -22,6 +22,7 @@ use testcontainers::bollard::{
 };
 
 use crate::{
+    cleanup::{is_not_found, managed_filter},
     error::{Error, Result},
     labels,
 };
@@ -85,10 +86,7 @@ pub(crate) fn images_to_remove(images: &[ImageFacts]) -> Vec<String> {
 /// Removes Harness-built images that a newer image of the same name replaced, and untagged
 /// ones; images used by a container stay.
 pub async fn prune_images(docker: &Docker) -> Result<ImagePrune> {
-    let managed = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("{}=true", labels::MANAGED)],
-    )]);
+    let managed = managed_filter();
     let listed = docker
         .list_images(Some(
             ListImagesOptionsBuilder::new()
@@ -130,19 +128,11 @@ pub async fn prune_images(docker: &Docker) -> Result<ImagePrune> {
             Err(DockerError::DockerResponseServerError {
                 status_code: 409, ..
             }) => report.in_use.push(reference),
-            Err(e) if crate::cleanup::is_not_found(&e) => {}
+            Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(Error::docker(format!("removing image {reference}"), e)),
         }
     }
     Ok(report)
-}
-
-/// Whether `name` could be a run id (lowercase letters and digits).
-fn looks_like_run_id(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Which run folders to delete: all but the `keep` newest, never a live one.
@@ -175,7 +165,7 @@ pub async fn prune_reports(docker: &Docker, dir: &Path, keep: usize) -> Result<V
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if !looks_like_run_id(&name) || !path.join("logs").is_dir() {
+        if !labels::is_run_id(&name) || !path.join("logs").is_dir() {
             continue;
         }
         let modified = entry
@@ -184,10 +174,7 @@ pub async fn prune_reports(docker: &Docker, dir: &Path, keep: usize) -> Result<V
             .unwrap_or(SystemTime::UNIX_EPOCH);
         runs.push((name, modified));
     }
-    let managed = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("{}=true", labels::MANAGED)],
-    )]);
+    let managed = managed_filter();
     let live: HashSet<String> = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()
@@ -283,8 +270,8 @@ mod tests {
 
     #[test]
     fn only_run_folders_count() {
-        assert!(looks_like_run_id("519be72ef6"));
-        assert!(!looks_like_run_id("README.md"));
-        assert!(!looks_like_run_id("harness-tests"));
+        assert!(labels::is_run_id("519be72ef6"));
+        assert!(!labels::is_run_id("README.md"));
+        assert!(!labels::is_run_id("harness-tests"));
     }
 }

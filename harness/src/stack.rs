@@ -482,11 +482,7 @@ impl StackBuilder {
             run_id,
         } = self;
         let run_id = run_id.unwrap_or_else(Self::new_run_id);
-        if run_id.is_empty()
-            || !run_id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
+        if !labels::is_run_id(&run_id) {
             return Err(Error::Usage(format!(
                 "run id {run_id:?} must be lowercase letters and digits"
             )));
@@ -662,13 +658,10 @@ impl StackBuilder {
                 events: events.clone(),
             };
             tasks.spawn(async move {
-                let fail = |message: String| {
+                let fail = |error: Error| {
                     let _ = started.send(Some(false));
                     let _ = tx.send(Some(false));
-                    Err(Error::Start {
-                        service: spec.name.clone(),
-                        message,
-                    })
+                    Err(error)
                 };
                 ctx.image = match image {
                     Some(image) => image,
@@ -681,17 +674,18 @@ impl StackBuilder {
                             .flatten();
                         match outcome.map(|r| r.map(|mut m| m.remove(&spec.name))) {
                             Some(Ok(Some(image))) => image,
-                            _ => return fail("its image could not be provided".to_owned()),
+                            _ => {
+                                return fail(Error::Start {
+                                    service: spec.name.clone(),
+                                    message: "its image could not be provided".to_owned(),
+                                });
+                            }
                         }
                     }
                 };
                 for dep in &deps {
                     if !dep.reached().await {
-                        return fail(format!(
-                            "its dependency {} did not become {}",
-                            dep.service,
-                            dep.condition.as_str()
-                        ));
+                        return fail(dep.failed(&spec.name, dep.condition));
                     }
                 }
                 let result = start_service(&ctx, &spec, &started).await;
@@ -705,13 +699,7 @@ impl StackBuilder {
                         // the dependency is the root cause.
                         for dep in deps.iter().filter(|d| d.condition == Condition::Started) {
                             if !dep.ready().await {
-                                return Err(Error::Start {
-                                    service: spec.name.clone(),
-                                    message: format!(
-                                        "its dependency {} did not become ready",
-                                        dep.service
-                                    ),
-                                });
+                                return Err(dep.failed(&spec.name, Condition::Ready));
                             }
                         }
                         Err(e)
@@ -797,6 +785,18 @@ impl DependencyWatch {
     /// Waits for the dependency's readiness outcome.
     async fn ready(&self) -> bool {
         outcome(&mut self.ready.clone()).await
+    }
+
+    /// The echo error of `service`, whose dependency did not reach `condition`.
+    fn failed(&self, service: &str, condition: Condition) -> Error {
+        Error::Start {
+            service: service.to_owned(),
+            message: format!(
+                "its dependency {} did not become {}",
+                self.service,
+                condition.as_str()
+            ),
+        }
     }
 }
 

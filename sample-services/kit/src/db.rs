@@ -47,22 +47,29 @@ pub async fn connect(
         options.get_port(),
         options.get_database().unwrap_or("postgres")
     );
-    let attempts = std::sync::atomic::AtomicU32::new(0);
-    crate::startup::retry(&format!("postgres at {target}"), wait, || async {
-        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match ensure_database(&options).await {
-            // Only an unreachable server is worth waiting for; other errors end the wait.
-            Err(DbError::Unreachable { source, .. }) => Err(source),
-            other => Ok(other),
+    let mut attempts = 0;
+    // Only an unreachable server is worth waiting for: other outcomes (ready, or an error
+    // such as a failed CREATE DATABASE) end the wait and are returned as they are.
+    let outcome = crate::startup::retry(&format!("postgres at {target}"), wait, || {
+        attempts += 1;
+        async {
+            match ensure_database(&options).await {
+                Err(DbError::Unreachable { source, .. }) => Err(source),
+                other => Ok(other),
+            }
         }
     })
-    .await
-    .map_err(|source| DbError::Unreachable {
-        target: target.clone(),
-        attempts: attempts.load(std::sync::atomic::Ordering::Relaxed),
-        source,
-    })??;
-    let attempts = attempts.into_inner();
+    .await;
+    match outcome {
+        Ok(done) => done?,
+        Err(source) => {
+            return Err(DbError::Unreachable {
+                target,
+                attempts,
+                source,
+            });
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
