@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use testcontainers::bollard::{
     Docker,
+    models::ContainerSummary,
     query_parameters::{
         ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
     },
@@ -33,20 +34,25 @@ pub(crate) fn managed_filter() -> HashMap<String, Vec<String>> {
     label_filter(format!("{}=true", labels::MANAGED))
 }
 
+/// Every container Harness created, running or not.
+pub(crate) async fn managed_containers(docker: &Docker) -> Result<Vec<ContainerSummary>> {
+    docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&managed_filter())
+                .build(),
+        ))
+        .await
+        .map_err(|e| Error::docker("listing containers", e))
+}
+
 /// Removes every container and network of runs whose owner process is gone. Resources of
 /// live runs, of other hosts, and anything without Harness labels are left alone.
 pub async fn sweep_dead_runs(docker: &Docker) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let managed = managed_filter();
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&managed)
-                .build(),
-        ))
-        .await
-        .map_err(|e| Error::docker("listing containers", e))?;
+    let containers = managed_containers(docker).await?;
     let networks = docker
         .list_networks(Some(
             ListNetworksOptionsBuilder::new().filters(&managed).build(),

@@ -16,13 +16,11 @@ use std::{
 use testcontainers::bollard::{
     Docker,
     errors::Error as DockerError,
-    query_parameters::{
-        ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
-    },
+    query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder},
 };
 
 use crate::{
-    cleanup::{is_not_found, managed_filter},
+    cleanup::{is_not_found, managed_containers, managed_filter},
     error::{Error, Result},
     labels,
 };
@@ -174,16 +172,8 @@ pub async fn prune_reports(docker: &Docker, dir: &Path, keep: usize) -> Result<V
             .unwrap_or(SystemTime::UNIX_EPOCH);
         runs.push((name, modified));
     }
-    let managed = managed_filter();
-    let live: HashSet<String> = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&managed)
-                .build(),
-        ))
-        .await
-        .map_err(|e| Error::docker("listing containers", e))?
+    let live: HashSet<String> = managed_containers(docker)
+        .await?
         .into_iter()
         .filter_map(|c| c.labels.and_then(|l| l.get(labels::RUN).cloned()))
         .collect();
