@@ -295,20 +295,11 @@ impl Stack {
             .map_err(|e| Error::docker(format!("starting {service}"), e))?;
         // testcontainers followed the log of the first start only: follow the new output,
         // so the log file goes on and log-line readiness sees the new lines.
-        crate::logs::follow(docker, id.clone(), since, capture.clone());
+        crate::logs::follow(docker.clone(), id.clone(), since, capture.clone());
         let started = Instant::now();
-        let ports = published_ports(&self.client()?, &id, &spec).await?;
+        let ports = published_ports(&docker, &id, &spec).await?;
         self.set_endpoint(&spec, ports.clone(), None);
-        wait_ready(
-            &self.client()?,
-            &id,
-            &spec,
-            &ports,
-            log_rx,
-            baseline,
-            &capture,
-        )
-        .await?;
+        wait_ready(&docker, &id, &spec, &ports, log_rx, baseline, &capture).await?;
         self.set_endpoint(&spec, ports, Some(started.elapsed()));
         Ok(())
     }
@@ -350,14 +341,15 @@ impl Stack {
     /// read them again with [`Stack::url`].
     pub async fn connect(&self, service: &str) -> Result<()> {
         let id = self.with_running(service, |r| r.id.clone())?;
-        self.client()?
+        let docker = self.client()?;
+        docker
             .connect_network(&self.network, alias_request(&id, service))
             .await
             .map_err(|e| Error::docker(format!("reconnecting {service}"), e))?;
         // The engine publishes the ports again, possibly at other host ports.
         let spec = self.manifest.service(service)?.clone();
         let ready_in = self.endpoint(service)?.ready_in;
-        let ports = published_ports(&self.client()?, &id, &spec).await?;
+        let ports = published_ports(&docker, &id, &spec).await?;
         self.set_endpoint(&spec, ports, ready_in);
         Ok(())
     }
