@@ -54,8 +54,18 @@ pub enum Error {
     Docker {
         context: String,
         #[source]
-        source: testcontainers::bollard::errors::Error,
+        source: bollard::errors::Error,
     },
+    /// The reaper could not be started (no image, the Docker socket not mountable).
+    #[error("reaper: {message}")]
+    Reaper { message: String },
+    /// The start was interrupted (Ctrl-C, SIGTERM, or its future dropped); what it had
+    /// created was removed.
+    #[error("interrupted while starting; everything it had started was removed")]
+    Interrupted,
+    /// A task of the harness itself failed (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Local I/O (logs, reports).
     #[error("{context}: {source}")]
     Io {
@@ -67,19 +77,20 @@ pub enum Error {
 
 impl Error {
     /// The documented exit code of the `harness` CLI for this error:
-    /// 2 usage or input error, 3 environment error, 1 otherwise (the run failed).
+    /// 2 usage or input error (and an interrupted start: the user stopped it), 3 environment
+    /// error, 1 otherwise (the run failed).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Manifest { .. } | Error::Usage(_) | Error::UnknownService(_) => 2,
-            Error::NoDocker { .. } | Error::MissingTool { .. } => 3,
+            Error::Manifest { .. }
+            | Error::Usage(_)
+            | Error::UnknownService(_)
+            | Error::Interrupted => 2,
+            Error::NoDocker { .. } | Error::MissingTool { .. } | Error::Reaper { .. } => 3,
             _ => 1,
         }
     }
 
-    pub(crate) fn docker(
-        context: impl Into<String>,
-        source: testcontainers::bollard::errors::Error,
-    ) -> Self {
+    pub(crate) fn docker(context: impl Into<String>, source: bollard::errors::Error) -> Self {
         Error::Docker {
             context: context.into(),
             source,

@@ -9,6 +9,17 @@ use std::{sync::Arc, time::Duration};
 pub enum Event {
     /// Leftovers of a dead run were removed.
     Swept { containers: usize, networks: usize },
+    /// Leftovers of a dead run could not be removed (the start goes on; the next sweep
+    /// tries again).
+    SweepFailed { run_id: String, error: String },
+    /// Runs whose owner's liveness cannot be told were left alone (`harness clean --run`
+    /// or `--all` removes them).
+    SweepUndecided { run_ids: Vec<String> },
+    /// This process's reaper is up (started once per process).
+    ReaperReady { image: String, elapsed: Duration },
+    /// The reaper is turned off (`HARNESS_REAPER_DISABLED`); only the sweep cleans up after
+    /// a crash.
+    ReaperDisabled,
     /// A tool is being installed (e.g. `mmdebstrap` with apt).
     InstallingTool { tool: String, package: String },
     /// Work on an image started; `how` says what is happening.

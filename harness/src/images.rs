@@ -30,16 +30,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures_util::StreamExt;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use testcontainers::bollard::{
+use bollard::{
     self, Docker,
     query_parameters::{
         BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder,
         ListImagesOptionsBuilder,
     },
 };
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::{
     error::{Error, Result},
@@ -115,6 +115,20 @@ impl ImageProvider {
             workspace_root: find_workspace_root(&manifest.base_dir()),
             events,
         }
+    }
+
+    /// A provider for the workspace holding `dir` (the harness's own images).
+    pub(crate) fn for_dir(docker: Docker, dir: &Path, events: EventSink) -> Self {
+        Self {
+            docker,
+            workspace_root: find_workspace_root(dir),
+            events,
+        }
+    }
+
+    /// Whether `reference` is in the engine.
+    pub(crate) async fn present(&self, reference: &str) -> Result<bool> {
+        self.image_exists(reference).await
     }
 
     /// Uses `root` as the workspace root instead of the one found from the manifest.
@@ -646,7 +660,7 @@ impl ImageProvider {
     }
 
     /// Pulls `reference`; stops at the first error, gives up after [`PULL_TIMEOUT`].
-    async fn pull(&self, reference: &str) -> std::result::Result<(), String> {
+    pub(crate) async fn pull(&self, reference: &str) -> std::result::Result<(), String> {
         let (name, tag) = split_reference(reference);
         let mut options = CreateImageOptionsBuilder::default().from_image(name);
         if !reference.contains('@') {

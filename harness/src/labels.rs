@@ -1,11 +1,14 @@
 //! The labels every container and network of a run carries, and who owns a run.
 //!
 //! A run is owned by one process, identified by host name, pid and the pid's start time
-//! (so a recycled pid is not mistaken for the owner). Resources whose owner is gone are
-//! leftovers of a crashed run (`kill -9`) and are removed by the next run or `harness clean`;
-//! resources of a live owner, and anything without our labels, are never touched.
+//! (so a recycled pid is not mistaken for the owner). The reaper removes a run once its
+//! owner is gone; the sweep is the second line of defence: resources whose owner is known
+//! to be gone are leftovers of a crashed run and are removed by the next run or
+//! `harness clean`. Resources of a live owner, of an owner whose liveness cannot be told
+//! (no `/proc`, as on Docker Desktop; another host), and anything without our labels, are
+//! never touched automatically.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path};
 
 /// Marks a resource as created by Harness.
 pub const MANAGED: &str = "dev.harness.managed";
@@ -21,9 +24,20 @@ pub const OWNER_HOST: &str = "dev.harness.owner.host";
 pub const OWNER_PID: &str = "dev.harness.owner.pid";
 /// Owner: process start time (clock ticks since boot, from /proc/<pid>/stat).
 pub const OWNER_START: &str = "dev.harness.owner.start";
+/// Marks a reaper container (never part of a run, never reaped by a reaper).
+pub const REAPER: &str = "dev.harness.reaper";
+
+/// Whether an owner process is still running, as far as this machine can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead,
+    /// Cannot be told: another host, or no `/proc` to look in (macOS, Windows).
+    Unknown,
+}
 
 /// Whether `s` is a valid run id: lowercase letters and digits, at least one.
-pub(crate) fn is_run_id(s: &str) -> bool {
+pub fn is_run_id(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -44,7 +58,7 @@ impl Owner {
         Self {
             host: hostname(),
             pid,
-            start: process_start(pid),
+            start: process_start(Path::new("/proc"), pid),
         }
     }
 
@@ -57,18 +71,28 @@ impl Owner {
         })
     }
 
-    /// Whether the owner is still running. An owner on another host is assumed alive
-    /// (we cannot see its processes), so we never remove another machine's run.
-    pub fn is_alive(&self) -> bool {
-        if self.host != hostname() {
-            return true;
+    /// Whether the owner is still running, judged from `/proc`.
+    pub fn liveness(&self) -> Liveness {
+        self.liveness_in(Path::new("/proc"))
+    }
+
+    /// Whether the owner is still running, judged from the process table mounted at
+    /// `proc` (normally `/proc`). Dead only when that table exists and shows the owner's
+    /// pid gone or recycled (another start time); an owner on another host, or any owner
+    /// when there is no process table (Docker Desktop on macOS or Windows), is
+    /// [`Liveness::Unknown`]: we cannot see its processes, so its run is never swept
+    /// automatically.
+    pub fn liveness_in(&self, proc: &Path) -> Liveness {
+        if self.host != hostname() || !proc.join("self").exists() {
+            return Liveness::Unknown;
         }
-        if !std::path::Path::new(&format!("/proc/{}", self.pid)).exists() {
-            return false;
+        if !proc.join(self.pid.to_string()).exists() {
+            return Liveness::Dead;
         }
-        match (self.start, process_start(self.pid)) {
-            (Some(recorded), Some(now)) => recorded == now,
-            _ => true,
+        match (self.start, process_start(proc, self.pid)) {
+            (Some(recorded), Some(now)) if recorded == now => Liveness::Alive,
+            (Some(_), Some(_)) => Liveness::Dead,
+            _ => Liveness::Unknown,
         }
     }
 
@@ -96,8 +120,8 @@ fn hostname() -> String {
 }
 
 /// Field 22 of /proc/<pid>/stat: start time in clock ticks after boot.
-fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+fn process_start(proc: &Path, pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after it follow the last ')'.
     let after = &stat[stat.rfind(')')? + 2..];
     after.split_whitespace().nth(19)?.parse().ok()
@@ -114,7 +138,7 @@ mod tests {
         let labels = me.labels("run1", "demo");
         let back = Owner::from_labels(&labels).unwrap();
         assert_eq!(back, me);
-        assert!(back.is_alive());
+        assert_eq!(back.liveness(), Liveness::Alive);
     }
 
     #[test]
@@ -124,17 +148,35 @@ mod tests {
             start: me.start.map(|s| s + 1),
             ..me.clone()
         };
-        assert!(!recycled.is_alive());
+        assert_eq!(recycled.liveness(), Liveness::Dead);
         // pid_max is at most 2^22; this pid cannot exist.
         let gone = Owner {
             pid: 4_194_305,
             ..me.clone()
         };
-        assert!(!gone.is_alive());
+        assert_eq!(gone.liveness(), Liveness::Dead);
         let elsewhere = Owner {
             host: "another-host".into(),
-            ..gone
+            ..gone.clone()
         };
-        assert!(elsewhere.is_alive());
+        assert_eq!(elsewhere.liveness(), Liveness::Unknown);
+    }
+
+    #[test]
+    fn without_a_process_table_no_owner_is_declared_dead() {
+        let empty = tempfile::tempdir().unwrap();
+        let me = Owner::current();
+        let gone = Owner {
+            pid: 4_194_305,
+            ..me.clone()
+        };
+        for owner in [me, gone] {
+            assert_eq!(owner.liveness_in(empty.path()), Liveness::Unknown);
+        }
+        let no_start = Owner {
+            start: None,
+            ..Owner::current()
+        };
+        assert_eq!(no_start.liveness(), Liveness::Unknown);
     }
 }

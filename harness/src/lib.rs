@@ -28,9 +28,12 @@ pub mod labels;
 mod logs;
 pub mod manifest;
 mod prune;
+pub mod reaper;
 mod stack;
 
-pub use cleanup::{SweepReport, remove_run, sweep_dead_runs};
+pub use cleanup::{
+    Removed, SweepReport, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
+};
 pub use docker::connect;
 pub use error::{Error, Result};
 pub use events::{Event, EventSink, discard};

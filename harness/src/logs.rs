@@ -8,8 +8,6 @@ use std::{
     time::SystemTime,
 };
 
-use futures_util::{FutureExt, future::BoxFuture};
-use testcontainers::core::logs::{LogFrame, consumer::LogConsumer};
 use tokio::sync::watch;
 
 /// Writes a container's log to a file and counts lines containing `pattern`.
@@ -97,31 +95,36 @@ pub(crate) fn tail_of_file(path: &Path, n: usize) -> String {
     }
 }
 
-/// Follows a container's output written after `since` into `capture` until the container
-/// stops. testcontainers follows a container's log from its first start only; this keeps
-/// capturing after a restart. The engine's `since` filter counts whole seconds, so lines are
-/// read with their timestamps and the ones older than `since` are dropped.
+/// Follows a container's output into `capture` until the container stops: all of it
+/// (`since` = `None`, the first start), or what was written after `since` (a restart, so
+/// the file goes on without repeating the earlier output). The engine's `since` filter
+/// counts whole seconds, so lines are then read with their timestamps and the ones older
+/// than `since` are dropped. The follower runs on the engine runtime.
 pub(crate) fn follow(
-    docker: testcontainers::bollard::Docker,
+    docker: bollard::Docker,
     id: String,
-    since: SystemTime,
+    since: Option<SystemTime>,
     capture: Arc<LogCapture>,
 ) {
+    use bollard::query_parameters::LogsOptionsBuilder;
     use futures_util::StreamExt;
-    use testcontainers::bollard::query_parameters::LogsOptionsBuilder;
-    let since_utc = chrono::DateTime::<chrono::Utc>::from(since);
-    let whole_seconds = i32::try_from(since_utc.timestamp()).unwrap_or(0);
+    let since_utc = since.map(chrono::DateTime::<chrono::Utc>::from);
+    let whole_seconds = since_utc.map_or(0, |t| i32::try_from(t.timestamp()).unwrap_or(0));
     tokio::spawn(async move {
         let options = LogsOptionsBuilder::new()
             .follow(true)
             .stdout(true)
             .stderr(true)
-            .timestamps(true)
+            .timestamps(since_utc.is_some())
             .since(whole_seconds)
             .build();
         let mut stream = docker.logs(&id, Some(options));
         while let Some(Ok(chunk)) = stream.next().await {
             let bytes = chunk.into_bytes();
+            let Some(since_utc) = since_utc else {
+                capture.push(&bytes);
+                continue;
+            };
             for line in bytes.split_inclusive(|b| *b == b'\n') {
                 let Some(space) = line.iter().position(|b| *b == b' ') else {
                     continue;
@@ -135,20 +138,6 @@ pub(crate) fn follow(
             }
         }
     });
-}
-
-/// The consumer handed to testcontainers (it wants an owned value).
-pub(crate) struct Consumer(pub(crate) Arc<LogCapture>);
-
-impl LogConsumer for Consumer {
-    fn accept<'a>(&'a self, record: &'a LogFrame) -> BoxFuture<'a, ()> {
-        async move {
-            match record {
-                LogFrame::StdOut(b) | LogFrame::StdErr(b) => self.0.push(b),
-            }
-        }
-        .boxed()
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use harness::{Error, Event, EventSink, ImageProvider, Manifest, Stack, StackBuilder};
+use harness::{Error, Event, EventSink, ImageProvider, Manifest, Stack};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 #[derive(Debug, Parser)]
@@ -47,16 +47,25 @@ enum Command {
         #[arg(long)]
         exit_when_ready: bool,
     },
-    /// Remove containers and networks left behind by dead runs (never a live run's);
-    /// optionally also old images and old report folders.
+    /// Remove containers and networks left behind by dead runs (never a live run's, nor
+    /// one whose owner's liveness cannot be told); optionally a given run, every run, old
+    /// images and old report folders.
     Clean {
+        /// Also remove this run (its id as printed by `harness up`), whatever its owner's
+        /// state (repeatable).
+        #[arg(long = "run", value_name = "ID")]
+        runs: Vec<String>,
+        /// Remove every run's containers and networks, live or not, and reaper containers.
+        #[arg(long, conflicts_with = "runs")]
+        all: bool,
         /// Also remove images Harness built that a newer image of the same name replaced
         /// (every change of a service or recipe makes a new tag), and untagged ones; never
         /// one a container uses.
         #[arg(long)]
         images: bool,
-        /// Also delete the report folders (`<run>/logs/`) of all but the N most recent
-        /// runs; never the folder of a run that still has containers.
+        /// Also delete the run folders (`<run>/`, with the logs and everything else the run
+        /// wrote) of all but the N most recent runs; never the folder of a run that still has
+        /// containers.
         #[arg(long, value_name = "N")]
         reports: Option<usize>,
         /// Where the run folders are (default: HARNESS_REPORTS_DIR, else `reports/` at the
@@ -107,18 +116,60 @@ async fn run(cli: Cli) -> Result<(), Error> {
             exit_when_ready,
         } => up(manifest, attach, env_file, only, exit_when_ready).await,
         Command::Clean {
+            runs,
+            all,
             images,
             reports,
             reports_dir,
         } => {
             let docker = harness::connect().await?;
-            let report = harness::sweep_dead_runs(&docker).await?;
-            println!(
-                "removed {} container(s) and {} network(s) of {} dead run(s)",
-                report.containers,
-                report.networks,
-                report.runs.len()
-            );
+            if all {
+                let (ids, removed) = harness::remove_all_runs(&docker).await?;
+                println!(
+                    "removed {} container(s) and {} network(s) of {} run(s)",
+                    removed.containers,
+                    removed.networks,
+                    ids.len()
+                );
+            } else {
+                let report = harness::sweep_dead_runs(&docker).await?;
+                println!(
+                    "removed {} container(s) and {} network(s) of {} dead run(s)",
+                    report.containers,
+                    report.networks,
+                    report.runs.len()
+                );
+                for (run, error) in &report.failed {
+                    println!("could not remove dead run {run}: {error}");
+                }
+                let left: Vec<&String> = report
+                    .undecided
+                    .iter()
+                    .filter(|r| !runs.contains(r))
+                    .collect();
+                if !left.is_empty() {
+                    println!(
+                        "left alone {} run(s) whose owner cannot be checked from here (another host, or no /proc): {}; remove them with --run ID or --all",
+                        left.len(),
+                        left.iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                for run in &runs {
+                    if !harness::labels::is_run_id(run) {
+                        return Err(Error::Usage(format!(
+                            "--run {run}: a run id is lowercase letters and digits, as printed by `harness up`"
+                        )));
+                    }
+                    let removed = harness::remove_run(&docker, run).await?;
+                    println!(
+                        "removed {} container(s) and {} network(s) of run {run}",
+                        removed.containers, removed.networks
+                    );
+                }
+            }
             if images {
                 let pruned = harness::prune_images(&docker).await?;
                 for reference in &pruned.removed {
@@ -163,6 +214,21 @@ fn describe(event: &Event) -> Option<String> {
         }
         Event::InstallingTool { tool, package } => {
             format!("installing {tool} (apt package {package})")
+        }
+        Event::SweepFailed { run_id, error } => {
+            format!("could not remove leftovers of dead run {run_id} (going on): {error}")
+        }
+        Event::SweepUndecided { run_ids } => format!(
+            "left alone {} run(s) whose owner cannot be checked from here: {}",
+            run_ids.len(),
+            run_ids.join(", ")
+        ),
+        Event::ReaperReady { image, elapsed } => format!(
+            "reaper {image} watching this process's runs (up in {:.2}s)",
+            elapsed.as_secs_f64()
+        ),
+        Event::ReaperDisabled => {
+            "reaper disabled (HARNESS_REAPER_DISABLED): after a crash only the next run's sweep cleans up".to_owned()
         }
         Event::ImageWorking {
             service,
@@ -241,8 +307,14 @@ fn progress() -> (EventSink, MultiProgress) {
             } => {
                 let _ = m.println(format!("removed leftovers of dead runs: {containers} container(s), {networks} network(s)"));
             }
-            Event::InstallingTool { tool, package } => {
-                let _ = m.println(format!("installing {tool} (apt package {package})"));
+            Event::InstallingTool { .. }
+            | Event::SweepFailed { .. }
+            | Event::SweepUndecided { .. }
+            | Event::ReaperReady { .. }
+            | Event::ReaperDisabled => {
+                if let Some(line) = describe(&event) {
+                    let _ = m.println(line);
+                }
             }
             Event::ImageWorking {
                 service,
@@ -302,8 +374,7 @@ async fn up(
     let started = Instant::now();
     let manifest = Manifest::from_path(&manifest)?;
     let (sink, multi) = progress();
-    let run_id = StackBuilder::new_run_id();
-    let mut builder = Stack::builder(manifest).events(sink).run_id(run_id.clone());
+    let mut builder = Stack::builder(manifest).events(sink);
     for a in &attach {
         let (name, url) = a.split_once('=').ok_or_else(|| {
             Error::Usage(format!(
@@ -316,15 +387,11 @@ async fn up(
         builder = builder.only(only);
     }
 
+    // Dropping the start future (on a signal) removes what it had started before the
+    // select ends.
     let stack = tokio::select! {
         result = builder.start() => result?,
-        () = signal() => {
-            let _ = multi.println("interrupted while starting; removing what was started");
-            if let Ok(docker) = harness::connect().await {
-                let _ = harness::remove_run(&docker, &run_id).await;
-            }
-            return Err(Error::Start { service: "(stack)".to_owned(), message: "interrupted by a signal while starting".to_owned() });
-        }
+        () = signal() => return Err(Error::Interrupted),
     };
     let _ = multi.clear();
     let mut out = std::io::stdout().lock();

@@ -598,7 +598,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         other => return Err(format!("unknown unit {other:?} in {s:?} (use ms, s or m)")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{s:?} is out of range (at most about 584 billion years)"))
 }
 
 /// Parses `512m`, `1g`, `1024k` or bytes.
@@ -812,6 +813,10 @@ ready_timeout = "90s"
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        // Too large for a Duration, or negative: an error, never a panic.
+        let e = parse_duration("99999999999999999999999999m").unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
+        assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("soon").is_err());
     }
 }

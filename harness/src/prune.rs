@@ -13,7 +13,7 @@ use std::{
     time::SystemTime,
 };
 
-use testcontainers::bollard::{
+use bollard::{
     Docker,
     errors::Error as DockerError,
     query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder},

@@ -2,10 +2,14 @@
 //! dependency order (independent ones concurrently), each waited for by its readiness rule;
 //! then URLs, fault controls, and removal of everything on drop.
 //!
-//! Containers are created through testcontainers; what it does not cover (labelled
-//! networks, kill, network cuts, removal by label) goes through its bollard client.
-//! Services reach each other by container name: `${orders.host}` in a manifest's `env`
-//! becomes the container name of `orders` on the stack's network.
+//! Containers are created with bollard directly, on the engine runtime (see
+//! [`crate::docker`]): each joins the stack's network at creation with its service name as
+//! an alias, so the others reach it as `orders` as well as by its container name
+//! (`${orders.host}`), and nothing is disconnected or reconnected after start.
+//!
+//! Nothing a start creates can outlive it unnoticed: the reaper is told the run before
+//! anything of it exists; creations go through a [`RunGate`] that a cancelled or failed
+//! start closes (waiting for creations in flight) before it removes the run by label.
 
 use std::{
     collections::HashMap,
@@ -14,32 +18,32 @@ use std::{
     time::{Duration, Instant},
 };
 
-use testcontainers::{
-    ContainerAsync, GenericImage, ImageExt,
-    bollard::{
-        Docker,
-        models::{
-            EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
-            NetworkDisconnectRequest, PortBinding,
-        },
-        query_parameters::{
-            InspectContainerOptions, KillContainerOptionsBuilder, StartContainerOptions,
-            StopContainerOptionsBuilder,
-        },
+use bollard::{
+    Docker,
+    models::{
+        ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest,
+        NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
     },
-    core::ContainerPort,
-    runners::AsyncRunner,
+    query_parameters::{
+        CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
+        LogsOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    },
 };
-use tokio::{sync::watch, task::JoinSet};
+use tokio::{
+    sync::{RwLock, watch},
+    task::JoinSet,
+};
 
 use crate::{
     cleanup,
+    docker::{block_on_engine, client, on_engine, on_engine_thread},
     error::{Error, Result},
     events::{Event, EventSink, discard},
     images::ImageProvider,
     labels::{self, Owner},
-    logs::{Consumer, LogCapture, tail_of_file},
+    logs::{LogCapture, tail_of_file},
     manifest::{Condition, ImageSource, Manifest, Readiness, ServiceSpec, substitute},
+    reaper,
 };
 
 /// Where a running service can be reached from the host.
@@ -90,7 +94,6 @@ pub struct Stack {
 }
 
 struct Running {
-    container: Option<ContainerAsync<GenericImage>>,
     id: String,
     name: String,
     capture: Arc<LogCapture>,
@@ -126,17 +129,17 @@ impl Stack {
     }
 
     /// A stack shared by every test of this test binary: the first caller starts it (from
-    /// `manifest`), later callers get the same one. It lives until the process ends; its
-    /// containers are then removed by the next run's sweep or `harness clean`, since their
-    /// owner is gone. Under `cargo test` all tests of a binary share one process; under
-    /// nextest each test is a process of its own, so each gets its own stack.
+    /// `manifest`), later callers get the same one. It lives until the process ends; the
+    /// reaper then removes its containers and network (a few seconds after the process
+    /// exits), or, with the reaper off, the next run's sweep or `harness clean`. Under
+    /// `cargo test` all tests of a binary share one process; under nextest each test is a
+    /// process of its own, so each gets its own stack.
     ///
-    /// The stack is started on a runtime of its own, so it outlives the runtime of the test
-    /// that happened to start it.
+    /// Like every stack, it lives on the harness's own runtime, so it outlives the runtime
+    /// of the test that happened to start it, and its fault controls work from any test.
     pub async fn shared(manifest: impl AsRef<Path>) -> Result<Arc<Stack>> {
         type Cells = HashMap<PathBuf, Arc<tokio::sync::OnceCell<Arc<Stack>>>>;
         static SHARED: OnceLock<Mutex<Cells>> = OnceLock::new();
-        static HOME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
         let path = std::fs::canonicalize(manifest.as_ref())
             .unwrap_or_else(|_| manifest.as_ref().to_owned());
         let cell = SHARED
@@ -146,41 +149,9 @@ impl Stack {
             .entry(path.clone())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| async {
-            let builder = Stack::from_manifest(&path)?;
-            let home = HOME
-                .get_or_init(|| {
-                    tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(1)
-                        .thread_name("harness-shared-stack")
-                        .enable_all()
-                        .build()
-                })
-                .as_ref()
-                .map_err(|e| {
-                    Error::io(
-                        "starting the shared stack's runtime",
-                        std::io::Error::new(e.kind(), e.to_string()),
-                    )
-                })?;
-            let stack = home
-                .spawn(builder.start())
-                .await
-                .map_err(|e| Error::Start {
-                    service: "(shared stack)".to_owned(),
-                    message: e.to_string(),
-                })??;
-            Ok(Arc::new(stack))
-        })
-        .await
-        .cloned()
-    }
-
-    /// A client for one operation: connections never outlive the runtime that made them.
-    fn client(&self) -> Result<Docker> {
-        Docker::connect_with_local_defaults().map_err(|e| Error::NoDocker {
-            detail: e.to_string(),
-        })
+        cell.get_or_try_init(|| async { Ok(Arc::new(Stack::from_manifest(&path)?.start().await?)) })
+            .await
+            .cloned()
     }
 
     /// The run id (part of every container and network name, and of the labels).
@@ -258,98 +229,129 @@ impl Stack {
         self.run_dir.join("logs").join(format!("{service}.log"))
     }
 
+    /// Runs `op` with the container id of `service` and the engine's client, on the engine
+    /// runtime.
+    async fn on_container<T, F>(
+        &self,
+        service: &str,
+        op: impl FnOnce(Docker, String) -> F + Send + 'static,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        let id = self.with_running(service, |r| r.id.clone())?;
+        on_engine(async move { op(client().await?, id).await }).await
+    }
+
     /// Stops a service's container (SIGTERM, then SIGKILL after 10 s).
     pub async fn stop(&self, service: &str) -> Result<()> {
-        let id = self.with_running(service, |r| r.id.clone())?;
-        self.client()?
-            .stop_container(&id, Some(StopContainerOptionsBuilder::new().t(10).build()))
-            .await
-            .map_err(|e| Error::docker(format!("stopping {service}"), e))
+        let what = format!("stopping {service}");
+        self.on_container(service, |d, id| async move {
+            let options = StopContainerOptionsBuilder::new().t(10).build();
+            d.stop_container(&id, Some(options))
+                .await
+                .map_err(|e| Error::docker(what, e))
+        })
+        .await
     }
 
     /// Kills a service's container (SIGKILL), as a crash would.
     pub async fn kill(&self, service: &str) -> Result<()> {
-        let id = self.with_running(service, |r| r.id.clone())?;
-        self.client()?
-            .kill_container(
-                &id,
-                Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
-            )
-            .await
-            .map_err(|e| Error::docker(format!("killing {service}"), e))
+        let what = format!("killing {service}");
+        self.on_container(service, |d, id| async move {
+            let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+            d.kill_container(&id, Some(options))
+                .await
+                .map_err(|e| Error::docker(what, e))
+        })
+        .await
     }
 
     /// Starts a stopped or killed service again and waits for its readiness rule.
     /// Its host ports may change; read them again with [`Stack::url`].
     pub async fn start(&self, service: &str) -> Result<()> {
         let spec = self.manifest.service(service)?.clone();
-        let (id, log_rx, capture) = self.with_running(service, |r| {
-            (r.id.clone(), r.log_rx.clone(), r.capture.clone())
-        })?;
+        let (log_rx, capture) =
+            self.with_running(service, |r| (r.log_rx.clone(), r.capture.clone()))?;
         let baseline = *log_rx.borrow();
-        let since = std::time::SystemTime::now();
-        let docker = self.client()?;
-        docker
-            .start_container(&id, None::<StartContainerOptions>)
-            .await
-            .map_err(|e| Error::docker(format!("starting {service}"), e))?;
-        // testcontainers followed the log of the first start only: follow the new output,
-        // so the log file goes on and log-line readiness sees the new lines.
-        crate::logs::follow(docker.clone(), id.clone(), since, capture.clone());
         let started = Instant::now();
-        let ports = published_ports(&docker, &id, &spec).await?;
-        self.set_endpoint(&spec, ports.clone(), None);
-        wait_ready(&docker, &id, &spec, &ports, log_rx, baseline, &capture).await?;
+        let spec_ = spec.clone();
+        let ports = self
+            .on_container(service, move |d, id| async move {
+                let since = std::time::SystemTime::now();
+                d.start_container(&id, None::<StartContainerOptions>)
+                    .await
+                    .map_err(|e| Error::docker(format!("starting {}", spec_.name), e))?;
+                // Follow the new output, so the log file goes on and log-line readiness
+                // sees the new lines.
+                crate::logs::follow(d.clone(), id.clone(), Some(since), capture.clone());
+                let ports = published_ports(&d, &id, &spec_, &capture).await?;
+                wait_ready(&d, &id, &spec_, &ports, log_rx, baseline, &capture).await?;
+                Ok(ports)
+            })
+            .await?;
         self.set_endpoint(&spec, ports, Some(started.elapsed()));
         Ok(())
     }
 
     /// Freezes a service's processes (SIGSTOP-like): it stops answering but keeps its state.
     pub async fn pause(&self, service: &str) -> Result<()> {
-        let id = self.with_running(service, |r| r.id.clone())?;
-        self.client()?
-            .pause_container(&id)
-            .await
-            .map_err(|e| Error::docker(format!("pausing {service}"), e))
+        let what = format!("pausing {service}");
+        self.on_container(service, |d, id| async move {
+            d.pause_container(&id)
+                .await
+                .map_err(|e| Error::docker(what, e))
+        })
+        .await
     }
 
     /// Resumes a paused service.
     pub async fn unpause(&self, service: &str) -> Result<()> {
-        let id = self.with_running(service, |r| r.id.clone())?;
-        self.client()?
-            .unpause_container(&id)
-            .await
-            .map_err(|e| Error::docker(format!("unpausing {service}"), e))
+        let what = format!("unpausing {service}");
+        self.on_container(service, |d, id| async move {
+            d.unpause_container(&id)
+                .await
+                .map_err(|e| Error::docker(what, e))
+        })
+        .await
     }
 
     /// Cuts a service off the stack network: the others cannot reach it, nor it them.
     pub async fn disconnect(&self, service: &str) -> Result<()> {
-        let id = self.with_running(service, |r| r.id.clone())?;
-        self.client()?
-            .disconnect_network(
-                &self.network,
-                NetworkDisconnectRequest {
-                    container: id,
-                    force: Some(true),
-                },
-            )
-            .await
-            .map_err(|e| Error::docker(format!("disconnecting {service}"), e))
+        let (what, network) = (format!("disconnecting {service}"), self.network.clone());
+        self.on_container(service, |d, id| async move {
+            let request = NetworkDisconnectRequest {
+                container: id,
+                force: Some(true),
+            };
+            d.disconnect_network(&network, request)
+                .await
+                .map_err(|e| Error::docker(what, e))
+        })
+        .await
     }
 
-    /// Reconnects a service cut off by [`Stack::disconnect`]. Its host ports may change;
-    /// read them again with [`Stack::url`].
+    /// Reconnects a service cut off by [`Stack::disconnect`], with its service name as
+    /// alias again. Its host ports may change; read them again with [`Stack::url`].
     pub async fn connect(&self, service: &str) -> Result<()> {
-        let id = self.with_running(service, |r| r.id.clone())?;
-        let docker = self.client()?;
-        docker
-            .connect_network(&self.network, alias_request(&id, service))
-            .await
-            .map_err(|e| Error::docker(format!("reconnecting {service}"), e))?;
-        // The engine publishes the ports again, possibly at other host ports.
         let spec = self.manifest.service(service)?.clone();
         let ready_in = self.endpoint(service)?.ready_in;
-        let ports = published_ports(&docker, &id, &spec).await?;
+        let capture = self.with_running(service, |r| r.capture.clone())?;
+        let (network, spec_) = (self.network.clone(), spec.clone());
+        let ports = self
+            .on_container(service, move |d, id| async move {
+                let request = NetworkConnectRequest {
+                    container: id.clone(),
+                    endpoint_config: Some(alias(&spec_.name)),
+                };
+                d.connect_network(&network, request)
+                    .await
+                    .map_err(|e| Error::docker(format!("reconnecting {}", spec_.name), e))?;
+                // The engine publishes the ports again, possibly at other host ports.
+                published_ports(&d, &id, &spec_, &capture).await
+            })
+            .await?;
         self.set_endpoint(&spec, ports, ready_in);
         Ok(())
     }
@@ -359,23 +361,11 @@ impl Stack {
         (self.events)(Event::Stopping {
             run_id: self.run_id.clone(),
         });
-        let result = cleanup::remove_run(&self.client()?, &self.run_id)
-            .await
-            .map(|_| ());
         self.removed = true;
-        self.forget_containers();
-        result
-    }
-
-    fn forget_containers(&mut self) {
-        // The containers are gone; keep testcontainers' own drop from trying again (it needs
-        // a runtime, which a Stack dropped outside one would not have).
-        let mut map = self.containers.lock().unwrap_or_else(|p| p.into_inner());
-        for r in map.values_mut() {
-            if let Some(c) = r.container.take() {
-                std::mem::forget(c);
-            }
-        }
+        let run_id = self.run_id.clone();
+        on_engine(async move { cleanup::remove_run(&client().await?, &run_id).await })
+            .await
+            .map(|_| ())
     }
 
     fn set_endpoint(&self, spec: &ServiceSpec, ports: Vec<(u16, u16)>, ready_in: Option<Duration>) {
@@ -401,23 +391,15 @@ impl Drop for Stack {
         if self.removed {
             return;
         }
+        self.removed = true;
         (self.events)(Event::Stopping {
             run_id: self.run_id.clone(),
         });
         let run_id = self.run_id.clone();
-        // A fresh runtime and client on their own thread: works whether or not the caller is
-        // inside a runtime, and even when that runtime is a current-thread one blocked here.
-        let handle = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let (Ok(rt), Ok(docker)) = (rt, Docker::connect_with_local_defaults()) {
-                let _ = rt.block_on(cleanup::remove_run(&docker, &run_id));
-            }
-        });
-        let _ = handle.join();
-        self.removed = true;
-        self.forget_containers();
+        // Blocks until the run is gone, whether or not the caller is inside a runtime: the
+        // removal runs on the engine runtime.
+        let _ =
+            block_on_engine(async move { cleanup::remove_run(&client().await?, &run_id).await });
     }
 }
 
@@ -461,56 +443,97 @@ impl StackBuilder {
         self
     }
 
-    /// Builds what is missing, sweeps leftovers of dead runs, creates the network and
-    /// starts every service in dependency order, each waited for by its readiness rule.
-    /// On failure everything started so far is removed.
+    /// Sweeps leftovers of dead runs, has the reaper watch the run, builds what is missing,
+    /// creates the network and starts every service in dependency order, each waited for
+    /// by its readiness rule.
+    ///
+    /// On failure everything started so far is removed. So is everything when the returned
+    /// future is dropped before it completes (a cancelled start, e.g. Ctrl-C): the drop
+    /// waits until creations in flight have finished and the run is removed.
     pub async fn start(self) -> Result<Stack> {
-        let StackBuilder {
-            manifest,
-            attach,
-            events,
-            reports_dir,
-            only,
-            run_id,
-        } = self;
-        let run_id = run_id.unwrap_or_else(Self::new_run_id);
+        let run_id = self.run_id.clone().unwrap_or_else(Self::new_run_id);
         if !labels::is_run_id(&run_id) {
             return Err(Error::Usage(format!(
                 "run id {run_id:?} must be lowercase letters and digits"
             )));
         }
-        for (name, url) in &attach {
-            manifest.service(name)?;
+        for (name, url) in &self.attach {
+            self.manifest.service(name)?;
             parse_url(url).ok_or_else(|| {
                 Error::Usage(format!(
                     "--attach {name}={url}: expected a URL such as http://127.0.0.1:8081"
                 ))
             })?;
         }
-        let selected = select(&manifest, only.as_deref())?;
-        let docker = crate::docker::connect().await?;
-        let swept = cleanup::sweep_dead_runs(&docker).await?;
-        if swept.containers + swept.networks > 0 {
-            events(Event::Swept {
-                containers: swept.containers,
-                networks: swept.networks,
-            });
-        }
+        let selected = select(&self.manifest, self.only.as_deref())?;
 
-        // Dependencies' images first (present or cached: quick), so their containers start
+        let (cancel_tx, mut cancel_rx) = watch::channel(false);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(RunGate::default());
+        let task = {
+            let run_id = run_id.clone();
+            async move {
+                let result = tokio::select! {
+                    biased;
+                    _ = cancel_rx.wait_for(|cancelled| *cancelled) => Err(Error::Interrupted),
+                    result = self.start_on_engine(run_id.clone(), selected, gate.clone()) => result,
+                };
+                if result.is_err() {
+                    // Wait for creations in flight, refuse new ones, then remove by label.
+                    gate.close().await;
+                    if let Ok(docker) = client().await {
+                        let _ = cleanup::remove_run(&docker, &run_id).await;
+                    }
+                }
+                let _ = done_tx.send(());
+                result
+            }
+        };
+        let mut guard = StartGuard {
+            cancel: cancel_tx,
+            done: done_rx,
+            armed: true,
+        };
+        let result = on_engine(task).await;
+        guard.armed = false;
+        result
+    }
+
+    async fn start_on_engine(
+        self,
+        run_id: String,
+        selected: Vec<String>,
+        gate: Arc<RunGate>,
+    ) -> Result<Stack> {
+        let StackBuilder {
+            manifest,
+            attach,
+            events,
+            reports_dir,
+            ..
+        } = self;
+        let docker = client().await?;
+        sweep(&docker, &events).await;
+
+        // The reaper first (nothing of the run may exist before it watches the run), beside
+        // the dependencies' images (present or cached: quick), so their containers start
         // while the own services' images are built or checked (a cargo build, hashing).
         let (from_image, from_build): (Vec<String>, Vec<String>) = selected
             .iter()
             .filter(|s| !attach.contains_key(*s))
             .cloned()
             .partition(|s| matches!(manifest.services[s].source, ImageSource::Image { .. }));
-        let mut images = if from_image.is_empty() {
-            HashMap::new()
-        } else {
-            ImageProvider::new(docker.clone(), &manifest, events.clone())
-                .ensure(&manifest, Some(&from_image))
-                .await?
-        };
+        let (watched, images) = tokio::join!(reaper::watch(&docker, &run_id, &events), async {
+            if from_image.is_empty() {
+                Ok(HashMap::new())
+            } else {
+                ImageProvider::new(docker.clone(), &manifest, events.clone())
+                    .ensure(&manifest, Some(&from_image))
+                    .await
+            }
+        });
+        watched?;
+        let mut images = images?;
         let (built_tx, built_rx) =
             watch::channel::<Option<Result<HashMap<String, String>, String>>>(None);
         let build_task = if from_build.is_empty() {
@@ -518,7 +541,7 @@ impl StackBuilder {
             None
         } else {
             let (docker, manifest, events) = (docker.clone(), manifest.clone(), events.clone());
-            Some(tokio::spawn(async move {
+            Some(AbortOnDrop(tokio::spawn(async move {
                 let result = ImageProvider::new(docker, &manifest, events)
                     .ensure(&manifest, Some(&from_build))
                     .await;
@@ -527,7 +550,7 @@ impl StackBuilder {
                     Err(e) => Err(e.to_string()),
                 }));
                 result
-            }))
+            })))
         };
 
         let owner = Owner::current();
@@ -538,17 +561,21 @@ impl StackBuilder {
         std::fs::create_dir_all(run_dir.join("logs"))
             .map_err(|e| Error::io(format!("creating {}", run_dir.join("logs").display()), e))?;
 
-        docker
-            .create_network(NetworkCreateRequest {
-                name: network.clone(),
-                driver: Some("bridge".to_owned()),
-                labels: Some(base_labels.clone()),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| Error::docker(format!("creating network {network}"), e))?;
+        let request = NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(base_labels.clone()),
+            ..Default::default()
+        };
+        let (d, name) = (docker.clone(), network.clone());
+        gate.create(async move {
+            d.create_network(request)
+                .await
+                .map_err(|e| Error::docker(format!("creating network {name}"), e))
+        })
+        .await?;
 
-        let stack = Stack {
+        let mut stack = Stack {
             run_id: run_id.clone(),
             manifest: manifest.clone(),
             network: network.clone(),
@@ -638,6 +665,7 @@ impl StackBuilder {
             let mut built = built_rx.clone();
             let mut ctx = StartContext {
                 docker: docker.clone(),
+                gate: gate.clone(),
                 image: String::new(),
                 container_name: wiring[name].0.clone(),
                 network: network.clone(),
@@ -728,8 +756,8 @@ impl StackBuilder {
                 }
             }
         }
-        if let Some(task) = build_task {
-            match task.await {
+        if let Some(mut task) = build_task {
+            match (&mut task.0).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => first_error = Some(e),
                 Err(join) => {
@@ -741,7 +769,8 @@ impl StackBuilder {
             }
         }
         if let Some(e) = first_error {
-            stack.shutdown().await.ok();
+            // The caller removes the run once creations in flight are done.
+            stack.removed = true;
             return Err(e);
         }
         Ok(stack)
@@ -754,6 +783,95 @@ pub fn default_reports_dir(dir: &Path) -> PathBuf {
     std::env::var_os("HARNESS_REPORTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::images::find_workspace_root(dir).join("reports"))
+}
+
+/// Sweeps leftovers of dead runs, best-effort: what it removed, could not remove, or
+/// left alone is reported as events, and nothing of it fails the start.
+async fn sweep(docker: &Docker, events: &EventSink) {
+    match cleanup::sweep_dead_runs(docker).await {
+        Ok(report) => {
+            if report.containers + report.networks > 0 {
+                events(Event::Swept {
+                    containers: report.containers,
+                    networks: report.networks,
+                });
+            }
+            for (run_id, error) in report.failed {
+                events(Event::SweepFailed { run_id, error });
+            }
+            if !report.undecided.is_empty() {
+                events(Event::SweepUndecided {
+                    run_ids: report.undecided,
+                });
+            }
+        }
+        Err(e) => events(Event::SweepFailed {
+            run_id: "(all)".to_owned(),
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// Creations of one run's resources. A creation, once begun, runs to completion even if
+/// the start that asked for it is cancelled; [`RunGate::close`] waits for the creations in
+/// flight and refuses later ones, so the removal that follows sees everything the run
+/// created.
+#[derive(Default)]
+struct RunGate {
+    closed: Arc<RwLock<bool>>,
+}
+
+impl RunGate {
+    async fn create<T: Send + 'static>(
+        &self,
+        creation: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let open = self.closed.clone().read_owned().await;
+        if *open {
+            return Err(Error::Interrupted);
+        }
+        tokio::spawn(async move {
+            let _open = open;
+            creation.await
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("creation task failed: {e}")))?
+    }
+
+    async fn close(&self) {
+        *self.closed.write().await = true;
+    }
+}
+
+/// Held by the caller of [`StackBuilder::start`]: dropped before the start completed (a
+/// cancelled start), it stops the start and waits until the run is removed.
+struct StartGuard {
+    cancel: watch::Sender<bool>,
+    done: std::sync::mpsc::Receiver<()>,
+    armed: bool,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.cancel.send(true);
+            // On an engine thread blocking would stall the very work waited for; the
+            // removal still happens, only without waiting for it here.
+            if !on_engine_thread() {
+                let _ = self.done.recv_timeout(Duration::from_secs(120));
+            }
+        }
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped (the image build of a
+/// cancelled start; cargo is killed with it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What one service waits for of one dependency.
@@ -809,6 +927,7 @@ type Started = (String, Running, Vec<(u16, u16)>);
 
 struct StartContext {
     docker: Docker,
+    gate: Arc<RunGate>,
     image: String,
     container_name: String,
     network: String,
@@ -819,8 +938,8 @@ struct StartContext {
     events: EventSink,
 }
 
-/// Creates and starts the service's container, reports it started (running and reachable
-/// by name) on `started`, then waits for its readiness rule.
+/// Creates the service's container on the stack network and starts it, reports it started
+/// (running and reachable by name) on `started`, then waits for its readiness rule.
 async fn start_service(
     ctx: &StartContext,
     spec: &ServiceSpec,
@@ -830,10 +949,6 @@ async fn start_service(
     (ctx.events)(Event::ServiceStarting {
         service: spec.name.clone(),
     });
-    let start_err = |message: String| Error::Start {
-        service: spec.name.clone(),
-        message,
-    };
     let pattern = match &spec.ready {
         Readiness::Log { message, .. } => Some(message.clone()),
         _ => None,
@@ -841,46 +956,34 @@ async fn start_service(
     let (capture, log_rx) = LogCapture::open(&ctx.log_path, pattern)
         .map_err(|e| Error::io(format!("opening {}", ctx.log_path.display()), e))?;
 
-    let (name, tag) = split_reference(&ctx.image);
-    let mut image = GenericImage::new(name, tag);
-    for p in &spec.ports {
-        image = image.with_exposed_port(ContainerPort::Tcp(*p));
-    }
     let mut labels = ctx.labels.clone();
     labels.insert(labels::SERVICE.to_owned(), spec.name.clone());
-    let mut request = image
-        .with_container_name(&ctx.container_name)
-        .with_network(&ctx.network)
-        .with_labels(labels)
-        .with_startup_timeout(spec.ready_timeout + Duration::from_secs(30))
-        .with_log_consumer(Consumer(capture.clone()));
-    for (k, v) in &spec.env {
-        let value = substitute(v, |svc, attr| {
-            let (host, port, scheme) = ctx.wiring.get(svc)?;
-            match attr {
-                "host" => Some(host.clone()),
-                "port" => Some(port.to_string()),
-                "url" => Some(format!("{scheme}://{host}:{port}")),
-                _ => None,
-            }
-        });
-        request = request.with_env_var(k, value);
-    }
-    if !spec.command.is_empty() {
-        request = request.with_cmd(spec.command.clone());
-    }
-    let ports = spec.ports.clone();
-    let resources = spec.resources.clone();
-    let host_gateway = ctx.any_attached_local;
-    request = request.with_host_config_modifier(move |hc| {
-        // Publish on loopback only, at ports the engine picks.
-        hc.publish_all_ports = Some(false);
-        hc.port_bindings = Some(
-            ports
+    let env = spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let value = substitute(v, |svc, attr| {
+                let (host, port, scheme) = ctx.wiring.get(svc)?;
+                match attr {
+                    "host" => Some(host.clone()),
+                    "port" => Some(port.to_string()),
+                    "url" => Some(format!("{scheme}://{host}:{port}")),
+                    _ => None,
+                }
+            });
+            format!("{k}={value}")
+        })
+        .collect();
+    let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
+    let host_config = HostConfig {
+        // Published on loopback only, at ports the engine picks.
+        publish_all_ports: Some(false),
+        port_bindings: Some(
+            port_keys
                 .iter()
-                .map(|p| {
+                .map(|k| {
                     (
-                        format!("{p}/tcp"),
+                        k.clone(),
                         Some(vec![PortBinding {
                             host_ip: Some("127.0.0.1".to_owned()),
                             host_port: Some(String::new()),
@@ -888,41 +991,57 @@ async fn start_service(
                     )
                 })
                 .collect(),
-        );
-        if let Some(m) = resources.memory_bytes {
-            hc.memory = Some(m);
-        }
-        if let Some(c) = resources.nano_cpus {
-            hc.nano_cpus = Some(c);
-        }
-        if host_gateway {
-            hc.extra_hosts = Some(vec!["host.docker.internal:host-gateway".to_owned()]);
-        }
-    });
-
-    let container = request
-        .start()
-        .await
-        .map_err(|e| start_err(format!("{e}; last lines of its log:\n{}", capture.tail(50))))?;
-    let id = container.id().to_owned();
-    // testcontainers cannot give a network alias at creation, so the container is attached
-    // again with its service name as alias: the others reach it as `orders` as well as by
-    // its container name. The service has only just started, and the ports are read after.
-    ctx.docker
-        .disconnect_network(
-            &ctx.network,
-            NetworkDisconnectRequest {
-                container: id.clone(),
-                force: Some(true),
-            },
-        )
-        .await
-        .map_err(|e| Error::docker(format!("attaching {} to the stack network", spec.name), e))?;
-    ctx.docker
-        .connect_network(&ctx.network, alias_request(&id, &spec.name))
-        .await
-        .map_err(|e| Error::docker(format!("attaching {} to the stack network", spec.name), e))?;
-    let published = published_ports(&ctx.docker, &id, spec).await?;
+        ),
+        memory: spec.resources.memory_bytes,
+        nano_cpus: spec.resources.nano_cpus,
+        extra_hosts: ctx
+            .any_attached_local
+            .then(|| vec!["host.docker.internal:host-gateway".to_owned()]),
+        network_mode: Some(ctx.network.clone()),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(ctx.image.clone()),
+        env: Some(env),
+        cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        exposed_ports: Some(port_keys),
+        labels: Some(labels),
+        host_config: Some(host_config),
+        // On the stack network from the start, with the service name as alias.
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(ctx.network.clone(), alias(&spec.name))])),
+        }),
+        ..Default::default()
+    };
+    let (docker, name, service) = (
+        ctx.docker.clone(),
+        ctx.container_name.clone(),
+        spec.name.clone(),
+    );
+    let id = ctx
+        .gate
+        .create(async move {
+            let options = CreateContainerOptionsBuilder::new().name(&name).build();
+            let id = docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(|e| Error::Start {
+                    service: service.clone(),
+                    message: format!("creating its container: {e}"),
+                })?
+                .id;
+            docker
+                .start_container(&id, None::<StartContainerOptions>)
+                .await
+                .map_err(|e| Error::Start {
+                    service,
+                    message: format!("starting its container: {e}"),
+                })?;
+            Ok(id)
+        })
+        .await?;
+    crate::logs::follow(ctx.docker.clone(), id.clone(), None, capture.clone());
+    let published = published_ports(&ctx.docker, &id, spec, &capture).await?;
     let _ = started_tx.send(Some(true));
     (ctx.events)(Event::ServiceWaiting {
         service: spec.name.clone(),
@@ -949,7 +1068,6 @@ async fn start_service(
     });
     Ok((
         Running {
-            container: Some(container),
             id,
             name: ctx.container_name.clone(),
             capture,
@@ -960,46 +1078,94 @@ async fn start_service(
     ))
 }
 
-async fn published_ports(docker: &Docker, id: &str, spec: &ServiceSpec) -> Result<Vec<(u16, u16)>> {
-    let info = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await
-        .map_err(|e| Error::docker(format!("inspecting {}", spec.name), e))?;
-    let map = info
-        .network_settings
-        .and_then(|n| n.ports)
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for p in &spec.ports {
-        let host = map
-            .get(&format!("{p}/tcp"))
-            .cloned()
-            .flatten()
-            .and_then(|b| {
-                b.into_iter()
-                    .find_map(|b| b.host_port.and_then(|h| h.parse::<u16>().ok()))
+/// The host ports the engine published for the service's ports. A container that exited
+/// meanwhile has none: that is reported with its exit code and log tail.
+async fn published_ports(
+    docker: &Docker,
+    id: &str,
+    spec: &ServiceSpec,
+    capture: &LogCapture,
+) -> Result<Vec<(u16, u16)>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| Error::docker(format!("inspecting {}", spec.name), e))?;
+        if let Some(code) = exit_code(info.state.as_ref()) {
+            return Err(Error::Start {
+                service: spec.name.clone(),
+                message: format!(
+                    "its container exited with code {code} while starting; last lines of its log:\n{}",
+                    log_tail(docker, id, capture).await
+                ),
             });
-        match host {
-            Some(h) => out.push((*p, h)),
-            None => {
-                return Err(Error::Start {
-                    service: spec.name.clone(),
-                    message: format!("port {p} was not published"),
-                });
-            }
         }
+        let map = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
+        let host_port = |p: &u16| {
+            map.get(&format!("{p}/tcp"))
+                .cloned()
+                .flatten()
+                .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse::<u16>().ok()))
+                .map(|h| (*p, h))
+        };
+        let found: Vec<(u16, u16)> = spec.ports.iter().filter_map(host_port).collect();
+        if found.len() == spec.ports.len() {
+            return Ok(found);
+        }
+        if Instant::now() >= deadline {
+            let missing = spec.ports.iter().find(|p| host_port(p).is_none());
+            return Err(Error::Start {
+                service: spec.name.clone(),
+                message: format!(
+                    "the engine published no host port for port {} within 5 s",
+                    missing.copied().unwrap_or_default()
+                ),
+            });
+        }
+        tokio::time::sleep(POLL).await;
     }
-    Ok(out)
 }
 
-/// Attaches a container to a network with its service name as alias.
-fn alias_request(id: &str, service: &str) -> NetworkConnectRequest {
-    NetworkConnectRequest {
-        container: id.to_owned(),
-        endpoint_config: Some(EndpointSettings {
-            aliases: Some(vec![service.to_owned()]),
-            ..Default::default()
-        }),
+/// The exit code of a container that is neither running nor paused (nor restarting).
+fn exit_code(state: Option<&bollard::models::ContainerState>) -> Option<i64> {
+    let state = state?;
+    let stopped = state.running == Some(false)
+        && state.paused != Some(true)
+        && state.restarting != Some(true);
+    stopped.then(|| state.exit_code.unwrap_or(-1))
+}
+
+/// The last 50 lines of a container's output, from the engine (complete even when the
+/// follower has not written everything yet), else from the captured file.
+async fn log_tail(docker: &Docker, id: &str, capture: &LogCapture) -> String {
+    use futures_util::StreamExt;
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail("50")
+        .build();
+    let mut text = Vec::new();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.extend_from_slice(&chunk.into_bytes());
+    }
+    let text = String::from_utf8_lossy(&text).trim_end().to_owned();
+    if text.is_empty() {
+        tail_of_file(capture.path(), 50)
+    } else {
+        text
+    }
+}
+
+/// The stack-network endpoint of a service: its name as alias.
+fn alias(service: &str) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(vec![service.to_owned()]),
+        ..Default::default()
     }
 }
 
@@ -1070,7 +1236,7 @@ async fn wait_ready(
                     "the container exited with code {code} before {}",
                     spec.ready
                 ),
-                log_tail: tail_of_file(&capture_path(capture), 50),
+                log_tail: log_tail(docker, id, capture).await,
             });
         }
         if tokio::time::Instant::now() >= deadline {
@@ -1089,21 +1255,12 @@ async fn wait_ready(
     }
 }
 
-fn capture_path(capture: &LogCapture) -> PathBuf {
-    capture.path().to_owned()
-}
-
 async fn exited(docker: &Docker, id: &str) -> Option<i64> {
     let info = docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
         .ok()?;
-    let state = info.state?;
-    if state.running == Some(false) && state.paused != Some(true) {
-        Some(state.exit_code.unwrap_or(-1))
-    } else {
-        None
-    }
+    exit_code(info.state.as_ref())
 }
 
 /// Docker's port proxy accepts a connection on the published port even while nothing
@@ -1144,14 +1301,6 @@ fn select(manifest: &Manifest, only: Option<&[String]>) -> Result<Vec<String>> {
     Ok(order.into_iter().filter(|s| wanted.contains(s)).collect())
 }
 
-/// `name[:tag]` -> (name, tag); a registry port (`host:5000/x`) is not a tag.
-fn split_reference(reference: &str) -> (String, String) {
-    match reference.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name.to_owned(), tag.to_owned()),
-        _ => (reference.to_owned(), "latest".to_owned()),
-    }
-}
-
 /// (scheme, host, port) of `scheme://host[:port][/...]`.
 fn parse_url(url: &str) -> Option<(String, String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
@@ -1173,26 +1322,6 @@ fn parse_url(url: &str) -> Option<(String, String, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_split_into_name_and_tag() {
-        assert_eq!(
-            split_reference("postgres:15"),
-            ("postgres".into(), "15".into())
-        );
-        assert_eq!(
-            split_reference("postgres"),
-            ("postgres".into(), "latest".into())
-        );
-        assert_eq!(
-            split_reference("reg:5000/team/app"),
-            ("reg:5000/team/app".into(), "latest".into())
-        );
-        assert_eq!(
-            split_reference("reg:5000/app:1.2"),
-            ("reg:5000/app".into(), "1.2".into())
-        );
-    }
 
     #[test]
     fn urls_parse() {

@@ -11,16 +11,16 @@ use std::{
     time::Duration,
 };
 
-use futures_util::StreamExt;
-use harness::{Event, EventSink, ImageProvider, ImageState, Manifest};
-use testcontainers::bollard::{
-    ClientVersion, Docker,
+use bollard::{
+    Docker,
     models::{ContainerCreateBody, HostConfig, PortBinding},
     query_parameters::{
         CreateContainerOptions, InspectContainerOptions, LogsOptionsBuilder,
         RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StartContainerOptions,
     },
 };
+use futures_util::StreamExt;
+use harness::{Event, EventSink, ImageProvider, ImageState, Manifest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn workspace_root() -> PathBuf {
@@ -30,35 +30,10 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A client speaking the engine's API version: bollard defaults to 1.53, which older engines
-/// (Docker 20.10 speaks 1.41) reject on every request, `/version` included.
 async fn docker() -> Docker {
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
-    let oldest = ClientVersion {
-        major_version: 1,
-        minor_version: 24,
-    };
-    let probe = Docker::connect_with_socket(&socket, 120, &oldest).expect("docker socket");
-    let api = probe
-        .version()
+    harness::connect()
         .await
-        .expect("docker engine answers")
-        .api_version
-        .expect("api version");
-    let (major, minor) = api.split_once('.').expect("api version x.y");
-    let server = ClientVersion {
-        major_version: major.parse().unwrap(),
-        minor_version: minor.parse().unwrap(),
-    };
-    let version = if &server < testcontainers::bollard::API_DEFAULT_VERSION {
-        server
-    } else {
-        *testcontainers::bollard::API_DEFAULT_VERSION
-    };
-    Docker::connect_with_socket(&socket, 600, &version).expect("docker socket")
+        .expect("these tests need a Docker engine")
 }
 
 fn recorder() -> (Arc<Mutex<Vec<Event>>>, EventSink) {
@@ -317,44 +292,49 @@ fn psql(port: u16, password: &str, sql: &str) -> std::io::Result<std::process::O
         .output()
 }
 
+/// The image was made from the recipe: its tag and the label only recipe builds carry.
+async fn assert_built_from_recipe(docker: &Docker, reference: &str, recipe: &str) {
+    assert!(
+        reference.starts_with(&format!("harness-recipes/{recipe}:")),
+        "{reference}"
+    );
+    let labels = docker
+        .inspect_image(reference)
+        .await
+        .unwrap()
+        .config
+        .unwrap()
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        labels.get("dev.harness.recipe").map(String::as_str),
+        Some(recipe),
+        "{reference} carries no recipe label: {labels:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dependency_without_registry_is_built_from_its_recipe_and_runs() {
     let docker = docker().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("stack.toml"),
-        "[services.db]\nimage = \"postgres:15\"\nrecipe = \"postgres\"\nports = [5432]\n",
+        // A name no registry has: even where a registry answers, the image can only come
+        // from the recipe, so this test cannot pass by pulling.
+        "[services.db]\nimage = \"harness-tests/recipe-only-postgres:15\"\nrecipe = \"postgres\"\nports = [5432]\n",
     )
     .unwrap();
     let manifest = Manifest::from_path(dir.path().join("stack.toml")).unwrap();
     let (events, sink) = recorder();
     let provider =
         ImageProvider::new(docker.clone(), &manifest, sink).with_workspace_root(workspace_root());
-    let official_present = docker.inspect_image("postgres:15").await.is_ok();
 
     let images = tokio::time::timeout(Duration::from_secs(1200), provider.ensure(&manifest, None))
         .await
         .unwrap()
         .unwrap();
     let reference = images["db"].clone();
-    if !official_present {
-        assert!(
-            reference.starts_with("harness-recipes/postgres:"),
-            "{reference}"
-        );
-        let labels = docker
-            .inspect_image(&reference)
-            .await
-            .unwrap()
-            .config
-            .unwrap()
-            .labels
-            .unwrap();
-        assert_eq!(
-            labels.get("dev.harness.recipe").map(String::as_str),
-            Some("postgres")
-        );
-    }
+    assert_built_from_recipe(&docker, &reference, "postgres").await;
     assert_eq!(
         ready_events(&events, "db").len(),
         1,
@@ -431,7 +411,7 @@ async fn rabbitmq_recipe_builds_and_speaks_amqp() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("stack.toml"),
-        "[services.mq]\nimage = \"rabbitmq:3\"\nrecipe = \"rabbitmq\"\nports = [5672]\n",
+        "[services.mq]\nimage = \"harness-tests/recipe-only-rabbitmq:3\"\nrecipe = \"rabbitmq\"\nports = [5672]\n",
     )
     .unwrap();
     let manifest = Manifest::from_path(dir.path().join("stack.toml")).unwrap();
@@ -441,6 +421,7 @@ async fn rabbitmq_recipe_builds_and_speaks_amqp() {
         .await
         .unwrap()
         .unwrap();
+    assert_built_from_recipe(&docker, &images["mq"], "rabbitmq").await;
     let (id, port, ready) =
         start_and_wait(&docker, &images["mq"], &[], 5672, "Server startup complete").await;
     let checked = async {

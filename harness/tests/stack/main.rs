@@ -1,10 +1,12 @@
 //! Integration tests of the harness against the real Docker engine: start order, readiness
-//! failures, stacks side by side, fault controls and cleanup (on drop and after `kill -9`).
+//! failures, stacks side by side, fault controls and cleanup (on drop, after `kill -9`, by
+//! the reaper and the sweep: `leaks`).
 //!
 //! They use the sample `payments` service as a small, fast container (built once as a
 //! static binary in a `FROM scratch` image; later runs reuse the image).
 
 mod cli;
+mod leaks;
 
 use std::{
     collections::HashMap,
@@ -15,13 +17,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use harness::{Error, Event, EventSink, Stack, labels};
-use testcontainers::bollard::{
+use bollard::{
     Docker,
     query_parameters::{
         InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     },
 };
+use harness::{Error, Event, EventSink, Stack, labels};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -327,6 +329,8 @@ async fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_not() {
         .args(["up", "--manifest"])
         .arg(fixture("one.toml"))
         .env("HARNESS_REPORTS_DIR", reports())
+        // No reaper: this is about the sweep, the second line of defence.
+        .env("HARNESS_REAPER_DISABLED", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
