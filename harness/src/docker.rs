@@ -14,7 +14,10 @@
 
 use std::{future::Future, sync::OnceLock};
 
-use bollard::Docker;
+use bollard::{
+    Docker,
+    models::{PortBinding, PortMap},
+};
 use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
@@ -112,4 +115,21 @@ async fn negotiated() -> Result<Docker> {
 /// negotiated, pinged; [`Error::NoDocker`] otherwise.
 pub async fn connect() -> Result<Docker> {
     negotiated().await
+}
+
+/// Port bindings publishing each of `ports` (`"8080/tcp"`) on 127.0.0.1 only, at a host port
+/// the engine picks: nothing is exposed beyond the machine, and stacks never collide.
+pub(crate) fn loopback_ports<'a>(ports: impl IntoIterator<Item = &'a String>) -> PortMap {
+    ports
+        .into_iter()
+        .map(|key| {
+            (
+                key.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".to_owned()),
+                    host_port: Some(String::new()),
+                }]),
+            )
+        })
+        .collect()
 }

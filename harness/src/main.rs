@@ -122,6 +122,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             reports,
             reports_dir,
         } => {
+            if let Some(run) = runs.iter().find(|r| !harness::labels::is_run_id(r)) {
+                return Err(Error::Usage(format!(
+                    "--run {run}: a run id is lowercase letters and digits, as printed by `harness up`"
+                )));
+            }
             let docker = harness::connect().await?;
             if all {
                 let (ids, removed) = harness::remove_all_runs(&docker).await?;
@@ -158,11 +163,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     );
                 }
                 for run in &runs {
-                    if !harness::labels::is_run_id(run) {
-                        return Err(Error::Usage(format!(
-                            "--run {run}: a run id is lowercase letters and digits, as printed by `harness up`"
-                        )));
-                    }
                     let removed = harness::remove_run(&docker, run).await?;
                     println!(
                         "removed {} container(s) and {} network(s) of run {run}",

@@ -27,7 +27,7 @@ use std::{
 
 use bollard::{
     Docker,
-    models::{ContainerCreateBody, HostConfig, PortBinding},
+    models::{ContainerCreateBody, HostConfig},
     query_parameters::{
         CreateContainerOptionsBuilder, InspectContainerOptions, StartContainerOptions,
         TagImageOptionsBuilder,
@@ -41,6 +41,7 @@ use tokio::{
 };
 
 use crate::{
+    docker::loopback_ports,
     error::{Error, Result},
     events::{Event, EventSink},
     images::ImageProvider,
@@ -214,13 +215,7 @@ async fn start(docker: &Docker, events: &EventSink) -> Result<Session> {
         host_config: Some(HostConfig {
             auto_remove: Some(true),
             binds: Some(vec![format!("{}:/var/run/docker.sock", docker_socket())]),
-            port_bindings: Some(HashMap::from([(
-                port_key.clone(),
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".to_owned()),
-                    host_port: Some(String::new()),
-                }]),
-            )])),
+            port_bindings: Some(loopback_ports([&port_key])),
             ..Default::default()
         }),
         ..Default::default()

@@ -22,7 +22,7 @@ use bollard::{
     Docker,
     models::{
         ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest,
-        NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+        NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig,
     },
     query_parameters::{
         CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
@@ -36,7 +36,7 @@ use tokio::{
 
 use crate::{
     cleanup,
-    docker::{block_on_engine, client, on_engine, on_engine_thread},
+    docker::{block_on_engine, client, loopback_ports, on_engine, on_engine_thread},
     error::{Error, Result},
     events::{Event, EventSink, discard},
     images::ImageProvider,
@@ -583,7 +583,9 @@ impl StackBuilder {
             endpoints: Mutex::new(HashMap::new()),
             containers: Mutex::new(HashMap::new()),
             events: events.clone(),
-            removed: false,
+            // Until the start succeeds the run is removed by `start`, not by this value's
+            // drop (a cancelled start drops it midway).
+            removed: true,
         };
 
         // How containers reach each service: container name, or the attached URL.
@@ -770,9 +772,9 @@ impl StackBuilder {
         }
         if let Some(e) = first_error {
             // The caller removes the run once creations in flight are done.
-            stack.removed = true;
             return Err(e);
         }
+        stack.removed = false;
         Ok(stack)
     }
 }
@@ -976,22 +978,8 @@ async fn start_service(
         .collect();
     let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
     let host_config = HostConfig {
-        // Published on loopback only, at ports the engine picks.
         publish_all_ports: Some(false),
-        port_bindings: Some(
-            port_keys
-                .iter()
-                .map(|k| {
-                    (
-                        k.clone(),
-                        Some(vec![PortBinding {
-                            host_ip: Some("127.0.0.1".to_owned()),
-                            host_port: Some(String::new()),
-                        }]),
-                    )
-                })
-                .collect(),
-        ),
+        port_bindings: Some(loopback_ports(&port_keys)),
         memory: spec.resources.memory_bytes,
         nano_cpus: spec.resources.nano_cpus,
         extra_hosts: ctx

@@ -63,6 +63,24 @@ fn a_bad_attach_is_exit_code_2() {
 }
 
 #[test]
+fn clean_run_takes_a_run_id() {
+    let (code, err) = harness(&["clean", "--run", "Not/A-Run"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--run Not/A-Run"), "{err}");
+    // A run that does not exist (any more): nothing to remove, not an error.
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["clean", "--run", "0000000000"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("removed 0 container(s) and 0 network(s) of run 0000000000"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn clean_reports_deletes_old_run_folders_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     for (i, run) in ["aaaa000001", "aaaa000002", "aaaa000003"]

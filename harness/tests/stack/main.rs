@@ -10,7 +10,6 @@ mod leaks;
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader},
     path::PathBuf,
     process::{Command, Stdio},
     sync::{Arc, Mutex},
@@ -335,18 +334,7 @@ async fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_not() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let run_id = tokio::task::spawn_blocking(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split("(run ").nth(1) {
-                return rest.trim_end_matches(')').to_owned();
-            }
-        }
-        panic!("harness up ended without reporting a ready stack");
-    })
-    .await
-    .unwrap();
+    let run_id = leaks::run_id_from(&mut child, "(run ").await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(
