@@ -55,7 +55,7 @@ pub(crate) fn managed_filter() -> HashMap<String, Vec<String>> {
 
 /// The filter for one run's resources.
 pub(crate) fn run_filter(run_id: &str) -> HashMap<String, Vec<String>> {
-    label_filter(format!("{}={run_id}", labels::RUN))
+    label_filter(labels::run_label(run_id))
 }
 
 /// Every container Harness created, running or not.
@@ -145,6 +145,21 @@ pub async fn remove_all_runs(docker: &Docker) -> Result<(Vec<String>, Removed)> 
         ids.push(run);
     }
     Ok((ids, total))
+}
+
+/// Whether any container or network carries the run's label.
+pub(crate) async fn run_exists(docker: &Docker, run_id: &str) -> Result<bool> {
+    let filter = run_filter(run_id);
+    if !list_containers(docker, &filter).await?.is_empty() {
+        return Ok(true);
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(|e| Error::docker("listing networks", e))?;
+    Ok(!networks.is_empty())
 }
 
 /// Removes all containers (forcibly, with their anonymous volumes) and then all networks

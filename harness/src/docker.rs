@@ -16,7 +16,7 @@ use std::{future::Future, sync::OnceLock};
 
 use bollard::{
     Docker,
-    models::{PortBinding, PortMap},
+    models::{NetworkSettings, PortBinding, PortMap},
 };
 use tokio::sync::OnceCell;
 
@@ -62,8 +62,12 @@ pub(crate) async fn on_engine<T: Send + 'static>(
         .map_err(|e| Error::Internal(format!("engine task failed: {e}")))?
 }
 
-/// Runs `fut` on the engine runtime and blocks the calling thread until it is done; for
-/// `Drop`. On an engine worker thread (where blocking would deadlock) it runs on a thread
+/// How long a drop waits for the engine at most (a removal, a cancelled start's cleanup).
+pub(crate) const BLOCKING_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `fut` on the engine runtime and blocks the calling thread until it is done (at most
+/// [`BLOCKING_LIMIT`], so a hung engine cannot hang a test forever); for `Drop`. On an
+/// engine worker thread (where blocking would deadlock) it runs on a thread
 /// of its own with a runtime and client of their own.
 pub(crate) fn block_on_engine<T: Send + 'static>(
     fut: impl Future<Output = Result<T>> + Send + 'static,
@@ -83,8 +87,12 @@ pub(crate) fn block_on_engine<T: Send + 'static>(
     runtime()?.spawn(async move {
         let _ = tx.send(fut.await);
     });
-    rx.recv()
-        .map_err(|_| Error::Internal("engine task ended without a result".to_owned()))?
+    rx.recv_timeout(BLOCKING_LIMIT).map_err(|_| {
+        Error::Internal(format!(
+            "no answer from the engine within {} s",
+            BLOCKING_LIMIT.as_secs()
+        ))
+    })?
 }
 
 /// The process's client, on the engine runtime. Call it from engine work only.
@@ -132,4 +140,15 @@ pub(crate) fn loopback_ports<'a>(ports: impl IntoIterator<Item = &'a String>) ->
             )
         })
         .collect()
+}
+
+/// The host port the engine published for a container's TCP `port`, from an inspection.
+pub(crate) fn published_port(settings: &NetworkSettings, port: u16) -> Option<u16> {
+    settings
+        .ports
+        .as_ref()?
+        .get(&format!("{port}/tcp"))?
+        .as_ref()?
+        .iter()
+        .find_map(|b| b.host_port.as_ref()?.parse().ok())
 }

@@ -24,6 +24,9 @@ pub const OWNER_HOST: &str = "dev.harness.owner.host";
 pub const OWNER_PID: &str = "dev.harness.owner.pid";
 /// Owner: process start time (clock ticks since boot, from /proc/<pid>/stat).
 pub const OWNER_START: &str = "dev.harness.owner.start";
+/// Owner: its pid namespace (`/proc/self/ns/pid`), so a process in another namespace (a
+/// container on the host network, a CI job in a container) is never judged by pid.
+pub const OWNER_PIDNS: &str = "dev.harness.owner.pidns";
 /// Marks a reaper container (never part of a run, never reaped by a reaper).
 pub const REAPER: &str = "dev.harness.reaper";
 
@@ -49,6 +52,7 @@ pub struct Owner {
     pub host: String,
     pub pid: u32,
     pub start: Option<u64>,
+    pub pid_namespace: Option<String>,
 }
 
 impl Owner {
@@ -59,6 +63,7 @@ impl Owner {
             host: hostname(),
             pid,
             start: process_start(Path::new("/proc"), pid),
+            pid_namespace: pid_namespace(Path::new("/proc")),
         }
     }
 
@@ -68,6 +73,7 @@ impl Owner {
             host: labels.get(OWNER_HOST)?.clone(),
             pid: labels.get(OWNER_PID)?.parse().ok()?,
             start: labels.get(OWNER_START).and_then(|s| s.parse().ok()),
+            pid_namespace: labels.get(OWNER_PIDNS).cloned(),
         })
     }
 
@@ -84,6 +90,14 @@ impl Owner {
     /// automatically.
     pub fn liveness_in(&self, proc: &Path) -> Liveness {
         if self.host != hostname() || !proc.join("self").exists() {
+            return Liveness::Unknown;
+        }
+        // Pids of another pid namespace say nothing here.
+        if self
+            .pid_namespace
+            .as_ref()
+            .is_some_and(|ns| Some(ns) != pid_namespace(proc).as_ref())
+        {
             return Liveness::Unknown;
         }
         if !proc.join(self.pid.to_string()).exists() {
@@ -108,15 +122,38 @@ impl Owner {
         if let Some(start) = self.start {
             l.insert(OWNER_START.to_owned(), start.to_string());
         }
+        if let Some(ns) = &self.pid_namespace {
+            l.insert(OWNER_PIDNS.to_owned(), ns.clone());
+        }
         l
     }
 }
 
+/// The host name recorded as a run's owner and compared when sweeping:
+/// `HARNESS_OWNER_HOST` if set (a name of its own for processes that share an engine but
+/// must not judge each other's runs, e.g. CI jobs in containers), else the system's.
 fn hostname() -> String {
+    if let Ok(name) = std::env::var("HARNESS_OWNER_HOST")
+        && !name.is_empty()
+    {
+        return name;
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// The pid namespace of this process as the process table at `proc` shows it.
+fn pid_namespace(proc: &Path) -> Option<String> {
+    std::fs::read_link(proc.join("self/ns/pid"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The label value that selects one run's resources: `dev.harness.run=<id>`.
+pub(crate) fn run_label(run_id: &str) -> String {
+    format!("{RUN}={run_id}")
 }
 
 /// Field 22 of /proc/<pid>/stat: start time in clock ticks after boot.
@@ -160,6 +197,11 @@ mod tests {
             ..gone.clone()
         };
         assert_eq!(elsewhere.liveness(), Liveness::Unknown);
+        let other_namespace = Owner {
+            pid_namespace: Some("pid:[1]".into()),
+            ..gone
+        };
+        assert_eq!(other_namespace.liveness(), Liveness::Unknown);
     }
 
     #[test]

@@ -55,7 +55,8 @@ enum Command {
         /// state (repeatable).
         #[arg(long = "run", value_name = "ID")]
         runs: Vec<String>,
-        /// Remove every run's containers and networks, live or not, and reaper containers.
+        /// Remove every run's containers and networks, live or not (reapers are left to exit
+        /// by themselves).
         #[arg(long, conflicts_with = "runs")]
         all: bool,
         /// Also remove images Harness built that a newer image of the same name replaced

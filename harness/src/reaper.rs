@@ -29,8 +29,8 @@ use bollard::{
     Docker,
     models::{ContainerCreateBody, HostConfig},
     query_parameters::{
-        CreateContainerOptionsBuilder, InspectContainerOptions, StartContainerOptions,
-        TagImageOptionsBuilder,
+        CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
+        StartContainerOptions, TagImageOptionsBuilder,
     },
 };
 use sha2::{Digest, Sha256};
@@ -41,7 +41,7 @@ use tokio::{
 };
 
 use crate::{
-    docker::loopback_ports,
+    docker::{loopback_ports, published_port},
     error::{Error, Result},
     events::{Event, EventSink},
     images::ImageProvider,
@@ -68,6 +68,8 @@ const SOURCES: &[&[u8]] = &[
     include_bytes!("../reaper/src/filter.rs"),
     include_bytes!("../reaper/src/log.rs"),
     include_bytes!("../reaper/src/prune.rs"),
+    // Its dependencies' versions.
+    include_bytes!("../../Cargo.lock"),
 ];
 
 fn reaper_dir() -> PathBuf {
@@ -100,7 +102,7 @@ pub fn disabled() -> bool {
 
 struct Session {
     stream: BufReader<TcpStream>,
-    /// Filters sent so far: sent again to a new reaper if this one went away.
+    /// Filters sent so far: sent again to a new reaper if this one stops answering.
     runs: Vec<String>,
 }
 
@@ -112,30 +114,51 @@ enum State {
 
 static STATE: Mutex<State> = Mutex::const_new(State::Idle);
 
+/// Connections to reapers that stopped answering. They are never closed: a reaper that is
+/// only slow must not see its client go and remove the runs it was told about while this
+/// process still uses them.
+static RETIRED: std::sync::Mutex<Vec<BufReader<TcpStream>>> = std::sync::Mutex::new(Vec::new());
+
 /// Makes sure this process's reaper watches `run_id`, starting the reaper first if needed.
 /// Returns once the reaper has acknowledged the filter, so a run's resources are created
-/// only after the reaper knows them. Must run on the engine runtime.
+/// only after the reaper knows them. The exchange runs as a task of its own, so a cancelled
+/// start cannot leave an answer unread on the connection.
 pub(crate) async fn watch(docker: &Docker, run_id: &str, events: &EventSink) -> Result<()> {
+    let (docker, run_id, events) = (docker.clone(), run_id.to_owned(), events.clone());
+    tokio::spawn(async move { watch_now(&docker, &run_id, &events).await })
+        .await
+        .map_err(|e| Error::Internal(format!("reaper task failed: {e}")))?
+}
+
+async fn watch_now(docker: &Docker, run_id: &str, events: &EventSink) -> Result<()> {
     let mut state = STATE.lock().await;
     if matches!(*state, State::Idle) && disabled() {
         *state = State::Disabled;
         events(Event::ReaperDisabled);
     }
-    let filter = format!("label={}={run_id}", labels::RUN);
-    let runs = match &mut *state {
+    // This run of this process: a run id chosen by the caller and used by another process
+    // too does not make this reaper remove that process's resources.
+    let filter = format!(
+        "label={}&label={}={}",
+        labels::run_label(run_id),
+        labels::OWNER_PID,
+        std::process::id()
+    );
+    let mut runs = match &mut *state {
         State::Disabled => return Ok(()),
         State::Connected(session) => {
             if send(&mut session.stream, &filter).await.is_ok() {
                 session.runs.push(filter);
                 return Ok(());
             }
-            // The reaper went away (removed by hand?): start another and tell it everything.
-            std::mem::take(&mut session.runs)
+            session.runs.clone()
         }
         State::Idle => Vec::new(),
     };
+    // No reaper yet, or it stopped answering: start another and tell it everything.
     let mut session = start(docker, events).await?;
-    for f in runs.iter().chain(std::iter::once(&filter)) {
+    runs.push(filter);
+    for f in &runs {
         send(&mut session.stream, f)
             .await
             .map_err(|e| Error::Reaper {
@@ -143,8 +166,12 @@ pub(crate) async fn watch(docker: &Docker, run_id: &str, events: &EventSink) -> 
             })?;
     }
     session.runs = runs;
-    session.runs.push(filter);
-    *state = State::Connected(session);
+    if let State::Connected(old) = std::mem::replace(&mut *state, State::Connected(session)) {
+        RETIRED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(old.stream);
+    }
     Ok(())
 }
 
@@ -236,8 +263,28 @@ async fn start(docker: &Docker, events: &EventSink) -> Result<Session> {
             ))
         })?
         .id;
+    let connected = connect(docker, &id, &image).await;
+    if connected.is_err() {
+        // Not started (auto_remove never applies) or not answering: nothing else removes it.
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        let _ = docker.remove_container(&id, Some(options)).await;
+    }
+    let stream = connected?;
+    events(Event::ReaperReady {
+        image,
+        elapsed: started.elapsed(),
+    });
+    Ok(Session {
+        stream,
+        runs: Vec::new(),
+    })
+}
+
+/// Starts the reaper container and opens the connection this process keeps to it.
+async fn connect(docker: &Docker, id: &str, image: &str) -> Result<BufReader<TcpStream>> {
+    let fail = |message: String| Error::Reaper { message };
     docker
-        .start_container(&id, None::<StartContainerOptions>)
+        .start_container(id, None::<StartContainerOptions>)
         .await
         .map_err(|e| {
             fail(format!(
@@ -251,7 +298,7 @@ async fn start(docker: &Docker, events: &EventSink) -> Result<Session> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let info = docker
-            .inspect_container(&id, None::<InspectContainerOptions>)
+            .inspect_container(id, None::<InspectContainerOptions>)
             .await;
         let running = info
             .as_ref()
@@ -269,9 +316,7 @@ async fn start(docker: &Docker, events: &EventSink) -> Result<Session> {
         let host_port = info
             .ok()
             .and_then(|i| i.network_settings)
-            .and_then(|n| n.ports)
-            .and_then(|p| p.get(&port_key).cloned().flatten())
-            .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse::<u16>().ok()));
+            .and_then(|n| published_port(&n, PORT));
         if let Some(port) = host_port
             && let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await
         {
@@ -282,14 +327,7 @@ async fn start(docker: &Docker, events: &EventSink) -> Result<Session> {
                 .await
                 .is_ok()
             {
-                events(Event::ReaperReady {
-                    image,
-                    elapsed: started.elapsed(),
-                });
-                return Ok(Session {
-                    stream,
-                    runs: Vec::new(),
-                });
+                return Ok(stream);
             }
         }
         if Instant::now() >= deadline {
@@ -370,8 +408,8 @@ mod tests {
         let files = std::fs::read_dir(reaper_dir().join("src")).unwrap().count();
         assert_eq!(
             SOURCES.len(),
-            files + 1,
-            "SOURCES must list Cargo.toml and every file of reaper/src"
+            files + 2,
+            "SOURCES must list Cargo.toml, every file of reaper/src and Cargo.lock"
         );
     }
 }

@@ -36,7 +36,9 @@ use tokio::{
 
 use crate::{
     cleanup,
-    docker::{block_on_engine, client, loopback_ports, on_engine, on_engine_thread},
+    docker::{
+        block_on_engine, client, loopback_ports, on_engine, on_engine_thread, published_port,
+    },
     error::{Error, Result},
     events::{Event, EventSink, discard},
     images::ImageProvider,
@@ -473,10 +475,19 @@ impl StackBuilder {
         let task = {
             let run_id = run_id.clone();
             async move {
+                use futures_util::FutureExt;
+                let starting = std::panic::AssertUnwindSafe(self.start_on_engine(
+                    run_id.clone(),
+                    selected,
+                    gate.clone(),
+                ))
+                .catch_unwind();
                 let result = tokio::select! {
                     biased;
                     _ = cancel_rx.wait_for(|cancelled| *cancelled) => Err(Error::Interrupted),
-                    result = self.start_on_engine(run_id.clone(), selected, gate.clone()) => result,
+                    result = starting => result.unwrap_or_else(|_| {
+                        Err(Error::Internal("the start panicked".to_owned()))
+                    }),
                 };
                 if result.is_err() {
                     // Wait for creations in flight, refuse new ones, then remove by label.
@@ -514,6 +525,11 @@ impl StackBuilder {
         } = self;
         let docker = client().await?;
         sweep(&docker, &events).await;
+        if cleanup::run_exists(&docker, &run_id).await? {
+            return Err(Error::Usage(format!(
+                "run id {run_id} is already in use by containers or networks of another run"
+            )));
+        }
 
         // The reaper first (nothing of the run may exist before it watches the run), beside
         // the dependencies' images (present or cached: quick), so their containers start
@@ -860,7 +876,7 @@ impl Drop for StartGuard {
             // On an engine thread blocking would stall the very work waited for; the
             // removal still happens, only without waiting for it here.
             if !on_engine_thread() {
-                let _ = self.done.recv_timeout(Duration::from_secs(120));
+                let _ = self.done.recv_timeout(crate::docker::BLOCKING_LIMIT);
             }
         }
     }
@@ -1089,17 +1105,8 @@ async fn published_ports(
                 ),
             });
         }
-        let map = info
-            .network_settings
-            .and_then(|n| n.ports)
-            .unwrap_or_default();
-        let host_port = |p: &u16| {
-            map.get(&format!("{p}/tcp"))
-                .cloned()
-                .flatten()
-                .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse::<u16>().ok()))
-                .map(|h| (*p, h))
-        };
+        let settings = info.network_settings.unwrap_or_default();
+        let host_port = |p: &u16| published_port(&settings, *p).map(|h| (*p, h));
         let found: Vec<(u16, u16)> = spec.ports.iter().filter_map(host_port).collect();
         if found.len() == spec.ports.len() {
             return Ok(found);

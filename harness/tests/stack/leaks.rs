@@ -63,12 +63,17 @@ fn harness_up(envs: &[(&str, &str)]) -> Child {
         .unwrap()
 }
 
+/// Makes a child's runs look owned by another host to every sweep (tests run side by side
+/// and each start sweeps dead runs), so that only the reaper can remove them.
+const ONLY_THE_REAPER: (&str, &str) = ("HARNESS_OWNER_HOST", "elsewhere-only-the-reaper");
+
 /// This test binary, re-run to execute only [`hold`] in the given mode.
-fn holder(mode: &str) -> Child {
+fn holder(mode: &str, envs: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["leaks::hold", "--exact", "--nocapture", "--include-ignored"])
         .env("HARNESS_TEST_HOLD", mode)
         .env("HARNESS_REPORTS_DIR", reports())
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -121,7 +126,7 @@ async fn hold() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_harness_up_is_cleaned_up_by_the_reaper() {
-    let mut child = harness_up(&[]);
+    let mut child = harness_up(&[ONLY_THE_REAPER]);
     let run_id = run_id_from(&mut child, "(run ").await;
     assert_eq!(resources_of(&run_id).await, (1, 1));
     child.kill().unwrap(); // SIGKILL: no cleanup of its own
@@ -137,7 +142,7 @@ async fn kill_9_of_harness_up_is_cleaned_up_by_the_reaper() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_test_binary_killed_with_sigkill_or_sigterm_leaves_nothing() {
     for sig in ["KILL", "TERM"] {
-        let mut child = holder("until-killed");
+        let mut child = holder("until-killed", &[ONLY_THE_REAPER]);
         let run_id = run_id_from(&mut child, "RUN ").await;
         assert_eq!(resources_of(&run_id).await, (1, 1));
         signal(&child, sig);
@@ -150,7 +155,7 @@ async fn a_test_binary_killed_with_sigkill_or_sigterm_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shared_stack_is_removed_after_its_test_binary_exits() {
-    let mut child = holder("shared");
+    let mut child = holder("shared", &[ONLY_THE_REAPER]);
     let run_id = run_id_from(&mut child, "RUN ").await;
     assert!(child.wait().unwrap().success());
     let took = gone_within(&run_id, Duration::from_secs(60)).await;
@@ -226,12 +231,12 @@ async fn without_proc_no_run_is_declared_dead_and_with_the_reaper_off_the_sweep_
 async fn two_test_binaries_sweeping_the_same_dead_run_at_once_both_start() {
     let mut dead = harness_up(&[("HARNESS_REAPER_DISABLED", "true")]);
     let run_id = run_id_from(&mut dead, "(run ").await;
+    assert_eq!(resources_of(&run_id).await, (1, 1));
     dead.kill().unwrap();
     dead.wait().unwrap();
-    assert_eq!(resources_of(&run_id).await, (1, 1));
 
-    let mut a = holder("start");
-    let mut b = holder("start");
+    let mut a = holder("start", &[]);
+    let mut b = holder("start", &[]);
     let (ra, rb) = tokio::join!(
         run_id_from(&mut a, "STARTED "),
         run_id_from(&mut b, "STARTED ")
