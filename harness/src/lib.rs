@@ -14,30 +14,34 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`manifest`] (the file format), `images` (own services as `FROM scratch`
-//! images, dependencies offline from Debian packages), `stack` (start, readiness, logs,
-//! faults, cleanup), `cleanup` (leftovers of dead runs), `prune` (old images and report folders). The library never prints: it emits
-//! [`Event`]s. See `docs/ARCHITECTURE.md`.
+//! This crate is the facade: it re-exports the crates of the harness behind cargo
+//! features, so a team that only needs stacks compiles only those.
+//!
+//! | feature | default | brings |
+//! | --- | --- | --- |
+//! | (none) | | [`Event`], [`Error`], [`run_dir`], [`labels`]: `harness-core` |
+//! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper: `harness-stack`, `harness-images` |
+//!
+//! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
+//! map.
 
-mod cleanup;
-mod docker;
-mod error;
-mod events;
-mod images;
-pub mod labels;
-mod logs;
-pub mod manifest;
-mod prune;
-pub mod reaper;
-mod stack;
-
-pub use cleanup::{
-    Removed, SweepReport, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
+pub use harness_core::{
+    Error, Event, EventRecord, EventSink, Result, SCHEMA_VERSION, discard, run_dir, text, workspace,
 };
-pub use docker::connect;
-pub use error::{Error, Result};
-pub use events::{Event, EventSink, discard};
-pub use images::{ImageProvider, ImageState, ImageStatus};
-pub use manifest::{Condition, Dependency, ImageSource, Manifest, Readiness, ServiceSpec};
-pub use prune::{ImagePrune, prune_images, prune_reports};
-pub use stack::{Endpoint, Stack, StackBuilder, default_reports_dir};
+
+#[cfg(feature = "stack")]
+pub use harness_images::{self as images, ImageProvider, ImageRequest, ImageState, ImageStatus};
+#[cfg(feature = "stack")]
+pub use harness_stack::{
+    Condition, Dependency, Endpoint, ImagePrune, ImageSource, Manifest, Readiness, Removed,
+    ServiceSpec, Stack, StackBuilder, SweepReport, connect, labels, manifest, prune_images,
+    prune_reports, reaper, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
+};
+
+/// The label names (and, with the `stack` feature, run owners and their liveness).
+#[cfg(not(feature = "stack"))]
+pub use harness_core::labels;
+
+/// Where runs write unless told otherwise: `HARNESS_REPORTS_DIR`, else `reports/` at the
+/// root of the cargo workspace holding `dir`.
+pub use harness_core::run_dir::default_reports_dir;

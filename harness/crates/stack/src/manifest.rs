@@ -14,7 +14,12 @@ use std::{
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use harness_core::{
+    Error, Result,
+    text::{line_of, line_of_key},
+};
+use harness_images::ImageRequest;
+pub use harness_images::ImageSource;
 
 /// A parsed, validated manifest.
 #[derive(Debug, Clone)]
@@ -86,23 +91,6 @@ impl ServiceSpec {
     pub fn dependency_names(&self) -> impl Iterator<Item = &str> {
         self.depends_on.iter().map(|d| d.service.as_str())
     }
-}
-
-/// Where a service's image comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ImageSource {
-    /// An image reference (`postgres:15`); used when present, pulled when possible, else
-    /// built from the recipe `fixtures/images/<recipe>/` when one is named.
-    Image {
-        reference: String,
-        recipe: Option<String>,
-    },
-    /// A cargo package of the workspace: a static binary in a `FROM scratch` image, built
-    /// with `dockerfile` (default: the package's `Dockerfile`, else a generated one).
-    Build {
-        package: String,
-        dockerfile: Option<PathBuf>,
-    },
 }
 
 /// How to tell that a service is ready.
@@ -205,14 +193,14 @@ impl Manifest {
         })?;
         let err = |service: &str, message: String| Error::Manifest {
             path: path.to_owned(),
-            line: find_line(text, &format!("[services.{service}]")),
+            line: line_of_key(text, &format!("[services.{service}]")),
             message: format!("service {service}: {message}"),
         };
         let name = raw.name.unwrap_or_else(|| "stack".to_owned());
         if !valid_name(&name) {
             return Err(Error::Manifest {
                 path: path.to_owned(),
-                line: find_line(text, "name"),
+                line: line_of_key(text, "name"),
                 message: format!("stack name {name:?} must be lowercase letters, digits and '-'"),
             });
         }
@@ -337,7 +325,7 @@ impl Manifest {
     fn validate(&self, text: &str) -> Result<()> {
         let err = |service: &str, message: String| Error::Manifest {
             path: self.path.clone(),
-            line: find_line(text, &format!("[services.{service}]")),
+            line: line_of_key(text, &format!("[services.{service}]")),
             message: format!("service {service}: {message}"),
         };
         for spec in self.services.values() {
@@ -433,6 +421,36 @@ impl Manifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default()
+    }
+    /// What the images of `services` (all when `None`) are, for the image provider; a
+    /// `dockerfile` is resolved against the manifest's folder.
+    pub fn image_requests(&self, services: Option<&[String]>) -> Result<Vec<ImageRequest>> {
+        let names: Vec<&str> = match services {
+            None => self.services.keys().map(String::as_str).collect(),
+            Some(names) => names.iter().map(String::as_str).collect(),
+        };
+        let mut out: Vec<ImageRequest> = Vec::new();
+        for name in names {
+            let spec = self.service(name)?;
+            if out.iter().any(|r| r.service == spec.name) {
+                continue;
+            }
+            let source = match &spec.source {
+                ImageSource::Build {
+                    package,
+                    dockerfile,
+                } => ImageSource::Build {
+                    package: package.clone(),
+                    dockerfile: dockerfile.as_ref().map(|d| self.base_dir().join(d)),
+                },
+                other => other.clone(),
+            };
+            out.push(ImageRequest {
+                service: spec.name.clone(),
+                source,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -566,20 +584,6 @@ fn valid_name(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
-}
-
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
-}
-
-fn find_line(text: &str, needle: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| l.trim_start().starts_with(needle))
-        .map(|i| i + 1)
 }
 
 /// Parses `500ms`, `30s`, `2m` or a bare number of seconds.

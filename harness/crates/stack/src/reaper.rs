@@ -40,13 +40,12 @@ use tokio::{
     sync::Mutex,
 };
 
+use harness_core::{Error, Event, EventSink, Result};
+use harness_images::{ImageProvider, ImageRequest, ImageSource};
+
 use crate::{
     docker::{loopback_ports, published_port},
-    error::{Error, Result},
-    events::{Event, EventSink},
-    images::ImageProvider,
     labels,
-    manifest::Manifest,
 };
 
 /// The official image, used when present or pullable.
@@ -61,19 +60,19 @@ const GRACE: &str = "5s";
 /// The reaper's sources, compiled in: their hash tags our own image, so a present image
 /// is known to match these sources without running cargo.
 const SOURCES: &[&[u8]] = &[
-    include_bytes!("../reaper/Cargo.toml"),
-    include_bytes!("../reaper/src/main.rs"),
-    include_bytes!("../reaper/src/config.rs"),
-    include_bytes!("../reaper/src/duration.rs"),
-    include_bytes!("../reaper/src/filter.rs"),
-    include_bytes!("../reaper/src/log.rs"),
-    include_bytes!("../reaper/src/prune.rs"),
+    include_bytes!("../../reaper/Cargo.toml"),
+    include_bytes!("../../reaper/src/main.rs"),
+    include_bytes!("../../reaper/src/config.rs"),
+    include_bytes!("../../reaper/src/duration.rs"),
+    include_bytes!("../../reaper/src/filter.rs"),
+    include_bytes!("../../reaper/src/log.rs"),
+    include_bytes!("../../reaper/src/prune.rs"),
     // Its dependencies' versions.
-    include_bytes!("../../Cargo.lock"),
+    include_bytes!("../../../../Cargo.lock"),
 ];
 
 fn reaper_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("reaper")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../reaper")
 }
 
 fn own_tag() -> String {
@@ -342,7 +341,7 @@ async fn connect(docker: &Docker, id: &str, image: &str) -> Result<BufReader<Tcp
 /// The reaper image: `HARNESS_REAPER_IMAGE`, else the official image when present, else
 /// our own when built before, else the official image pulled, else our own built now.
 async fn image(docker: &Docker, events: &EventSink) -> Result<String> {
-    let provider = ImageProvider::for_dir(docker.clone(), &reaper_dir(), events.clone());
+    let provider = ImageProvider::new(docker.clone(), &reaper_dir(), events.clone());
     if let Ok(reference) = std::env::var("HARNESS_REAPER_IMAGE")
         && !reference.is_empty()
     {
@@ -375,12 +374,15 @@ async fn image(docker: &Docker, events: &EventSink) -> Result<String> {
             ),
         });
     }
-    let manifest = Manifest::parse(
-        "name = \"reaper\"\n[services.reaper]\nbuild = \"harness-reaper\"\n",
-        &dir.join("reaper.toml"),
-    )?;
+    let request = ImageRequest {
+        service: "reaper".to_owned(),
+        source: ImageSource::Build {
+            package: "harness-reaper".to_owned(),
+            dockerfile: None,
+        },
+    };
     let built = provider
-        .ensure(&manifest, None)
+        .ensure(&[request])
         .await?
         .remove("reaper")
         .ok_or_else(|| Error::Internal("the reaper image was not built".to_owned()))?;

@@ -456,12 +456,13 @@ async fn images(manifest: PathBuf, build: bool) -> Result<(), Error> {
     let manifest = Manifest::from_path(&manifest)?;
     let docker = harness::connect().await?;
     let (sink, multi) = progress();
-    let provider = ImageProvider::new(docker, &manifest, sink);
+    let provider = ImageProvider::new(docker, &manifest.base_dir(), sink);
+    let requests = manifest.image_requests(None)?;
     if build {
-        provider.ensure(&manifest, None).await?;
+        provider.ensure(&requests).await?;
         let _ = multi.clear();
     }
-    let statuses = provider.status(&manifest).await?;
+    let statuses = provider.status(&requests).await?;
     println!("{:<12} {:<40} {:<14} source", "service", "image", "state");
     for s in statuses {
         let state = s.state.to_string();

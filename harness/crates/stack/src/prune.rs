@@ -19,9 +19,10 @@ use bollard::{
     query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder},
 };
 
+use harness_core::{Error, Result};
+
 use crate::{
     cleanup::{is_not_found, managed_containers, managed_filter},
-    error::{Error, Result},
     labels,
 };
 

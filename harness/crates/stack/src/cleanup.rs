@@ -18,10 +18,9 @@ use bollard::{
     },
 };
 
-use crate::{
-    error::{Error, Result},
-    labels::{self, Liveness, Owner},
-};
+use harness_core::{Error, Result};
+
+use crate::labels::{self, Liveness, Owner};
 
 /// What a sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -54,7 +54,7 @@ pub enum Error {
     Docker {
         context: String,
         #[source]
-        source: bollard::errors::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The reaper could not be started (no image, the Docker socket not mountable).
     #[error("reaper: {message}")]
@@ -90,14 +90,19 @@ impl Error {
         }
     }
 
-    pub(crate) fn docker(context: impl Into<String>, source: bollard::errors::Error) -> Self {
+    /// An engine call that failed: what was being done, and the client's error.
+    pub fn docker(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Error::Docker {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    /// Local I/O that failed: what was being done, and the error.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
             source,

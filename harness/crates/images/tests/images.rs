@@ -20,18 +20,18 @@ use bollard::{
     },
 };
 use futures_util::StreamExt;
-use harness::{Event, EventSink, ImageProvider, ImageState, Manifest};
+use harness_core::{Event, EventSink};
+use harness_images::{ImageProvider, ImageRequest, ImageSource, ImageState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    harness_core::workspace::find_workspace_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 async fn docker() -> Docker {
-    harness::connect()
+    Docker::connect_with_defaults()
+        .expect("a Docker client")
+        .negotiate_version()
         .await
         .expect("these tests need a Docker engine")
 }
@@ -74,23 +74,27 @@ async fn own_service_image_is_built_once_then_reused() {
     let dockerfile =
         std::fs::read_to_string(workspace_root().join("sample-services/payments/Dockerfile"))
             .unwrap();
-    let marker = uuid::Uuid::new_v4();
+    let marker = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     std::fs::write(
         dir.path().join("Dockerfile"),
         format!("{dockerfile}\n# images test {marker}\n"),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("stack.toml"),
-        "name = \"images-test\"\n[services.pay]\nbuild = \"payments\"\ndockerfile = \"Dockerfile\"\nports = [8082]\n",
-    )
-    .unwrap();
-    let manifest = Manifest::from_path(dir.path().join("stack.toml")).unwrap();
+    let requests = [ImageRequest {
+        service: "pay".to_owned(),
+        source: ImageSource::Build {
+            package: "payments".to_owned(),
+            dockerfile: Some(dir.path().join("Dockerfile")),
+        },
+    }];
     let (events, sink) = recorder();
     let provider =
-        ImageProvider::new(docker.clone(), &manifest, sink).with_workspace_root(workspace_root());
+        ImageProvider::new(docker.clone(), dir.path(), sink).with_workspace_root(workspace_root());
 
-    let before = provider.status(&manifest).await.unwrap();
+    let before = provider.status(&requests).await.unwrap();
     assert_eq!(before.len(), 1);
     assert_eq!(before[0].service, "pay");
     assert_ne!(before[0].state, ImageState::Present, "{before:?}");
@@ -99,7 +103,7 @@ async fn own_service_image_is_built_once_then_reused() {
         "{before:?}"
     );
 
-    let first = tokio::time::timeout(Duration::from_secs(1800), provider.ensure(&manifest, None))
+    let first = tokio::time::timeout(Duration::from_secs(1800), provider.ensure(&requests))
         .await
         .unwrap()
         .unwrap();
@@ -142,7 +146,7 @@ async fn own_service_image_is_built_once_then_reused() {
         );
     }
 
-    let after = provider.status(&manifest).await.unwrap();
+    let after = provider.status(&requests).await.unwrap();
     assert_eq!(
         (after[0].state, after[0].reference.as_str()),
         (ImageState::Present, tag.as_str()),
@@ -150,13 +154,10 @@ async fn own_service_image_is_built_once_then_reused() {
     );
 
     events.lock().unwrap().clear();
-    let second = tokio::time::timeout(
-        Duration::from_secs(600),
-        provider.ensure(&manifest, Some(&["pay".to_owned()])),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(600), provider.ensure(&requests))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         second["pay"], tag,
         "unchanged binary and Dockerfile: same tag"
@@ -168,10 +169,21 @@ async fn own_service_image_is_built_once_then_reused() {
     );
 
     let unknown = provider
-        .ensure(&manifest, Some(&["nope".to_owned()]))
+        .ensure(&[ImageRequest {
+            service: "nope".to_owned(),
+            source: ImageSource::Build {
+                package: "no-such-package".to_owned(),
+                dockerfile: None,
+            },
+        }])
         .await
         .unwrap_err();
-    assert!(unknown.to_string().contains("nope"), "{unknown}");
+    assert!(
+        unknown
+            .to_string()
+            .contains("no cargo package \"no-such-package\""),
+        "{unknown}"
+    );
 
     docker
         .remove_image(
@@ -292,6 +304,17 @@ fn psql(port: u16, password: &str, sql: &str) -> std::io::Result<std::process::O
         .output()
 }
 
+/// A dependency that only its recipe can provide.
+fn recipe_only(service: &str, reference: &str, recipe: &str) -> ImageRequest {
+    ImageRequest {
+        service: service.to_owned(),
+        source: ImageSource::Image {
+            reference: reference.to_owned(),
+            recipe: Some(recipe.to_owned()),
+        },
+    }
+}
+
 /// The image was made from the recipe: its tag and the label only recipe builds carry.
 async fn assert_built_from_recipe(docker: &Docker, reference: &str, recipe: &str) {
     assert!(
@@ -317,19 +340,18 @@ async fn assert_built_from_recipe(docker: &Docker, reference: &str, recipe: &str
 async fn dependency_without_registry_is_built_from_its_recipe_and_runs() {
     let docker = docker().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("stack.toml"),
-        // A name no registry has: even where a registry answers, the image can only come
-        // from the recipe, so this test cannot pass by pulling.
-        "[services.db]\nimage = \"harness-tests/recipe-only-postgres:15\"\nrecipe = \"postgres\"\nports = [5432]\n",
-    )
-    .unwrap();
-    let manifest = Manifest::from_path(dir.path().join("stack.toml")).unwrap();
+    // A name no registry has: even where a registry answers, the image can only come from
+    // the recipe, so this test cannot pass by pulling.
+    let requests = [recipe_only(
+        "db",
+        "harness-tests/recipe-only-postgres:15",
+        "postgres",
+    )];
     let (events, sink) = recorder();
     let provider =
-        ImageProvider::new(docker.clone(), &manifest, sink).with_workspace_root(workspace_root());
+        ImageProvider::new(docker.clone(), dir.path(), sink).with_workspace_root(workspace_root());
 
-    let images = tokio::time::timeout(Duration::from_secs(1200), provider.ensure(&manifest, None))
+    let images = tokio::time::timeout(Duration::from_secs(1200), provider.ensure(&requests))
         .await
         .unwrap()
         .unwrap();
@@ -342,7 +364,7 @@ async fn dependency_without_registry_is_built_from_its_recipe_and_runs() {
         events.lock().unwrap()
     );
 
-    let status = provider.status(&manifest).await.unwrap();
+    let status = provider.status(&requests).await.unwrap();
     assert_eq!(
         (status[0].state, status[0].reference.as_str()),
         (ImageState::Present, reference.as_str()),
@@ -350,7 +372,7 @@ async fn dependency_without_registry_is_built_from_its_recipe_and_runs() {
     );
 
     events.lock().unwrap().clear();
-    let again = provider.ensure(&manifest, None).await.unwrap();
+    let again = provider.ensure(&requests).await.unwrap();
     assert_eq!(again["db"], reference);
     assert_eq!(
         ready_events(&events, "db"),
@@ -409,15 +431,14 @@ async fn dependency_without_registry_is_built_from_its_recipe_and_runs() {
 async fn rabbitmq_recipe_builds_and_speaks_amqp() {
     let docker = docker().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("stack.toml"),
-        "[services.mq]\nimage = \"harness-tests/recipe-only-rabbitmq:3\"\nrecipe = \"rabbitmq\"\nports = [5672]\n",
-    )
-    .unwrap();
-    let manifest = Manifest::from_path(dir.path().join("stack.toml")).unwrap();
-    let provider = ImageProvider::new(docker.clone(), &manifest, harness::discard())
+    let requests = [recipe_only(
+        "mq",
+        "harness-tests/recipe-only-rabbitmq:3",
+        "rabbitmq",
+    )];
+    let provider = ImageProvider::new(docker.clone(), dir.path(), harness_core::discard())
         .with_workspace_root(workspace_root());
-    let images = tokio::time::timeout(Duration::from_secs(1200), provider.ensure(&manifest, None))
+    let images = tokio::time::timeout(Duration::from_secs(1200), provider.ensure(&requests))
         .await
         .unwrap()
         .unwrap();

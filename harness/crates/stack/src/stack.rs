@@ -34,16 +34,16 @@ use tokio::{
     task::JoinSet,
 };
 
+use harness_core::{Error, Event, EventSink, Result, discard, text::tail_of_file};
+use harness_images::ImageProvider;
+
 use crate::{
     cleanup,
     docker::{
         block_on_engine, client, loopback_ports, on_engine, on_engine_thread, published_port,
     },
-    error::{Error, Result},
-    events::{Event, EventSink, discard},
-    images::ImageProvider,
     labels::{self, Owner},
-    logs::{LogCapture, tail_of_file},
+    logs::LogCapture,
     manifest::{Condition, ImageSource, Manifest, Readiness, ServiceSpec, substitute},
     reaper,
 };
@@ -543,8 +543,8 @@ impl StackBuilder {
             if from_image.is_empty() {
                 Ok(HashMap::new())
             } else {
-                ImageProvider::new(docker.clone(), &manifest, events.clone())
-                    .ensure(&manifest, Some(&from_image))
+                ImageProvider::new(docker.clone(), &manifest.base_dir(), events.clone())
+                    .ensure(&manifest.image_requests(Some(&from_image))?)
                     .await
             }
         });
@@ -558,9 +558,14 @@ impl StackBuilder {
         } else {
             let (docker, manifest, events) = (docker.clone(), manifest.clone(), events.clone());
             Some(AbortOnDrop(tokio::spawn(async move {
-                let result = ImageProvider::new(docker, &manifest, events)
-                    .ensure(&manifest, Some(&from_build))
-                    .await;
+                let result = match manifest.image_requests(Some(&from_build)) {
+                    Ok(requests) => {
+                        ImageProvider::new(docker, &manifest.base_dir(), events)
+                            .ensure(&requests)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 built_tx.send_replace(Some(match &result {
                     Ok(map) => Ok(map.clone()),
                     Err(e) => Err(e.to_string()),
@@ -572,7 +577,8 @@ impl StackBuilder {
         let owner = Owner::current();
         let base_labels = owner.labels(&run_id, &manifest.name);
         let network = format!("harness-{}-{run_id}", manifest.name);
-        let reports = reports_dir.unwrap_or_else(|| default_reports_dir(&manifest.base_dir()));
+        let reports = reports_dir
+            .unwrap_or_else(|| harness_core::run_dir::default_reports_dir(&manifest.base_dir()));
         let run_dir = reports.join(&run_id);
         std::fs::create_dir_all(run_dir.join("logs"))
             .map_err(|e| Error::io(format!("creating {}", run_dir.join("logs").display()), e))?;
@@ -793,14 +799,6 @@ impl StackBuilder {
         stack.removed = false;
         Ok(stack)
     }
-}
-
-/// Where runs write `<run>/logs/` unless told otherwise: `HARNESS_REPORTS_DIR`, else
-/// `reports/` at the root of the cargo workspace holding `dir`.
-pub fn default_reports_dir(dir: &Path) -> PathBuf {
-    std::env::var_os("HARNESS_REPORTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::images::find_workspace_root(dir).join("reports"))
 }
 
 /// Sweeps leftovers of dead runs, best-effort: what it removed, could not remove, or

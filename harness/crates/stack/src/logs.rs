@@ -8,6 +8,7 @@ use std::{
     time::SystemTime,
 };
 
+use harness_core::text::tail_of_file;
 use tokio::sync::watch;
 
 /// Writes a container's log to a file and counts lines containing `pattern`.
@@ -82,19 +83,6 @@ impl LogCapture {
     }
 }
 
-/// The last `n` lines of a file (empty when unreadable).
-pub(crate) fn tail_of_file(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(n);
-    let tail = lines[start..].join("\n");
-    if tail.is_empty() {
-        "(the log is empty)".to_owned()
-    } else {
-        tail
-    }
-}
-
 /// Follows a container's output into `capture` until the container stops: all of it
 /// (`since` = `None`, the first start), or what was written after `since` (a restart, so
 /// the file goes on without repeating the earlier output). The engine's `since` filter
@@ -154,9 +142,5 @@ mod tests {
         cap.push(b"ready to accept again\n");
         assert_eq!(*rx.borrow(), 2);
         assert_eq!(cap.tail(2), "more\nready to accept again");
-        assert_eq!(
-            tail_of_file(&dir.path().join("none"), 5),
-            "(the log is empty)"
-        );
     }
 }

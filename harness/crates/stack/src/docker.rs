@@ -20,7 +20,7 @@ use bollard::{
 };
 use tokio::sync::OnceCell;
 
-use crate::error::{Error, Result};
+use harness_core::{Error, Result};
 
 thread_local! {
     static ON_ENGINE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

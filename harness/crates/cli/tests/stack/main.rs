@@ -31,7 +31,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn reports() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/harness-tests")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../reports/harness-tests")
 }
 
 async fn docker() -> Docker {

@@ -1,0 +1,153 @@
+//! Events. Nothing below the CLI prints: the library emits [`Event`]s to an [`EventSink`],
+//! and the CLI (or a test, or a report writer) decides how to show or store them.
+//!
+//! Events are serialisable (JSON with a `type` tag, durations as fractional seconds), and
+//! stored ones are wrapped in an [`EventRecord`] carrying [`SCHEMA_VERSION`], so writers and
+//! readers of stored events can tell which format they hold. Adding a variant or a field
+//! with a default keeps the version; renaming or removing one bumps it.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the stored event format ([`EventRecord`]).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Something that happened while preparing or running a stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// Leftovers of a dead run were removed.
+    Swept { containers: usize, networks: usize },
+    /// Leftovers of a dead run could not be removed (the start goes on; the next sweep
+    /// tries again).
+    SweepFailed { run_id: String, error: String },
+    /// Runs whose owner's liveness cannot be told were left alone (`harness clean --run`
+    /// or `--all` removes them).
+    SweepUndecided { run_ids: Vec<String> },
+    /// This process's reaper is up (started once per process).
+    ReaperReady {
+        image: String,
+        #[serde(with = "seconds")]
+        elapsed: Duration,
+    },
+    /// The reaper is turned off (`HARNESS_REAPER_DISABLED`); only the sweep cleans up after
+    /// a crash.
+    ReaperDisabled,
+    /// A tool is being installed (e.g. `mmdebstrap` with apt).
+    InstallingTool { tool: String, package: String },
+    /// Work on an image started; `how` says what is happening.
+    ImageWorking {
+        service: String,
+        reference: String,
+        how: String,
+    },
+    /// The image is available; `built` says whether it had to be built or pulled now.
+    ImageReady {
+        service: String,
+        reference: String,
+        built: bool,
+        #[serde(with = "seconds")]
+        elapsed: Duration,
+    },
+    /// A container is being created and started.
+    ServiceStarting { service: String },
+    /// A container started; waiting for its readiness rule.
+    ServiceWaiting { service: String, rule: String },
+    /// The service is ready.
+    ServiceReady {
+        service: String,
+        url: Option<String>,
+        #[serde(with = "seconds")]
+        elapsed: Duration,
+    },
+    /// The service is attached to an external URL instead of a container.
+    ServiceAttached { service: String, url: String },
+    /// The stack is being removed.
+    Stopping { run_id: String },
+}
+
+/// An event as stored: the format's version, when it happened, and the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema: u32,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub event: Event,
+}
+
+impl EventRecord {
+    /// `event`, stamped now.
+    pub fn now(event: Event) -> Self {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Self {
+            schema: SCHEMA_VERSION,
+            at_ms,
+            event,
+        }
+    }
+}
+
+/// Durations as fractional seconds (`1.25`), the unit every report shows.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where events go.
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// A sink that drops every event.
+pub fn discard() -> EventSink {
+    Arc::new(|_| {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_with_their_schema_version() {
+        let events = vec![
+            Event::ServiceReady {
+                service: "orders".into(),
+                url: Some("http://127.0.0.1:1".into()),
+                elapsed: Duration::from_millis(1250),
+            },
+            Event::SweepUndecided {
+                run_ids: vec!["abc".into()],
+            },
+            Event::ReaperDisabled,
+        ];
+        for event in events {
+            let record = EventRecord::now(event);
+            let json = serde_json::to_string(&record).unwrap();
+            assert!(json.contains("\"schema\":1"), "{json}");
+            let back: EventRecord = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, record);
+        }
+        let json = serde_json::to_value(Event::ServiceReady {
+            service: "orders".into(),
+            url: None,
+            elapsed: Duration::from_millis(1250),
+        })
+        .unwrap();
+        assert_eq!(json["type"], "service_ready");
+        assert_eq!(json["elapsed"], 1.25);
+    }
+}

@@ -1,0 +1,15 @@
+//! The core of Harness, shared by every other crate: the events the libraries emit
+//! ([`Event`], serialisable and versioned), the errors they return ([`Error`], with the CLI's
+//! exit code for each kind), where a run writes its files ([`run_dir`]), and small text and
+//! workspace helpers that several crates need once. It depends on nothing heavy, so report
+//! writers can build on it alone.
+
+mod error;
+mod events;
+pub mod labels;
+pub mod run_dir;
+pub mod text;
+pub mod workspace;
+
+pub use error::{Error, Result};
+pub use events::{Event, EventRecord, EventSink, SCHEMA_VERSION, discard};

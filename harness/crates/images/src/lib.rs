@@ -1,0 +1,47 @@
+//! Images for Harness: making every image a stack needs available without a registry.
+//!
+//! * Own services (`build = "<cargo package>"`) are compiled by ONE
+//!   `cargo build --release --target x86_64-unknown-linux-gnu -p A -p B ...` with
+//!   `RUSTFLAGS=-C target-feature=+crt-static`, and each static binary is put in a small image
+//!   (the package's `Dockerfile`, the manifest's `dockerfile`, or a generated `FROM scratch`
+//!   one). The tag is `harness/<package>:<12 hex>` where the hex is the sha256 of the binary
+//!   followed by the Dockerfile text: an unchanged service is never rebuilt, and two
+//!   Dockerfiles for the same binary do not overwrite each other's image.
+//! * Dependencies (`image = "postgres:15"`) are used when present, pulled when a registry
+//!   answers, and otherwise built from Debian packages with `mmdebstrap` following the recipe
+//!   `fixtures/images/<recipe>/image.toml`, then imported into the engine (no registry
+//!   involved). Recipe images are tagged `harness-recipes/<recipe>:<12 hex of the recipe's
+//!   content>` and reused while the recipe is unchanged.
+//!
+//! Every image made here carries the label `dev.harness.managed=true`.
+//!
+//! Why bollard's `build_image` and not testcontainers' `GenericBuildableImage`: testcontainers
+//! 0.28 always builds with BuildKit and a gRPC session, and creates its own client pinned to
+//! API 1.53, while the engine this must work with is Docker 20.10 (API 1.41: a raw request
+//! to `/v1.53/...` is refused with "client version 1.53 is too new"). So images are built
+//! with the legacy builder (version 1) from a tar made here, through the client the caller
+//! passes in; the legacy builder handles `FROM scratch` without any registry.
+//!
+//! Modules, one job each: [`provider`] (what is needed and there, orchestration),
+//! `cargo` (metadata, the static build), `dockerfile` (which Dockerfile), `context` (the
+//! build context tar), `own` (own services' images), `dependency` (dependencies' images),
+//! `pull` (registry pulls), `mmdebstrap` (root file systems from Debian packages, import),
+//! [`recipe`] (the recipe format), `reference` (references and tags).
+
+mod cargo;
+mod context;
+mod dependency;
+mod dockerfile;
+mod mmdebstrap;
+mod own;
+pub mod provider;
+mod pull;
+pub mod recipe;
+mod reference;
+
+pub(crate) use cargo::*;
+pub(crate) use context::*;
+pub use provider::*;
+pub(crate) use recipe::*;
+pub use reference::split_reference;
+pub(crate) use reference::*;

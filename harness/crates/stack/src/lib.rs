@@ -1,0 +1,35 @@
+//! Stacks for Harness: a manifest's services (or services declared in code) started as
+//! containers on a private network, in dependency order, each waited for by its readiness
+//! rule; URLs, fault controls, logs; and nothing left behind, however the process ends.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), harness_core::Error> {
+//! let stack = harness_stack::Stack::from_manifest("suites/stack.toml")?.start().await?;
+//! let gateway = stack.url("gateway")?; // http://127.0.0.1:<port>
+//! # let _ = gateway;
+//! drop(stack); // removes every container and network of the run
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`manifest`] (the file format), `stack` (start, readiness, faults, removal),
+//! `docker` (the engine runtime and its one client), [`reaper`] (the reaper client),
+//! `cleanup` (removal by label, the sweep), [`labels`] (labels, owners, liveness), `logs`
+//! (log capture), `prune` (old images and run folders). The library never prints: it emits
+//! events (`harness_core::Event`). See `docs/ARCHITECTURE.md`.
+
+mod cleanup;
+mod docker;
+pub mod labels;
+mod logs;
+pub mod manifest;
+mod prune;
+pub mod reaper;
+mod stack;
+
+pub use cleanup::{
+    Removed, SweepReport, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
+};
+pub use docker::connect;
+pub use manifest::{Condition, Dependency, ImageSource, Manifest, Readiness, ServiceSpec};
+pub use prune::{ImagePrune, prune_images, prune_reports};
+pub use stack::{Endpoint, Stack, StackBuilder};
