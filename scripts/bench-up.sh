@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
 done
 command -v docker-compose >/dev/null || { echo "docker-compose is needed: apt-get install docker-compose" >&2; exit 3; }
 
-cargo build -q -p harness
+cargo build -q -p harness-cli
 harness="${CARGO_TARGET_DIR:-target}/debug/harness"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -13,7 +13,7 @@ say() { printf '[e2e-harness] %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
 say "building harness and the gateway (for tokens)"
-cargo build -q -p harness -p gateway
+cargo build -q -p harness-cli -p gateway
 bin="${CARGO_TARGET_DIR:-target}/debug"
 work=$(mktemp -d)
 env_file="$work/stack.env"
