@@ -265,6 +265,13 @@ fn describe(event: &Event) -> Option<String> {
             url.as_deref().unwrap_or_default()
         ),
         Event::ServiceAttached { service, url } => format!("{service}: attached to {url}"),
+        Event::ServiceExited {
+            service,
+            exit_code,
+            log_tail,
+        } => format!(
+            "{service}: its container exited with code {exit_code} while the stack is up; last lines of its log:\n{log_tail}"
+        ),
         Event::Stopping { run_id } => format!("removing run {run_id}"),
         _ => return None,
     })
@@ -309,6 +316,7 @@ fn progress() -> (EventSink, MultiProgress) {
                 let _ = m.println(format!("removed leftovers of dead runs: {containers} container(s), {networks} network(s)"));
             }
             Event::InstallingTool { .. }
+            | Event::ServiceExited { .. }
             | Event::SweepFailed { .. }
             | Event::SweepUndecided { .. }
             | Event::ReaperReady { .. }

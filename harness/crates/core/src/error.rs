@@ -46,6 +46,16 @@ pub enum Error {
         rule: String,
         log_tail: String,
     },
+    /// A line a test waited for did not appear in a service's log in time.
+    #[error(
+        "service {service} did not log a line containing {text:?} within {timeout_s} s; last lines of its log:\n{log_tail}"
+    )]
+    LogTimeout {
+        service: String,
+        text: String,
+        timeout_s: u64,
+        log_tail: String,
+    },
     /// A name that is not a service of the stack.
     #[error("no service named {0:?} in this stack")]
     UnknownService(String),

@@ -62,6 +62,14 @@ pub enum Event {
         #[serde(with = "seconds")]
         elapsed: Duration,
     },
+    /// A service's container exited while the stack was up (not through a fault control or
+    /// the stack's removal).
+    ServiceExited {
+        service: String,
+        exit_code: i64,
+        /// The last lines of its log.
+        log_tail: String,
+    },
     /// The service is attached to an external URL instead of a container.
     ServiceAttached { service: String, url: String },
     /// The stack is being removed.

@@ -17,6 +17,8 @@
 //! (log capture), `prune` (old images and run folders). The library never prints: it emits
 //! events (`harness_core::Event`). See `docs/ARCHITECTURE.md`.
 
+#[cfg(feature = "testcontainers")]
+mod bridge;
 mod cleanup;
 mod docker;
 pub mod labels;
@@ -24,12 +26,15 @@ mod logs;
 pub mod manifest;
 mod prune;
 pub mod reaper;
+mod service;
 mod stack;
 
 pub use cleanup::{
     Removed, SweepReport, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
 };
 pub use docker::connect;
-pub use manifest::{Condition, Dependency, ImageSource, Manifest, Readiness, ServiceSpec};
+pub use manifest::{
+    Condition, Dependency, ImageSource, Manifest, Readiness, Resources, ServiceSpec,
+};
 pub use prune::{ImagePrune, prune_images, prune_reports};
-pub use stack::{Endpoint, Stack, StackBuilder};
+pub use stack::{Endpoint, ExecOutput, Stack, StackBuilder};

@@ -51,6 +51,8 @@ pub struct ServiceSpec {
     pub resources: Resources,
     /// Extra command-line arguments.
     pub command: Vec<String>,
+    /// Replaces the image's ENTRYPOINT.
+    pub entrypoint: Option<Vec<String>>,
 }
 
 /// One entry of `depends_on`.
@@ -108,6 +110,8 @@ pub enum Readiness {
     Tcp { port: u16 },
     /// Started is ready.
     Started,
+    /// Ready a fixed time after start (a testcontainers `WaitFor::Duration`).
+    Delay(Duration),
 }
 
 impl std::fmt::Display for Readiness {
@@ -120,6 +124,7 @@ impl std::fmt::Display for Readiness {
             Readiness::Log { message, .. } => write!(f, "log line {message:?}"),
             Readiness::Tcp { port } => write!(f, "tcp :{port}"),
             Readiness::Started => f.write_str("started"),
+            Readiness::Delay(d) => write!(f, "{:.1}s after start", d.as_secs_f64()),
         }
     }
 }
@@ -159,6 +164,7 @@ struct RawService {
     cpus: Option<f64>,
     #[serde(default)]
     command: Vec<String>,
+    entrypoint: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,14 +261,6 @@ impl Manifest {
                 None => Readiness::Started,
                 Some(rr) => parse_ready(rr, &r.ports).map_err(|m| err(&sname, m))?,
             };
-            if let Readiness::Http { port, .. } | Readiness::Tcp { port } = &ready
-                && !r.ports.contains(port)
-            {
-                return Err(err(
-                    &sname,
-                    format!("ready uses port {port}, which is not in `ports`"),
-                ));
-            }
             let ready_timeout = match r.ready_timeout {
                 None => Duration::from_secs(60),
                 Some(s) => {
@@ -294,24 +292,24 @@ impl Manifest {
                 }
                 depends_on.push(dependency);
             }
-            services.insert(
-                sname.clone(),
-                ServiceSpec {
-                    name: sname,
-                    source,
-                    env: r.env,
-                    ports: r.ports,
-                    scheme: r.scheme.unwrap_or_else(|| "http".to_owned()),
-                    depends_on,
-                    ready,
-                    ready_timeout,
-                    resources: Resources {
-                        memory_bytes,
-                        nano_cpus,
-                    },
-                    command: r.command,
+            let spec = ServiceSpec {
+                name: sname.clone(),
+                source,
+                env: r.env,
+                ports: r.ports,
+                scheme: r.scheme.unwrap_or_else(|| "http".to_owned()),
+                depends_on,
+                ready,
+                ready_timeout,
+                resources: Resources {
+                    memory_bytes,
+                    nano_cpus,
                 },
-            );
+                command: r.command,
+                entrypoint: r.entrypoint,
+            };
+            check_service(&spec).map_err(|m| err(&sname, m))?;
+            services.insert(sname, spec);
         }
         let manifest = Manifest {
             name,
@@ -320,6 +318,57 @@ impl Manifest {
         };
         manifest.validate(text)?;
         Ok(manifest)
+    }
+
+    /// An empty manifest for services declared in code ([`Manifest::with_service`]);
+    /// relative paths resolve against the current folder.
+    pub fn new(name: impl Into<String>) -> Self {
+        let dir = std::env::current_dir().unwrap_or_default();
+        Self {
+            name: name.into(),
+            path: dir.join("(services declared in code)"),
+            services: IndexMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) the service `name`. Checked when the stack starts
+    /// ([`Manifest::check`]).
+    pub fn with_service(mut self, name: impl Into<String>, mut spec: ServiceSpec) -> Self {
+        let name = name.into();
+        spec.finish(&name);
+        self.services.insert(name, spec);
+        self
+    }
+
+    /// The checks a manifest file gets (names, readiness ports, references, placeholders,
+    /// cycles), for a manifest built or changed in code.
+    pub fn check(&self) -> Result<()> {
+        let err = |service: &str, message: String| Error::Manifest {
+            path: self.path.clone(),
+            line: None,
+            message: format!("service {service}: {message}"),
+        };
+        if !valid_name(&self.name) {
+            return Err(Error::Usage(format!(
+                "stack name {:?} must be lowercase letters, digits and '-'",
+                self.name
+            )));
+        }
+        if self.services.is_empty() {
+            return Err(Error::Usage(
+                "a stack needs at least one service".to_owned(),
+            ));
+        }
+        for (name, spec) in &self.services {
+            if !valid_name(name) {
+                return Err(err(
+                    name,
+                    "names must be lowercase letters, digits and '-'".into(),
+                ));
+            }
+            check_service(spec).map_err(|m| err(name, m))?;
+        }
+        self.validate("")
     }
 
     fn validate(&self, text: &str) -> Result<()> {
@@ -577,6 +626,26 @@ pub(crate) fn substitute(value: &str, lookup: impl Fn(&str, &str) -> Option<Stri
     }
     out.push_str(rest);
     out
+}
+
+/// The rules of one service that need no other service.
+fn check_service(spec: &ServiceSpec) -> Result<(), String> {
+    if let Readiness::Http { port, .. } | Readiness::Tcp { port } = &spec.ready
+        && !spec.ports.contains(port)
+    {
+        return Err(if *port == 0 {
+            "an HTTP readiness rule needs a port: add one to `ports`".to_owned()
+        } else {
+            format!("ready uses port {port}, which is not in `ports`")
+        });
+    }
+    if spec.resources.nano_cpus.is_some_and(|c| c <= 0) {
+        return Err("cpus must be > 0".to_owned());
+    }
+    if spec.resources.memory_bytes.is_some_and(|m| m <= 0) {
+        return Err("memory must be > 0".to_owned());
+    }
+    Ok(())
 }
 
 fn valid_name(s: &str) -> bool {

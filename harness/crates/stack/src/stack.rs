@@ -14,7 +14,10 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -62,6 +65,46 @@ pub struct Endpoint {
     pub ready_in: Option<Duration>,
 }
 
+/// What a command run with [`Stack::exec`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Reports a container's exit while the stack is up ([`Event::ServiceExited`]), unless a
+/// fault control or the stack's removal caused it.
+struct ExitWatch {
+    service: String,
+    expected: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
+    events: EventSink,
+}
+
+impl ExitWatch {
+    /// Watches the container from now until it exits (on the engine runtime).
+    fn spawn(self, docker: Docker, id: String, capture: Arc<LogCapture>) {
+        use futures_util::StreamExt;
+        tokio::spawn(async move {
+            let code = match docker.wait_container(&id, None).next().await {
+                Some(Ok(done)) => done.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                _ => return, // removed, or the engine went away
+            };
+            if self.expected.swap(false, Ordering::SeqCst) || self.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            let log_tail = log_tail(&docker, &id, &capture).await;
+            (self.events)(Event::ServiceExited {
+                service: self.service,
+                exit_code: code,
+                log_tail,
+            });
+        });
+    }
+}
+
 /// Prepares a stack: the manifest plus options. Finish with [`StackBuilder::start`].
 #[must_use = "a StackBuilder does nothing until .start().await"]
 pub struct StackBuilder {
@@ -71,6 +114,10 @@ pub struct StackBuilder {
     reports_dir: Option<PathBuf>,
     only: Option<Vec<String>>,
     run_id: Option<String>,
+    /// The manifest was changed in code: check it again at start.
+    edited: bool,
+    /// Overrides naming a service that does not exist, reported at start.
+    problems: Vec<Error>,
 }
 
 impl std::fmt::Debug for StackBuilder {
@@ -93,10 +140,14 @@ pub struct Stack {
     containers: Mutex<HashMap<String, Running>>,
     events: EventSink,
     removed: bool,
+    /// Set when the run is being removed: exits from now on are expected.
+    closing: Arc<AtomicBool>,
 }
 
 struct Running {
     id: String,
+    /// Set before a fault control stops the container, so its exit is not reported.
+    expected_exit: Arc<AtomicBool>,
     name: String,
     capture: Arc<LogCapture>,
     log_rx: watch::Receiver<usize>,
@@ -127,7 +178,18 @@ impl Stack {
             reports_dir: None,
             only: None,
             run_id: None,
+            edited: false,
+            problems: Vec::new(),
         }
+    }
+
+    /// A builder for a stack declared in code, with no manifest file: add services with
+    /// [`StackBuilder::service`]. Relative paths and the cargo workspace are found from
+    /// the current folder.
+    pub fn new(name: impl Into<String>) -> StackBuilder {
+        let mut builder = Self::builder(Manifest::new(name));
+        builder.edited = true;
+        builder
     }
 
     /// A stack shared by every test of this test binary: the first caller starts it (from
@@ -248,6 +310,7 @@ impl Stack {
 
     /// Stops a service's container (SIGTERM, then SIGKILL after 10 s).
     pub async fn stop(&self, service: &str) -> Result<()> {
+        self.expect_exit(service)?;
         let what = format!("stopping {service}");
         self.on_container(service, |d, id| async move {
             let options = StopContainerOptionsBuilder::new().t(10).build();
@@ -260,6 +323,7 @@ impl Stack {
 
     /// Kills a service's container (SIGKILL), as a crash would.
     pub async fn kill(&self, service: &str) -> Result<()> {
+        self.expect_exit(service)?;
         let what = format!("killing {service}");
         self.on_container(service, |d, id| async move {
             let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
@@ -274,11 +338,18 @@ impl Stack {
     /// Its host ports may change; read them again with [`Stack::url`].
     pub async fn start(&self, service: &str) -> Result<()> {
         let spec = self.manifest.service(service)?.clone();
-        let (log_rx, capture) =
-            self.with_running(service, |r| (r.log_rx.clone(), r.capture.clone()))?;
+        let (log_rx, capture, expected) = self.with_running(service, |r| {
+            (r.log_rx.clone(), r.capture.clone(), r.expected_exit.clone())
+        })?;
         let baseline = *log_rx.borrow();
         let started = Instant::now();
         let spec_ = spec.clone();
+        let watch = ExitWatch {
+            service: service.to_owned(),
+            expected,
+            closing: self.closing.clone(),
+            events: self.events.clone(),
+        };
         let ports = self
             .on_container(service, move |d, id| async move {
                 let since = std::time::SystemTime::now();
@@ -290,6 +361,7 @@ impl Stack {
                 crate::logs::follow(d.clone(), id.clone(), Some(since), capture.clone());
                 let ports = published_ports(&d, &id, &spec_, &capture).await?;
                 wait_ready(&d, &id, &spec_, &ports, log_rx, baseline, &capture).await?;
+                watch.spawn(d, id, capture);
                 Ok(ports)
             })
             .await?;
@@ -358,8 +430,107 @@ impl Stack {
         Ok(())
     }
 
+    fn expect_exit(&self, service: &str) -> Result<()> {
+        self.with_running(service, |r| r.expected_exit.store(true, Ordering::SeqCst))
+    }
+
+    /// Runs a command in a service's container (like `docker exec`) and returns its exit
+    /// code and output, e.g. `psql` in a database or `rabbitmqctl` in a broker.
+    ///
+    /// ```no_run
+    /// # async fn demo(stack: &harness_stack::Stack) -> Result<(), harness_core::Error> {
+    /// let out = stack
+    ///     .exec("postgres", ["psql", "-U", "postgres", "-tAc", "select count(*) from orders"])
+    ///     .await?;
+    /// assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    /// # Ok(()) }
+    /// ```
+    pub async fn exec(
+        &self,
+        service: &str,
+        command: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Result<ExecOutput> {
+        let command: Vec<String> = command.into_iter().map(Into::into).collect();
+        let what = format!("running {command:?} in {service}");
+        self.on_container(service, move |d, id| async move {
+            use bollard::{exec::StartExecResults, models::ExecConfig};
+            use futures_util::StreamExt;
+            let fail = |e: bollard::errors::Error| Error::docker(what.clone(), e);
+            let config = ExecConfig {
+                cmd: Some(command),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            };
+            let exec = d.create_exec(&id, config).await.map_err(fail)?.id;
+            let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+            if let StartExecResults::Attached { mut output, .. } =
+                d.start_exec(&exec, None).await.map_err(fail)?
+            {
+                while let Some(chunk) = output.next().await {
+                    match chunk.map_err(fail)? {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        other => stdout.extend_from_slice(&other.into_bytes()),
+                    }
+                }
+            }
+            let exit_code = d
+                .inspect_exec(&exec)
+                .await
+                .map_err(fail)?
+                .exit_code
+                .unwrap_or(-1);
+            Ok(ExecOutput {
+                exit_code,
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            })
+        })
+        .await
+    }
+
+    /// The service's log captured so far (stdout and stderr, as in
+    /// `reports/<run>/logs/<service>.log`).
+    pub fn logs(&self, service: &str) -> Result<String> {
+        let path = self.with_running(service, |r| r.capture.path().to_owned())?;
+        std::fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+    }
+
+    /// Waits until the service has logged a line containing `text`, at most `timeout`
+    /// ([`Error::LogTimeout`] with the log's tail otherwise). Lines logged before the call
+    /// count too.
+    ///
+    /// ```no_run
+    /// # async fn demo(stack: &harness_stack::Stack) -> Result<(), harness_core::Error> {
+    /// stack.wait_for_log("orders", "order confirmed", std::time::Duration::from_secs(10)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_for_log(&self, service: &str, text: &str, timeout: Duration) -> Result<()> {
+        let path = self.with_running(service, |r| r.capture.path().to_owned())?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = tokio::fs::read_to_string(&path).await.unwrap_or_default();
+            if log.lines().any(|l| l.contains(text)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::LogTimeout {
+                    service: service.to_owned(),
+                    text: text.to_owned(),
+                    timeout_s: timeout.as_secs(),
+                    log_tail: tail_of_file(&path, 50),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Removes every container and network of the run now (rather than on drop).
     pub async fn shutdown(mut self) -> Result<()> {
+        self.closing.store(true, Ordering::SeqCst);
         (self.events)(Event::Stopping {
             run_id: self.run_id.clone(),
         });
@@ -390,6 +561,8 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // Also for a failed or cancelled start's value: its containers are about to go.
+        self.closing.store(true, Ordering::SeqCst);
         if self.removed {
             return;
         }
@@ -406,6 +579,54 @@ impl Drop for Stack {
 }
 
 impl StackBuilder {
+    /// Adds a service declared in code (or replaces the manifest's service of that name).
+    pub fn service(mut self, name: impl Into<String>, spec: ServiceSpec) -> Self {
+        self.manifest = self.manifest.with_service(name, spec);
+        self.edited = true;
+        self
+    }
+
+    /// Changes one service of the stack in code (the per-test override of a manifest):
+    /// `f` gets its spec and returns the new one.
+    pub fn modify(mut self, service: &str, f: impl FnOnce(ServiceSpec) -> ServiceSpec) -> Self {
+        match self.manifest.services.shift_remove_full(service) {
+            Some((index, _, spec)) => {
+                let mut changed = f(spec);
+                changed.finish(service);
+                self.manifest
+                    .services
+                    .shift_insert(index, service.to_owned(), changed);
+                self.edited = true;
+            }
+            None => self
+                .problems
+                .push(Error::UnknownService(service.to_owned())),
+        }
+        self
+    }
+
+    /// Sets an environment variable of one service (the value may hold placeholders).
+    pub fn env(self, service: &str, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.modify(service, |spec| spec.env(key, value))
+    }
+
+    /// Runs one service from another image (present, else pulled), e.g. an older release.
+    pub fn image(self, service: &str, reference: impl Into<String>) -> Self {
+        let reference = reference.into();
+        self.modify(service, |mut spec| {
+            spec.source = ImageSource::Image {
+                reference,
+                recipe: None,
+            };
+            spec
+        })
+    }
+
+    /// Replaces the command (CMD) of one service.
+    pub fn command(self, service: &str, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.modify(service, |spec| spec.command(args))
+    }
+
     /// Replaces a service by an already running URL (`orders=http://127.0.0.1:8081`): no
     /// container is started for it, and `${orders.host}` etc. point there. A URL on
     /// 127.0.0.1/localhost is reached from containers as `host.docker.internal`.
@@ -452,7 +673,13 @@ impl StackBuilder {
     /// On failure everything started so far is removed. So is everything when the returned
     /// future is dropped before it completes (a cancelled start, e.g. Ctrl-C): the drop
     /// waits until creations in flight have finished and the run is removed.
-    pub async fn start(self) -> Result<Stack> {
+    pub async fn start(mut self) -> Result<Stack> {
+        if let Some(problem) = self.problems.drain(..).next() {
+            return Err(problem);
+        }
+        if self.edited {
+            self.manifest.check()?;
+        }
         let run_id = self.run_id.clone().unwrap_or_else(Self::new_run_id);
         if !labels::is_run_id(&run_id) {
             return Err(Error::Usage(format!(
@@ -608,6 +835,7 @@ impl StackBuilder {
             // Until the start succeeds the run is removed by `start`, not by this value's
             // drop (a cancelled start drops it midway).
             removed: true,
+            closing: Arc::new(AtomicBool::new(false)),
         };
 
         // How containers reach each service: container name, or the attached URL.
@@ -690,6 +918,7 @@ impl StackBuilder {
             let mut ctx = StartContext {
                 docker: docker.clone(),
                 gate: gate.clone(),
+                closing: stack.closing.clone(),
                 image: String::new(),
                 container_name: wiring[name].0.clone(),
                 network: network.clone(),
@@ -944,6 +1173,7 @@ type Started = (String, Running, Vec<(u16, u16)>);
 struct StartContext {
     docker: Docker,
     gate: Arc<RunGate>,
+    closing: Arc<AtomicBool>,
     image: String,
     container_name: String,
     network: String,
@@ -1006,6 +1236,7 @@ async fn start_service(
         image: Some(ctx.image.clone()),
         env: Some(env),
         cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        entrypoint: spec.entrypoint.clone(),
         exposed_ports: Some(port_keys),
         labels: Some(labels),
         host_config: Some(host_config),
@@ -1059,6 +1290,14 @@ async fn start_service(
         &capture,
     )
     .await?;
+    let expected_exit = Arc::new(AtomicBool::new(false));
+    ExitWatch {
+        service: spec.name.clone(),
+        expected: expected_exit.clone(),
+        closing: ctx.closing.clone(),
+        events: ctx.events.clone(),
+    }
+    .spawn(ctx.docker.clone(), id.clone(), capture.clone());
     let url = published
         .first()
         .map(|(_, h)| format!("{}://127.0.0.1:{h}", spec.scheme));
@@ -1071,6 +1310,7 @@ async fn start_service(
     Ok((
         Running {
             id,
+            expected_exit,
             name: ctx.container_name.clone(),
             capture,
             log_rx,
@@ -1176,6 +1416,7 @@ async fn wait_ready(
     log_baseline: usize,
     capture: &LogCapture,
 ) -> Result<()> {
+    let started = Instant::now();
     let deadline = tokio::time::Instant::now() + spec.ready_timeout;
     let not_ready = |why: String| Error::NotReady {
         service: spec.name.clone(),
@@ -1192,6 +1433,7 @@ async fn wait_ready(
     loop {
         let ok = match &spec.ready {
             Readiness::Started => true,
+            Readiness::Delay(d) => started.elapsed() >= *d,
             Readiness::Log { times, .. } => *log_rx.borrow_and_update() >= log_baseline + times,
             Readiness::Http { port, path, status } => match host_port(*port) {
                 Some(h) => client

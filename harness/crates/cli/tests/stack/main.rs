@@ -6,6 +6,7 @@
 //! static binary in a `FROM scratch` image; later runs reuse the image).
 
 mod cli;
+mod code;
 mod leaks;
 
 use std::{
