@@ -186,6 +186,9 @@ impl Stack {
     /// A builder for a stack declared in code, with no manifest file: add services with
     /// [`StackBuilder::service`]. Relative paths and the cargo workspace are found from
     /// the current folder.
+    // A stack only exists once started: `new` names the stack and starts its builder, as
+    // `Stack::new("x").service(..).start().await` reads best at the call site.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(name: impl Into<String>) -> StackBuilder {
         let mut builder = Self::builder(Manifest::new(name));
         builder.edited = true;
