@@ -609,6 +609,19 @@ impl StackBuilder {
     }
 
     /// Sets an environment variable of one service (the value may hold placeholders).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), harness_core::Error> {
+    /// // The sample stack, with a breaker that opens sooner and payments from an older build.
+    /// let stack = harness_stack::Stack::from_manifest("suites/stack.toml")?
+    ///     .env("orders", "PAYMENTS_BREAKER_FAILURES", "2")
+    ///     .image("payments", "harness/payments:1a2b3c4d5e6f")
+    ///     .modify("gateway", |spec| spec.ready_timeout(std::time::Duration::from_secs(5)))
+    ///     .start()
+    ///     .await?;
+    /// # let _ = stack;
+    /// # Ok(()) }
+    /// ```
     pub fn env(self, service: &str, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.modify(service, |spec| spec.env(key, value))
     }
