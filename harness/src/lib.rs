@@ -33,10 +33,16 @@ pub use harness_core::{
 pub use harness_images::{self as images, ImageProvider, ImageRequest, ImageState, ImageStatus};
 #[cfg(feature = "stack")]
 pub use harness_stack::{
-    Condition, Dependency, Endpoint, ImagePrune, ImageSource, Manifest, Readiness, Removed,
-    ServiceSpec, Stack, StackBuilder, SweepReport, connect, labels, manifest, prune_images,
-    prune_reports, reaper, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
+    Condition, Dependency, Endpoint, ExecOutput, ImagePrune, ImageSource, Manifest, Readiness,
+    Removed, Resources, ServiceSpec, Stack, StackBuilder, SweepReport, connect, labels, manifest,
+    prune_images, prune_reports, reaper, remove_all_runs, remove_run, sweep_dead_runs,
+    sweep_dead_runs_in,
 };
+
+/// The testcontainers crate the bridge is built on (0.28), so an image type and
+/// `StackBuilder::container` always agree on its version.
+#[cfg(feature = "testcontainers")]
+pub use harness_stack::testcontainers;
 
 /// The label names (and, with the `stack` feature, run owners and their liveness).
 #[cfg(not(feature = "stack"))]

@@ -48,12 +48,12 @@ pub enum Error {
     },
     /// A line a test waited for did not appear in a service's log in time.
     #[error(
-        "service {service} did not log a line containing {text:?} within {timeout_s} s; last lines of its log:\n{log_tail}"
+        "service {service} did not log a line containing {text:?} within {timeout:?}; last lines of its log:\n{log_tail}"
     )]
     LogTimeout {
         service: String,
         text: String,
-        timeout_s: u64,
+        timeout: std::time::Duration,
         log_tail: String,
     },
     /// A name that is not a service of the stack.

@@ -3,8 +3,9 @@
 //!
 //! Events are serialisable (JSON with a `type` tag, durations as fractional seconds), and
 //! stored ones are wrapped in an [`EventRecord`] carrying [`SCHEMA_VERSION`], so writers and
-//! readers of stored events can tell which format they hold. Adding a variant or a field
-//! with a default keeps the version; renaming or removing one bumps it.
+//! readers of stored events can tell which format they hold. Adding a variant (older
+//! readers see it as [`Event::Unknown`]) or a field with a default keeps the version;
+//! renaming or removing one bumps it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -74,6 +75,10 @@ pub enum Event {
     ServiceAttached { service: String, url: String },
     /// The stack is being removed.
     Stopping { run_id: String },
+    /// An event of a newer writer that this version does not know (read from a stored
+    /// stream; never emitted).
+    #[serde(other)]
+    Unknown,
 }
 
 /// An event as stored: the format's version, when it happened, and the event.
@@ -157,5 +162,8 @@ mod tests {
         .unwrap();
         assert_eq!(json["type"], "service_ready");
         assert_eq!(json["elapsed"], 1.25);
+        // A newer writer's event reads as Unknown, not as an error.
+        let newer: Event = serde_json::from_str(r#"{"type":"load_summary","rps":5}"#).unwrap();
+        assert_eq!(newer, Event::Unknown);
     }
 }

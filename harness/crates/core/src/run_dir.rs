@@ -25,6 +25,13 @@ impl RunDir {
         }
     }
 
+    /// The run folder at `path` (`<reports>/<run_id>/`).
+    pub fn at(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+        }
+    }
+
     /// The run's folder.
     pub fn path(&self) -> &Path {
         &self.path

@@ -2,7 +2,8 @@
 //! example from testcontainers-modules, as a service of a stack, so teams keep the images
 //! they already have. The image's name and tag, environment, command, entrypoint and exposed
 //! TCP ports become a [`ServiceSpec`]; its wait conditions become the readiness rule where
-//! harness can check them (a log message, a fixed delay, nothing). Mounts, files to copy and
+//! harness can check them (a log message, counted on stdout and stderr together; a fixed
+//! delay; nothing). Mounts, files to copy and
 //! exec hooks of the image are not carried over, nor are health-check or HTTP wait
 //! conditions: give such a service its rule with [`ServiceSpec::ready`] after conversion.
 //!
@@ -76,13 +77,19 @@ impl ServiceSpec {
                 }
             }
         }
-        spec.ready = match logs.len() {
-            0 if delay > Duration::ZERO => Readiness::Delay(delay),
-            0 => Readiness::Started,
-            // harness checks one rule: the last message (the others come before it in the
-            // images that wait for several, e.g. PostgreSQL's init and its restart).
-            _ => {
-                let (message, times) = logs.pop().unwrap_or_default();
+        // harness checks one rule, on stdout and stderr together: the last message, with the
+        // times every condition on that message asks for added up (PostgreSQL's images wait
+        // for "ready to accept connections" on both streams: its init server, then the real
+        // one). A delay beside a log condition is left out: the log rule is the stronger.
+        spec.ready = match logs.last().cloned() {
+            None if delay > Duration::ZERO => Readiness::Delay(delay),
+            None => Readiness::Started,
+            Some((message, _)) => {
+                let times = logs
+                    .iter()
+                    .filter(|(m, _)| *m == message)
+                    .map(|(_, t)| t)
+                    .sum();
                 Readiness::Log { message, times }
             }
         };
@@ -175,6 +182,18 @@ mod tests {
                 message: "database system is ready to accept connections".into(),
                 times: 1
             }
+        );
+    }
+
+    #[test]
+    fn the_same_message_on_both_streams_is_waited_for_as_often_as_both_ask() {
+        let image = GenericImage::new("postgres", "15")
+            .with_wait_for(WaitFor::message_on_stderr("ready to accept connections"))
+            .with_wait_for(WaitFor::message_on_stdout("ready to accept connections"));
+        let spec = ServiceSpec::from_testcontainers(image).unwrap();
+        assert_eq!(
+            spec.ready,
+            Readiness::log_times("ready to accept connections", 2)
         );
     }
 

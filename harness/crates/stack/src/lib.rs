@@ -38,3 +38,5 @@ pub use manifest::{
 };
 pub use prune::{ImagePrune, prune_images, prune_reports};
 pub use stack::{Endpoint, ExecOutput, Stack, StackBuilder};
+#[cfg(feature = "testcontainers")]
+pub use testcontainers;

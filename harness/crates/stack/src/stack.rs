@@ -37,7 +37,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use harness_core::{Error, Event, EventSink, Result, discard, text::tail_of_file};
+use harness_core::{Error, Event, EventSink, Result, discard, run_dir::RunDir, text::tail_of_file};
 use harness_images::ImageProvider;
 
 use crate::{
@@ -83,9 +83,16 @@ struct ExitWatch {
 }
 
 impl ExitWatch {
-    /// Watches the container from now until it exits (on the engine runtime).
-    fn spawn(self, docker: Docker, id: String, capture: Arc<LogCapture>) {
+    /// Watches the container from now until it exits (on the engine runtime); the handle
+    /// stops the watch (a restart starts a new one).
+    fn spawn(
+        self,
+        docker: Docker,
+        id: String,
+        capture: Arc<LogCapture>,
+    ) -> tokio::task::AbortHandle {
         use futures_util::StreamExt;
+        self.expected.store(false, Ordering::SeqCst);
         tokio::spawn(async move {
             let code = match docker.wait_container(&id, None).next().await {
                 Some(Ok(done)) => done.status_code,
@@ -101,7 +108,8 @@ impl ExitWatch {
                 exit_code: code,
                 log_tail,
             });
-        });
+        })
+        .abort_handle()
     }
 }
 
@@ -114,8 +122,6 @@ pub struct StackBuilder {
     reports_dir: Option<PathBuf>,
     only: Option<Vec<String>>,
     run_id: Option<String>,
-    /// The manifest was changed in code: check it again at start.
-    edited: bool,
     /// Overrides naming a service that does not exist, reported at start.
     problems: Vec<Error>,
 }
@@ -148,6 +154,8 @@ struct Running {
     id: String,
     /// Set before a fault control stops the container, so its exit is not reported.
     expected_exit: Arc<AtomicBool>,
+    /// The watch of the container's current start ([`ExitWatch`]).
+    exit_watch: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
     name: String,
     capture: Arc<LogCapture>,
     log_rx: watch::Receiver<usize>,
@@ -178,7 +186,6 @@ impl Stack {
             reports_dir: None,
             only: None,
             run_id: None,
-            edited: false,
             problems: Vec::new(),
         }
     }
@@ -190,9 +197,7 @@ impl Stack {
     // `Stack::new("x").service(..).start().await` reads best at the call site.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(name: impl Into<String>) -> StackBuilder {
-        let mut builder = Self::builder(Manifest::new(name));
-        builder.edited = true;
-        builder
+        Self::builder(Manifest::new(name))
     }
 
     /// A stack shared by every test of this test binary: the first caller starts it (from
@@ -293,7 +298,7 @@ impl Stack {
 
     /// The path of a service's captured log.
     pub fn log_path(&self, service: &str) -> PathBuf {
-        self.run_dir.join("logs").join(format!("{service}.log"))
+        RunDir::at(&self.run_dir).log(service)
     }
 
     /// Runs `op` with the container id of `service` and the engine's client, on the engine
@@ -315,35 +320,50 @@ impl Stack {
     pub async fn stop(&self, service: &str) -> Result<()> {
         self.expect_exit(service)?;
         let what = format!("stopping {service}");
-        self.on_container(service, |d, id| async move {
-            let options = StopContainerOptionsBuilder::new().t(10).build();
-            d.stop_container(&id, Some(options))
-                .await
-                .map_err(|e| Error::docker(what, e))
-        })
-        .await
+        let result = self
+            .on_container(service, |d, id| async move {
+                let options = StopContainerOptionsBuilder::new().t(10).build();
+                d.stop_container(&id, Some(options))
+                    .await
+                    .map_err(|e| Error::docker(what, e))
+            })
+            .await;
+        self.unexpect_exit_on_error(service, &result);
+        result
     }
 
     /// Kills a service's container (SIGKILL), as a crash would.
     pub async fn kill(&self, service: &str) -> Result<()> {
         self.expect_exit(service)?;
         let what = format!("killing {service}");
-        self.on_container(service, |d, id| async move {
-            let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-            d.kill_container(&id, Some(options))
-                .await
-                .map_err(|e| Error::docker(what, e))
-        })
-        .await
+        let result = self
+            .on_container(service, |d, id| async move {
+                let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+                d.kill_container(&id, Some(options))
+                    .await
+                    .map_err(|e| Error::docker(what, e))
+            })
+            .await;
+        self.unexpect_exit_on_error(service, &result);
+        result
     }
 
     /// Starts a stopped or killed service again and waits for its readiness rule.
     /// Its host ports may change; read them again with [`Stack::url`].
     pub async fn start(&self, service: &str) -> Result<()> {
         let spec = self.manifest.service(service)?.clone();
-        let (log_rx, capture, expected) = self.with_running(service, |r| {
-            (r.log_rx.clone(), r.capture.clone(), r.expected_exit.clone())
+        let (log_rx, capture, expected, exit_watch) = self.with_running(service, |r| {
+            (
+                r.log_rx.clone(),
+                r.capture.clone(),
+                r.expected_exit.clone(),
+                r.exit_watch.clone(),
+            )
         })?;
+        // One watch per start: the previous one (if its container still runs) stops here.
+        if let Some(old) = exit_watch.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            old.abort();
+        }
         let baseline = *log_rx.borrow();
         let started = Instant::now();
         let spec_ = spec.clone();
@@ -364,7 +384,8 @@ impl Stack {
                 crate::logs::follow(d.clone(), id.clone(), Some(since), capture.clone());
                 let ports = published_ports(&d, &id, &spec_, &capture).await?;
                 wait_ready(&d, &id, &spec_, &ports, log_rx, baseline, &capture).await?;
-                watch.spawn(d, id, capture);
+                let handle = watch.spawn(d, id, capture);
+                *exit_watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
                 Ok(ports)
             })
             .await?;
@@ -435,6 +456,13 @@ impl Stack {
 
     fn expect_exit(&self, service: &str) -> Result<()> {
         self.with_running(service, |r| r.expected_exit.store(true, Ordering::SeqCst))
+    }
+
+    /// A fault control that failed stopped nothing: a later exit is a real one.
+    fn unexpect_exit_on_error(&self, service: &str, result: &Result<()>) {
+        if result.is_err() {
+            let _ = self.with_running(service, |r| r.expected_exit.store(false, Ordering::SeqCst));
+        }
     }
 
     /// Runs a command in a service's container (like `docker exec`) and returns its exit
@@ -523,7 +551,7 @@ impl Stack {
                 return Err(Error::LogTimeout {
                     service: service.to_owned(),
                     text: text.to_owned(),
-                    timeout_s: timeout.as_secs(),
+                    timeout,
                     log_tail: tail_of_file(&path, 50),
                 });
             }
@@ -585,12 +613,14 @@ impl StackBuilder {
     /// Adds a service declared in code (or replaces the manifest's service of that name).
     pub fn service(mut self, name: impl Into<String>, spec: ServiceSpec) -> Self {
         self.manifest = self.manifest.with_service(name, spec);
-        self.edited = true;
         self
     }
 
     /// Changes one service of the stack in code (the per-test override of a manifest):
-    /// `f` gets its spec and returns the new one.
+    /// `f` gets its spec and returns the new one. Overrides apply to the services the
+    /// builder has when they are called (so `.service(..)` first for a service added in
+    /// code); a service left out by [`only`](Self::only) or replaced by
+    /// [`attach`](Self::attach) runs no container, so its overrides have no effect.
     pub fn modify(mut self, service: &str, f: impl FnOnce(ServiceSpec) -> ServiceSpec) -> Self {
         match self.manifest.services.shift_remove_full(service) {
             Some((index, _, spec)) => {
@@ -599,7 +629,6 @@ impl StackBuilder {
                 self.manifest
                     .services
                     .shift_insert(index, service.to_owned(), changed);
-                self.edited = true;
             }
             None => self
                 .problems
@@ -651,7 +680,23 @@ impl StackBuilder {
         self
     }
 
-    /// Where progress events go (default: nowhere).
+    /// Where progress events go (default: nowhere). Among them: a service whose container
+    /// exits while the stack is up.
+    ///
+    /// ```no_run
+    /// use harness_core::Event;
+    /// # async fn demo() -> Result<(), harness_core::Error> {
+    /// let stack = harness_stack::Stack::from_manifest("suites/stack.toml")?
+    ///     .events(std::sync::Arc::new(|event| {
+    ///         if let Event::ServiceExited { service, exit_code, log_tail } = event {
+    ///             eprintln!("{service} exited with {exit_code}:\n{log_tail}");
+    ///         }
+    ///     }))
+    ///     .start()
+    ///     .await?;
+    /// # let _ = stack;
+    /// # Ok(()) }
+    /// ```
     pub fn events(mut self, sink: EventSink) -> Self {
         self.events = sink;
         self
@@ -693,9 +738,9 @@ impl StackBuilder {
         if let Some(problem) = self.problems.drain(..).next() {
             return Err(problem);
         }
-        if self.edited {
-            self.manifest.check()?;
-        }
+        // The file's rules again, for what code added or changed (cheap; a manifest read
+        // from a file passes them already).
+        self.manifest.check()?;
         let run_id = self.run_id.clone().unwrap_or_else(Self::new_run_id);
         if !labels::is_run_id(&run_id) {
             return Err(Error::Usage(format!(
@@ -822,9 +867,10 @@ impl StackBuilder {
         let network = format!("harness-{}-{run_id}", manifest.name);
         let reports = reports_dir
             .unwrap_or_else(|| harness_core::run_dir::default_reports_dir(&manifest.base_dir()));
-        let run_dir = reports.join(&run_id);
-        std::fs::create_dir_all(run_dir.join("logs"))
-            .map_err(|e| Error::io(format!("creating {}", run_dir.join("logs").display()), e))?;
+        let run_dir = RunDir::new(&reports, &run_id).path().to_owned();
+        let logs = RunDir::at(&run_dir).logs();
+        std::fs::create_dir_all(&logs)
+            .map_err(|e| Error::io(format!("creating {}", logs.display()), e))?;
 
         let request = NetworkCreateRequest {
             name: network.clone(),
@@ -939,7 +985,7 @@ impl StackBuilder {
                 container_name: wiring[name].0.clone(),
                 network: network.clone(),
                 labels: base_labels.clone(),
-                log_path: run_dir.join("logs").join(format!("{name}.log")),
+                log_path: RunDir::at(&run_dir).log(name),
                 wiring: wiring.clone(),
                 any_attached_local: attach
                     .values()
@@ -1307,7 +1353,7 @@ async fn start_service(
     )
     .await?;
     let expected_exit = Arc::new(AtomicBool::new(false));
-    ExitWatch {
+    let watch = ExitWatch {
         service: spec.name.clone(),
         expected: expected_exit.clone(),
         closing: ctx.closing.clone(),
@@ -1327,6 +1373,7 @@ async fn start_service(
         Running {
             id,
             expected_exit,
+            exit_watch: Arc::new(Mutex::new(Some(watch))),
             name: ctx.container_name.clone(),
             capture,
             log_rx,
