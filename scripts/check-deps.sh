@@ -4,7 +4,8 @@
 # wiremock, testcontainers and its BuildKit stack). Extend HEAVY as crates arrive.
 #
 # It makes a throwaway crate outside the workspace that depends on the facade by path, and
-# reads `cargo tree` of its normal dependencies (offline; versions from this workspace's lock).
+# reads `cargo tree` of its normal and build dependencies (offline; versions from this
+# workspace's lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -27,12 +28,12 @@ harness = { path = "$root/harness" }
 TOML
 : >"$work/src/lib.rs"
 cp Cargo.lock "$work/Cargo.lock"
-tree=$(cargo tree --offline --manifest-path "$work/Cargo.toml" -e normal --prefix none --format '{p}' | sed 's/ (.*//' | sort -u)
+tree=$(cargo tree --offline --manifest-path "$work/Cargo.toml" -e normal,build --prefix none --format '{p}' | sed 's/ (.*//' | sort -u)
 found=0
 for crate in "${HEAVY[@]}"; do
   if grep -q "^$crate v" <<<"$tree"; then
     echo "check-deps: the facade with default features pulls in $crate:" >&2
-    cargo tree --offline --manifest-path "$work/Cargo.toml" -e normal -i "$crate" >&2 || true
+    cargo tree --offline --manifest-path "$work/Cargo.toml" -e normal,build -i "$crate" >&2 || true
     found=1
   fi
 done
