@@ -21,12 +21,14 @@
 //! | --- | --- | --- |
 //! | (none) | | [`Event`], [`Error`], [`run_dir`], [`labels`]: `harness-core` |
 //! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper: `harness-stack`, `harness-images` |
+//! | `pact` | | [`pact`]: consumer pact checks, provider verification (`harness-pact`, on the Pact crates) |
 //!
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.
 
 pub use harness_core::{
-    Error, Event, EventRecord, EventSink, Result, SCHEMA_VERSION, discard, run_dir, text, workspace,
+    Error, Event, EventRecord, EventSink, Result, SCHEMA_VERSION, contract, discard, run_dir, text,
+    workspace,
 };
 
 #[cfg(feature = "stack")]
@@ -34,10 +36,17 @@ pub use harness_images::{self as images, ImageProvider, ImageRequest, ImageState
 #[cfg(feature = "stack")]
 pub use harness_stack::{
     Condition, Dependency, Endpoint, ExecOutput, ImagePrune, ImageSource, Manifest, Readiness,
-    Removed, Resources, ServiceSpec, Stack, StackBuilder, SweepReport, connect, labels, manifest,
-    prune_images, prune_reports, reaper, remove_all_runs, remove_run, sweep_dead_runs,
-    sweep_dead_runs_in,
+    Removed, Resources, ServiceSpec, Stack, StackBuilder, SweepReport, connect, env_var_name,
+    labels, manifest, prune_images, prune_reports, reaper, remove_all_runs, remove_run,
+    sweep_dead_runs, sweep_dead_runs_in,
 };
+
+/// Pact contracts: [`pact::PactCheck`] for consumer tests, [`pact::Verifier`] for providers.
+/// Set `PACT_DO_NOT_TRACK=true` in your tests' environment (Pact reports usage over the
+/// network otherwise), and call [`pact::ensure_crypto_provider`] before building reqwest
+/// clients of your own in a build with this feature.
+#[cfg(feature = "pact")]
+pub use harness_pact as pact;
 
 /// The testcontainers crate the bridge is built on (0.28), so an image type and
 /// `StackBuilder::container` always agree on its version.

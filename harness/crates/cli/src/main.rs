@@ -1,7 +1,14 @@
 //! The `harness` CLI: a thin edge over the library. It parses arguments, renders events as
 //! progress, prints results, and maps failures to the documented exit codes:
-//! 0 success, 1 failure (a stack that did not come up), 2 usage or input error,
-//! 3 environment error (no Docker engine, a missing tool).
+//! 0 success, 1 failure (a stack that did not come up, a pact that does not hold), 2 usage
+//! or input error, 3 environment error (no Docker engine, a missing tool).
+//!
+//! Pact reports usage over the network unless `PACT_DO_NOT_TRACK=true`; the workspace
+//! forbids `unsafe` (so no `set_var`), so the CLI re-executes itself with the variable set
+//! when it is missing, for itself and every child it starts.
+
+mod config;
+mod contract;
 
 use std::{
     io::Write,
@@ -74,6 +81,11 @@ enum Command {
         #[arg(long, value_name = "DIR", requires = "reports")]
         reports_dir: Option<PathBuf>,
     },
+    /// Contracts: verify providers against their pacts.
+    Contract {
+        #[command(subcommand)]
+        command: ContractCommand,
+    },
     /// List the images a manifest needs and whether they are present; `--build` builds
     /// what is missing.
     Images {
@@ -86,7 +98,73 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ContractCommand {
+    /// Start the stack (or use what --attach names), serve provider states as harness.toml
+    /// says, verify every provider that has pacts, print one row per interaction. Exit 0
+    /// when all pass, 1 when any fails, 2 for bad input (an unreadable pact), 3 for the
+    /// environment.
+    Verify {
+        /// Verify only this provider (as the pacts name it).
+        #[arg(long)]
+        provider: Option<String>,
+        /// A pact file or a directory of pacts (default: `pacts` in harness.toml).
+        #[arg(long, value_name = "PATH", conflicts_with = "broker")]
+        pacts: Option<PathBuf>,
+        /// A Pact Broker to fetch the providers' latest pacts from.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
+        /// Use an already running service instead of a container: NAME=URL (repeatable).
+        #[arg(long, value_name = "NAME=URL")]
+        attach: Vec<String>,
+        /// The harness.toml to read (default: the one at the workspace root).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// What ends a command unsuccessfully.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] Error),
+    #[error(transparent)]
+    Pact(#[from] harness::pact::Error),
+    /// A gate failed; what failed is already printed.
+    #[error("{0}")]
+    Gate(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> i32 {
+        match self {
+            Self::Harness(e) => e.exit_code(),
+            Self::Pact(e) => e.exit_code(),
+            Self::Gate(_) => 1,
+        }
+    }
+}
+
+/// Re-executes this program with `PACT_DO_NOT_TRACK=true` when it is not set so.
+fn ensure_do_not_track() -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let key = harness::pact::DO_NOT_TRACK_ENV;
+    if std::env::var(key).as_deref() == Ok("true") {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(key, "true")
+        .exec();
+    Err(error.to_string())
+}
+
 fn main() -> ExitCode {
+    if let Err(e) = ensure_do_not_track() {
+        eprintln!("error: cannot restart with PACT_DO_NOT_TRACK=true: {e}");
+        return ExitCode::from(3);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,7 +185,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Up {
             manifest,
@@ -115,7 +193,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             env_file,
             only,
             exit_when_ready,
-        } => up(manifest, attach, env_file, only, exit_when_ready).await,
+        } => Ok(up(manifest, attach, env_file, only, exit_when_ready).await?),
         Command::Clean {
             runs,
             all,
@@ -126,7 +204,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
             if let Some(run) = runs.iter().find(|r| !harness::labels::is_run_id(r)) {
                 return Err(Error::Usage(format!(
                     "--run {run}: a run id is lowercase letters and digits, as printed by `harness up`"
-                )));
+                ))
+                .into());
             }
             let docker = harness::connect().await?;
             if all {
@@ -197,7 +276,33 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Images { manifest, build } => images(manifest, build).await,
+        Command::Images { manifest, build } => Ok(images(manifest, build).await?),
+        Command::Contract {
+            command:
+                ContractCommand::Verify {
+                    provider,
+                    pacts,
+                    broker,
+                    attach,
+                    config,
+                },
+        } => {
+            let (sink, multi) = progress();
+            let args = contract::VerifyArgs {
+                provider,
+                pacts,
+                broker,
+                attach,
+                config,
+            };
+            let passed = contract::verify(args, sink).await;
+            let _ = multi.clear();
+            if passed? {
+                Ok(())
+            } else {
+                Err(Failure::Gate("some pacts do not hold".to_owned()))
+            }
+        }
     }
 }
 
@@ -273,6 +378,25 @@ fn describe(event: &Event) -> Option<String> {
             "{service}: its container exited with code {exit_code} while the stack is up; last lines of its log:\n{log_tail}"
         ),
         Event::Stopping { run_id } => format!("removing run {run_id}"),
+        Event::PactVerifying {
+            consumer,
+            provider,
+            source,
+            interactions,
+        } => format!("verifying {provider} against {consumer}'s pact ({interactions} interaction(s), {source})"),
+        Event::InteractionVerified(r) => format!(
+            "{} -> {}: {} ... {}",
+            r.consumer,
+            r.provider,
+            r.description,
+            if r.passed() { "passed" } else { "FAILED" }
+        ),
+        Event::NoPacts {
+            provider, failed, ..
+        } => format!(
+            "no pacts found for provider {provider}{}",
+            if *failed { " (a failure)" } else { " (allowed)" }
+        ),
         _ => return None,
     })
 }
@@ -320,7 +444,9 @@ fn progress() -> (EventSink, MultiProgress) {
             | Event::SweepFailed { .. }
             | Event::SweepUndecided { .. }
             | Event::ReaperReady { .. }
-            | Event::ReaperDisabled => {
+            | Event::ReaperDisabled
+            | Event::PactVerifying { .. }
+            | Event::NoPacts { .. } => {
                 if let Some(line) = describe(&event) {
                     let _ = m.println(line);
                 }
@@ -445,7 +571,7 @@ async fn up(
     stack.shutdown().await
 }
 
-async fn signal() {
+pub(crate) async fn signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

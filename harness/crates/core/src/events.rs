@@ -75,6 +75,21 @@ pub enum Event {
     ServiceAttached { service: String, url: String },
     /// The stack is being removed.
     Stopping { run_id: String },
+    /// A pact is about to be verified against its provider.
+    PactVerifying {
+        consumer: String,
+        provider: String,
+        source: String,
+        interactions: usize,
+    },
+    /// One interaction of a pact was verified.
+    InteractionVerified(crate::contract::InteractionResult),
+    /// No pact names this provider; `failed` says whether that fails the verification.
+    NoPacts {
+        provider: String,
+        sources: Vec<String>,
+        failed: bool,
+    },
     /// An event of a newer writer that this version does not know (read from a stored
     /// stream; never emitted).
     #[serde(other)]
@@ -107,16 +122,16 @@ impl EventRecord {
 }
 
 /// Durations as fractional seconds (`1.25`), the unit every report shows.
-mod seconds {
+pub(crate) mod seconds {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }

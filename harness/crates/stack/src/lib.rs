@@ -37,6 +37,6 @@ pub use manifest::{
     Condition, Dependency, ImageSource, Manifest, Readiness, Resources, ServiceSpec,
 };
 pub use prune::{ImagePrune, prune_images, prune_reports};
-pub use stack::{Endpoint, ExecOutput, Stack, StackBuilder};
+pub use stack::{Endpoint, ExecOutput, Stack, StackBuilder, env_var_name};
 #[cfg(feature = "testcontainers")]
 pub use testcontainers;

@@ -273,6 +273,17 @@ impl Stack {
             .collect()
     }
 
+    /// The stack's endpoints as environment variables for user code the harness starts
+    /// (provider states, producers, load scenarios): `HARNESS_<SERVICE>_URL` for every
+    /// service with a URL, the name upper-cased with `-` as `_` (e.g.
+    /// `HARNESS_GATEWAY_URL=http://127.0.0.1:49153`, `HARNESS_POSTGRES_URL=postgres://…`).
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        self.endpoints()
+            .into_iter()
+            .filter_map(|e| Some((env_var_name(&e.service), e.url?)))
+            .collect()
+    }
+
     fn endpoint(&self, service: &str) -> Result<Endpoint> {
         self.manifest.service(service)?;
         let map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
@@ -1469,6 +1480,41 @@ fn alias(service: &str) -> EndpointSettings {
 /// average, so it is short; a check is one local HTTP request or TCP connection.
 const POLL: Duration = Duration::from_millis(25);
 
+type ProbeClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
+/// `HARNESS_<SERVICE>_URL` for a service name.
+pub fn env_var_name(service: &str) -> String {
+    format!(
+        "HARNESS_{}_URL",
+        service.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+/// The HTTP client of readiness probes: plain HTTP/1.1 to loopback, on hyper directly
+/// (reqwest's TLS backend and its crypto provider depend on what else is in the build).
+fn probe_client() -> ProbeClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http()
+}
+
+/// The status of `GET http://127.0.0.1:{port}{path}`, or `None` when there is no answer
+/// within 2 s.
+async fn http_status(client: &ProbeClient, port: u16, path: &str) -> Option<u16> {
+    let uri: hyper::Uri = format!("http://127.0.0.1:{port}{path}").parse().ok()?;
+    let request = hyper::Request::get(uri)
+        .body(http_body_util::Empty::new())
+        .ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(2), client.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
 /// Waits until the readiness rule holds, the container exits, or the timeout passes.
 async fn wait_ready(
     docker: &Docker,
@@ -1488,10 +1534,7 @@ async fn wait_ready(
         log_tail: capture.tail(50),
     };
     let host_port = |p: u16| published.iter().find(|(c, _)| *c == p).map(|(_, h)| *h);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| not_ready(e.to_string()))?;
+    let client = probe_client();
     let mut polls = 0u32;
     loop {
         let ok = match &spec.ready {
@@ -1499,12 +1542,7 @@ async fn wait_ready(
             Readiness::Delay(d) => started.elapsed() >= *d,
             Readiness::Log { times, .. } => *log_rx.borrow_and_update() >= log_baseline + times,
             Readiness::Http { port, path, status } => match host_port(*port) {
-                Some(h) => client
-                    .get(format!("http://127.0.0.1:{h}{path}"))
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16() == *status)
-                    .unwrap_or(false),
+                Some(h) => http_status(&client, h, path).await == Some(*status),
                 None => {
                     return Err(not_ready(format!(
                         "readiness port {port} is not in `ports`"

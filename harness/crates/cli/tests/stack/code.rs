@@ -22,7 +22,7 @@ fn payments() -> ServiceSpec {
 }
 
 async fn pay(url: &str, customer: &str, cents: u64) -> serde_json::Value {
-    reqwest::Client::new()
+    crate::http()
         .post(format!("{url}/payments"))
         .json(&serde_json::json!({
             "order_id": uuid::Uuid::new_v4(), "customer_id": customer,
@@ -179,7 +179,9 @@ async fn a_testcontainers_image_joins_a_stack_and_is_reached_by_name_and_exec_ru
         .await
         .unwrap();
     // inventory is ready only once it reached its database by the name `db`.
-    let products = reqwest::get(format!("{}/products", stack.url("inventory").unwrap()))
+    let products = crate::http()
+        .get(format!("{}/products", stack.url("inventory").unwrap()))
+        .send()
         .await
         .unwrap();
     assert_eq!(products.status().as_u16(), 200);

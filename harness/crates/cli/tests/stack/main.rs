@@ -78,7 +78,15 @@ fn recorder() -> (EventSink, EventLog) {
     )
 }
 
+/// A reqwest client. This build contains the Pact crates (through `harness-cli`), which turn
+/// on reqwest's rustls backend without a crypto provider: install one first.
+fn http() -> reqwest::Client {
+    harness::pact::ensure_crypto_provider();
+    reqwest::Client::new()
+}
+
 async fn get(url: &str) -> Result<u16, reqwest::Error> {
+    harness::pact::ensure_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()?;
@@ -117,7 +125,7 @@ async fn services_start_after_their_dependencies_and_independent_ones_concurrent
 
     // b was wired to a by container name through ${a.host}: b declines that customer.
     let a_name = stack.container_name("a").unwrap();
-    let resp = reqwest::Client::new()
+    let resp = crate::http()
         .post(format!("{}/payments", stack.url("b").unwrap()))
         .json(&serde_json::json!({
             "order_id": uuid::Uuid::new_v4(), "customer_id": a_name, "amount_cents": 100, "currency": "EUR"

@@ -1,0 +1,320 @@
+//! `harness contract verify`: start the stack (or use what `--attach` names), start the
+//! provider-state program of `harness.toml`, verify every provider that has pacts, print
+//! one row per interaction and the failures, and say whether all passed.
+//!
+//! pact_verifier prints its own report on stdout; while it runs, stdout goes to
+//! `<run>/pact-verifier.log` instead (the typed results carry everything in it).
+
+use std::{
+    collections::BTreeSet,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use harness::{
+    Error, EventSink, Stack,
+    pact::{InteractionResult, NoPacts, Outcome, PactSource, Verifier, VerifyReport},
+};
+
+use crate::{
+    Failure,
+    config::{Config, States},
+};
+
+/// The arguments of `harness contract verify`.
+#[derive(Debug)]
+pub(crate) struct VerifyArgs {
+    pub(crate) provider: Option<String>,
+    pub(crate) pacts: Option<PathBuf>,
+    pub(crate) broker: Option<String>,
+    pub(crate) attach: Vec<String>,
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Runs the verification; `Ok(true)` when every provider passed.
+pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!("cannot read --config {}: {e}", path.display()))
+            })?;
+            Config::parse(&text, path)?
+        }
+        None => Config::load(&harness::workspace::find_workspace_root(Path::new(".")))?,
+    };
+    let contract = &config.contract;
+
+    let mut sources = Vec::new();
+    match (&args.pacts, &args.broker) {
+        (Some(path), _) => sources.push(PactSource::path(path)),
+        (None, Some(url)) => sources.push(PactSource::broker(url)),
+        (None, None) => {
+            if let Some(path) = &contract.pacts {
+                sources.push(PactSource::path(path));
+            }
+            if let Some(url) = &contract.broker {
+                sources.push(PactSource::broker(url));
+            }
+        }
+    }
+    if sources.is_empty() {
+        return Err(Error::Usage(format!(
+            "no pacts to verify: give --pacts PATH or --broker URL, or set `pacts` under [contract] in {}",
+            config.path.display()
+        ))
+        .into());
+    }
+
+    // Parse every pact before anything starts: a broken file is an input error.
+    let mut providers = BTreeSet::new();
+    for source in &sources {
+        for pact in harness::pact::source::load(source)? {
+            providers.insert(pact.provider);
+        }
+    }
+    providers.extend(contract.providers.keys().cloned());
+    if let Some(only) = &args.provider {
+        providers.retain(|p| p == only);
+        providers.insert(only.clone());
+    }
+    if providers.is_empty() {
+        eprintln!(
+            "no provider to verify: the pacts name none and {} lists none",
+            config.path.display()
+        );
+        return Ok(!contract.fail_if_no_pacts);
+    }
+
+    let mut builder = Stack::from_manifest(&config.manifest)?.events(events.clone());
+    for a in &args.attach {
+        let (name, url) = a.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--attach {a}: expected NAME=URL, e.g. orders=http://127.0.0.1:8081"
+            ))
+        })?;
+        builder = builder.attach(name, url);
+    }
+    let stack = tokio::select! {
+        result = builder.start() => result?,
+        () = crate::signal() => return Err(Error::Interrupted.into()),
+    };
+    let outcome = tokio::select! {
+        result = verify_on(&stack, &config, &sources, &providers, events) => result,
+        () = crate::signal() => Err(Error::Interrupted.into()),
+    };
+    stack.shutdown().await?;
+    let reports = outcome?;
+
+    let mut out = std::io::stdout().lock();
+    let results: Vec<&InteractionResult> = reports.iter().flat_map(|r| &r.results).collect();
+    let _ = writeln!(out, "{}", table(&results));
+    let mut passed = true;
+    for report in &reports {
+        if !report.passed() {
+            passed = false;
+            let _ = write!(out, "\n{}", report.explain());
+        } else if report.no_pacts {
+            let _ = writeln!(
+                out,
+                "\nno pacts found for provider {} (allowed: if_no_pacts = \"pass\")",
+                report.provider
+            );
+        }
+    }
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    let _ = writeln!(
+        out,
+        "\n{} interaction(s) of {} pact(s) verified against {} provider(s) in {:.1}s: {} passed, {} failed{}",
+        results.len(),
+        reports.iter().map(|r| r.pacts.len()).sum::<usize>(),
+        reports.len(),
+        started.elapsed().as_secs_f64(),
+        results.len() - failed,
+        failed,
+        if passed { "" } else { " -- FAILED" }
+    );
+    Ok(passed)
+}
+
+async fn verify_on(
+    stack: &Stack,
+    config: &Config,
+    sources: &[PactSource],
+    providers: &BTreeSet<String>,
+    events: EventSink,
+) -> Result<Vec<VerifyReport>, Failure> {
+    let contract = &config.contract;
+    // Provider states: a program of the user's, or a URL.
+    let (_child, states_url) = match &contract.states {
+        None => (None, None),
+        Some(States::Url(url)) => (None, Some(url.clone())),
+        Some(States::Command {
+            argv,
+            ready_timeout,
+        }) => {
+            let (child, url) = start_states(stack, &config.dir, argv, *ready_timeout).await?;
+            (Some(child), Some(url))
+        }
+    };
+
+    let log_path = stack.run_dir().join("pact-verifier.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", log_path.display())))?;
+    let mut reports = Vec::new();
+    for provider in providers {
+        let settings = contract
+            .providers
+            .get(provider)
+            .cloned()
+            .unwrap_or_default();
+        let service = settings.service.clone().unwrap_or_else(|| provider.clone());
+        let url = stack.url(&service).map_err(|_| {
+            Error::Usage(format!(
+                "provider {provider}: the stack {} has no service {service} with a URL (set `service` under [contract.providers.{provider}] in {})",
+                config.manifest.display(),
+                config.path.display()
+            ))
+        })?;
+        let mut verifier = Verifier::new(provider)
+            .provider_url(&url)
+            .timeout(contract.timeout)
+            .if_no_pacts(if contract.fail_if_no_pacts {
+                NoPacts::Fail
+            } else {
+                NoPacts::Pass
+            })
+            .events(events.clone());
+        for source in sources {
+            verifier = verifier.pacts(source.clone());
+        }
+        if let Some(base) = &states_url {
+            verifier = verifier
+                .state_url(&format!("{base}{}", harness::pact::serve::STATES_PATH))
+                .message_url(&format!("{base}{}", harness::pact::serve::MESSAGES_PATH));
+        }
+        for (name, value) in &settings.headers {
+            verifier = verifier.header(name, value);
+        }
+        // The verifier prints its own report on stdout: into the log while it runs.
+        let redirect = log
+            .try_clone()
+            .ok()
+            .and_then(|f| gag::Redirect::stdout(f).ok());
+        let report = verifier.verify().await;
+        drop(redirect);
+        reports.push(report?);
+    }
+    eprintln!("pact verifier output: {}", log_path.display());
+    Ok(reports)
+}
+
+/// Starts the provider-state program on a free loopback port and waits until it listens.
+async fn start_states(
+    stack: &Stack,
+    dir: &Path,
+    argv: &[String],
+    ready_timeout: Duration,
+) -> Result<(tokio::process::Child, String), Failure> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::Usage(format!("no free port on 127.0.0.1: {e}")))?;
+    let addr = format!("127.0.0.1:{port}");
+    let logs = stack.run_dir().join("logs");
+    let _ = std::fs::create_dir_all(&logs);
+    let log_path = logs.join("contract-states.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", log_path.display())))?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", log_path.display())))?;
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(dir)
+        .envs(stack.env_vars())
+        .env("HARNESS_STATES_ADDR", &addr)
+        .env(harness::pact::DO_NOT_TRACK_ENV, "true")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log)
+        .kill_on_drop(true);
+    let shown = argv.join(" ");
+    let mut child = command.spawn().map_err(|e| {
+        Error::Usage(format!(
+            "cannot start the provider-state program `{shown}` ([contract.states] command): {e}"
+        ))
+    })?;
+    let deadline = Instant::now() + ready_timeout;
+    loop {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            return Ok((child, format!("http://{addr}")));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::Start {
+                service: "contract states".to_owned(),
+                message: format!(
+                    "`{shown}` exited ({status}) before listening on {addr}; its log:\n{}",
+                    harness::text::tail_of_file(&log_path, 30)
+                ),
+            }
+            .into());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Start {
+                service: "contract states".to_owned(),
+                message: format!(
+                    "`{shown}` did not listen on {addr} within {}s; its log:\n{}",
+                    ready_timeout.as_secs(),
+                    harness::text::tail_of_file(&log_path, 30)
+                ),
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One row per interaction.
+fn table(results: &[&InteractionResult]) -> String {
+    let mut rows = vec![[
+        "provider".to_owned(),
+        "consumer".to_owned(),
+        "interaction".to_owned(),
+        "given".to_owned(),
+        "result".to_owned(),
+        "time".to_owned(),
+    ]];
+    for r in results {
+        rows.push([
+            r.provider.clone(),
+            r.consumer.clone(),
+            r.description.clone(),
+            r.provider_states.join("; "),
+            match &r.outcome {
+                Outcome::Passed => "passed".to_owned(),
+                Outcome::Failed { mismatches } => format!("FAILED ({})", mismatches.len()),
+                Outcome::Error { .. } => "ERROR".to_owned(),
+            },
+            format!("{:.2}s", r.duration.as_secs_f64()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,554 @@
+//! Provider verification: [`Verifier`] replays every interaction of the provider's pacts
+//! against it (HTTP requests to its URL, messages from its producers), with each
+//! interaction's provider states set up and torn down around it, and returns one typed
+//! [`InteractionResult`] per interaction.
+//!
+//! It runs on pact_verifier's `verify_provider_async`, once per pact file (so every result
+//! knows its file) or once per broker. pact_verifier prints its own report on stdout; the
+//! results here carry everything in it, so the CLI keeps that print out of its output.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use harness_core::{
+    Event, EventSink,
+    contract::{InteractionResult, Outcome},
+};
+use pact_models::http_utils::HttpAuth;
+use pact_verifier::{
+    FilterInfo, MismatchResult, ProviderInfo, ProviderTransport, VerificationOptions,
+    verification_result::VerificationInteractionResult,
+};
+
+use crate::{
+    error::{Error, Result},
+    executor::{FilterExecutor, ProviderRequest, RequestFilter, StateExecutor},
+    handlers::Handlers,
+    serve::{MESSAGES_PATH, Server},
+    source::{self, LoadedPact, PactSource},
+    tls::ensure_crypto_provider,
+};
+
+/// What to do when no pact names the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoPacts {
+    /// The verification fails (the default: a provider nobody verifies is a gap).
+    #[default]
+    Fail,
+    /// It passes, and the report still says so.
+    Pass,
+}
+
+/// Verifies one provider against its pacts.
+pub struct Verifier {
+    provider: String,
+    base_url: Option<String>,
+    sources: Vec<PactSource>,
+    handlers: Handlers,
+    state_url: Option<String>,
+    message_url: Option<String>,
+    headers: BTreeMap<String, String>,
+    filter: Option<RequestFilter>,
+    no_pacts: NoPacts,
+    consumers: Vec<String>,
+    timeout: Duration,
+    events: EventSink,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("sources", &self.sources)
+            .field("handlers", &self.handlers)
+            .field("state_url", &self.state_url)
+            .field("message_url", &self.message_url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("no_pacts", &self.no_pacts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of verifying one provider.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub provider: String,
+    /// The pacts verified: consumer, file (or broker), number of interactions.
+    pub pacts: Vec<PactSummary>,
+    /// One result per interaction, in pact order.
+    pub results: Vec<InteractionResult>,
+    /// Failures not tied to an interaction (a pact the verifier could not run).
+    pub errors: Vec<String>,
+    /// No pact names the provider; `no_pacts_fails` says whether that fails.
+    pub no_pacts: bool,
+    pub no_pacts_fails: bool,
+    pub elapsed: Duration,
+}
+
+/// A pact that was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PactSummary {
+    pub consumer: String,
+    pub source: String,
+    pub interactions: usize,
+}
+
+impl VerifyReport {
+    /// Every interaction passed, nothing else failed, and a missing pact is allowed.
+    pub fn passed(&self) -> bool {
+        self.errors.is_empty()
+            && self.results.iter().all(InteractionResult::passed)
+            && !(self.no_pacts && self.no_pacts_fails)
+    }
+
+    /// The failed interactions.
+    pub fn failures(&self) -> impl Iterator<Item = &InteractionResult> {
+        self.results.iter().filter(|r| !r.passed())
+    }
+
+    /// A plain-text account of every failure (for test assertions and logs).
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        if self.no_pacts {
+            out.push_str(&format!("no pacts found for provider {}\n", self.provider));
+        }
+        for e in &self.errors {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        for r in self.failures() {
+            out.push_str(&format!(
+                "{} -> {}: {:?}{}\n",
+                r.consumer,
+                r.provider,
+                r.description,
+                if r.provider_states.is_empty() {
+                    String::new()
+                } else {
+                    format!(" given {}", r.provider_states.join(", "))
+                }
+            ));
+            match &r.outcome {
+                Outcome::Passed => {}
+                Outcome::Error { message } => out.push_str(&format!("  error: {message}\n")),
+                Outcome::Failed { mismatches } => {
+                    for m in mismatches {
+                        out.push_str(&format!(
+                            "  {} {}: expected {} but was {} ({})\n",
+                            m.kind, m.path, m.expected, m.actual, m.detail
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Verifier {
+    /// A verifier of the provider with this name (as pacts name it).
+    pub fn new(provider: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            base_url: None,
+            sources: Vec::new(),
+            handlers: Handlers::new(),
+            state_url: None,
+            message_url: None,
+            headers: BTreeMap::new(),
+            filter: None,
+            no_pacts: NoPacts::Fail,
+            consumers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            events: harness_core::discard(),
+        }
+    }
+
+    /// Where the provider answers HTTP (a stack service's URL, an attached URL, any URL).
+    pub fn provider_url(mut self, url: &str) -> Self {
+        self.base_url = Some(url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Adds a pact source.
+    pub fn pacts(mut self, source: PactSource) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Rust handlers for provider states and messages (served to the verifier in-process).
+    pub fn handlers(mut self, handlers: Handlers) -> Self {
+        self.handlers = self.handlers.merge(handlers);
+        self
+    }
+
+    /// Pact's state-change URL for states no Rust handler knows (`POST {state, params,
+    /// action}`).
+    pub fn state_url(mut self, url: &str) -> Self {
+        self.state_url = Some(url.to_owned());
+        self
+    }
+
+    /// Pact's message endpoint, for providers whose producers are not Rust handlers
+    /// (`POST {description, providerStates}` answers the message).
+    pub fn message_url(mut self, url: &str) -> Self {
+        self.message_url = Some(url.to_owned());
+        self
+    }
+
+    /// A header added to every request to the provider (e.g. `Authorization`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// A function that changes every request before it is sent.
+    pub fn request_filter(
+        mut self,
+        filter: impl Fn(&mut ProviderRequest) + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// What no pact for the provider means (default: failure).
+    pub fn if_no_pacts(mut self, policy: NoPacts) -> Self {
+        self.no_pacts = policy;
+        self
+    }
+
+    /// Verifies only the pacts of these consumers.
+    pub fn consumers(mut self, consumers: &[&str]) -> Self {
+        self.consumers = consumers.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// The limit on each request and state call (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where events go (one [`Event::InteractionVerified`] per interaction).
+    pub fn events(mut self, events: EventSink) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The pacts of this provider in the file and directory sources (parsed; an unreadable
+    /// one is an error naming it).
+    pub fn load(&self) -> Result<Vec<LoadedPact>> {
+        let mut pacts = Vec::new();
+        for s in &self.sources {
+            pacts.extend(source::load(s)?.into_iter().filter(|p| {
+                p.provider == self.provider
+                    && (self.consumers.is_empty() || self.consumers.contains(&p.consumer))
+            }));
+        }
+        Ok(pacts)
+    }
+
+    /// Runs the verification.
+    pub async fn verify(self) -> Result<VerifyReport> {
+        let started = Instant::now();
+        if self.sources.is_empty() {
+            return Err(Error::Usage(format!(
+                "no pact source for provider {}: give a pact file, directory or broker",
+                self.provider
+            )));
+        }
+        ensure_crypto_provider();
+        let pacts = self.load()?;
+        let brokers: Vec<&PactSource> = self
+            .sources
+            .iter()
+            .filter(|s| matches!(s, PactSource::Broker { .. }))
+            .collect();
+        let mut report = VerifyReport {
+            provider: self.provider.clone(),
+            pacts: Vec::new(),
+            results: Vec::new(),
+            errors: Vec::new(),
+            no_pacts: false,
+            no_pacts_fails: self.no_pacts == NoPacts::Fail,
+            elapsed: Duration::ZERO,
+        };
+
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .no_proxy()
+            .build()
+            .map_err(|e| Error::Environment(format!("cannot build an HTTP client: {e}")))?;
+        // Rust producers are served on loopback for the verifier's message requests.
+        let server = if self.handlers.has_messages() {
+            Some(Server::start(self.handlers.clone()).await?)
+        } else {
+            None
+        };
+        let message_url = match &server {
+            Some(s) => Some(format!("{}{MESSAGES_PATH}", s.url())),
+            None => self.message_url.clone(),
+        };
+        let executor = Arc::new(StateExecutor::new(
+            self.handlers.clone(),
+            self.state_url.clone(),
+            http,
+        ));
+        let options = VerificationOptions::<FilterExecutor> {
+            request_filter: self.filter.clone().map(|f| Arc::new(FilterExecutor(f))),
+            request_timeout: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            custom_headers: self.headers.clone().into_iter().collect::<HashMap<_, _>>(),
+            coloured_output: false,
+            no_pacts_is_error: false,
+            follow_redirects: false,
+            ..VerificationOptions::default()
+        };
+
+        for pact in &pacts {
+            let info = self.provider_info(
+                &pact.path.display().to_string(),
+                pact.has_http(),
+                pact.has_messages(),
+                message_url.as_deref(),
+            )?;
+            let source = pact.path.display().to_string();
+            (self.events)(Event::PactVerifying {
+                consumer: pact.consumer.clone(),
+                provider: self.provider.clone(),
+                source: source.clone(),
+                interactions: pact.interactions.len(),
+            });
+            report.pacts.push(PactSummary {
+                consumer: pact.consumer.clone(),
+                source: source.clone(),
+                interactions: pact.interactions.len(),
+            });
+            let sources = vec![pact_verifier::PactSource::File(source.clone())];
+            self.run(info, sources, &source, &options, &executor, &mut report)
+                .await?;
+        }
+        for broker in brokers {
+            let PactSource::Broker { url, token } = broker else {
+                continue;
+            };
+            let info = self.provider_info(
+                url,
+                self.base_url.is_some(),
+                message_url.is_some(),
+                message_url.as_deref(),
+            )?;
+            let auth = token.clone().map(HttpAuth::Token);
+            let sources = vec![pact_verifier::PactSource::BrokerUrl(
+                self.provider.clone(),
+                url.clone(),
+                auth,
+                vec![],
+            )];
+            let before = report.results.len();
+            self.run(
+                info,
+                sources,
+                &broker.to_string(),
+                &options,
+                &executor,
+                &mut report,
+            )
+            .await?;
+            let mut seen: Vec<String> = Vec::new();
+            for r in &report.results[before..] {
+                if !seen.contains(&r.consumer) {
+                    seen.push(r.consumer.clone());
+                }
+            }
+            for consumer in seen {
+                let interactions = report.results[before..]
+                    .iter()
+                    .filter(|r| r.consumer == consumer)
+                    .count();
+                report.pacts.push(PactSummary {
+                    consumer,
+                    source: broker.to_string(),
+                    interactions,
+                });
+            }
+        }
+        drop(server);
+
+        if report.pacts.is_empty() && report.errors.is_empty() {
+            report.no_pacts = true;
+            (self.events)(Event::NoPacts {
+                provider: self.provider.clone(),
+                sources: self.sources.iter().map(ToString::to_string).collect(),
+                failed: report.no_pacts_fails,
+            });
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// The verifier's view of the provider: its HTTP transport and its message transport.
+    fn provider_info(
+        &self,
+        origin: &str,
+        http: bool,
+        messages: bool,
+        message_url: Option<&str>,
+    ) -> Result<ProviderInfo> {
+        let mut transports = Vec::new();
+        let mut host: Option<String> = None;
+        if http {
+            let Some(base) = &self.base_url else {
+                return Err(Error::Usage(format!(
+                    "{origin} has HTTP interactions for {}, but no provider URL is given",
+                    self.provider
+                )));
+            };
+            let (h, t) = transport("http", base)?;
+            host = Some(h);
+            transports.push(t);
+        }
+        if messages {
+            let Some(url) = message_url else {
+                return Err(Error::Usage(format!(
+                    "{origin} has message interactions for {}, but no message producer is registered and no message URL is given",
+                    self.provider
+                )));
+            };
+            let (h, t) = transport("message", url)?;
+            if let Some(host) = &host
+                && *host != h
+            {
+                return Err(Error::Usage(format!(
+                    "the message endpoint {url} must be on the provider's host {host} (the verifier takes one host per provider)"
+                )));
+            }
+            host = Some(h);
+            transports.push(t);
+        }
+        Ok(ProviderInfo {
+            name: self.provider.clone(),
+            host: host.unwrap_or_else(|| "127.0.0.1".to_owned()),
+            transports,
+            ..ProviderInfo::default()
+        })
+    }
+
+    async fn run(
+        &self,
+        info: ProviderInfo,
+        sources: Vec<pact_verifier::PactSource>,
+        source: &str,
+        options: &VerificationOptions<FilterExecutor>,
+        executor: &Arc<StateExecutor>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let consumers = self.consumers.clone();
+        let result = pact_verifier::verify_provider_async(
+            info,
+            sources,
+            FilterInfo::None,
+            consumers,
+            options,
+            None,
+            executor,
+            None,
+        )
+        .await
+        .map_err(|e| Error::Environment(format!("the verifier failed on {source}: {e:#}")))?;
+        for r in &result.interaction_results {
+            let mut typed = interaction_result(r, source);
+            if let Outcome::Error { message } = &mut typed.outcome {
+                let why: Vec<String> = r
+                    .provider_states
+                    .iter()
+                    .filter_map(|state| executor.take_failure(state))
+                    .collect();
+                if !why.is_empty() {
+                    *message = format!("{message}: {}", why.join("; "));
+                }
+            }
+            (self.events)(Event::InteractionVerified(typed.clone()));
+            report.results.push(typed);
+        }
+        // Failures with no interaction behind them: a pact that could not be loaded or run.
+        for (what, mismatch) in &result.errors {
+            if result
+                .interaction_results
+                .iter()
+                .any(|r| &r.description == what || &r.interaction_description == what)
+            {
+                continue;
+            }
+            let detail = match mismatch {
+                pact_verifier::verification_result::VerificationMismatchResult::Error {
+                    error,
+                    ..
+                } => error.clone(),
+                pact_verifier::verification_result::VerificationMismatchResult::Mismatches {
+                    mismatches,
+                    ..
+                } => mismatches
+                    .iter()
+                    .map(|m| m.description())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            report.errors.push(format!("{source}: {what}: {detail}"));
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host:port/path` as a pact_verifier transport, and its host.
+fn transport(kind: &str, url: &str) -> Result<(String, ProviderTransport)> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| Error::Usage(format!("{url:?} is not a URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| Error::Usage(format!("{url:?} has no host")))?
+        .to_owned();
+    let path = parsed.path().trim_end_matches('/');
+    Ok((
+        host,
+        ProviderTransport {
+            transport: kind.to_owned(),
+            port: parsed.port_or_known_default(),
+            path: (!path.is_empty()).then(|| path.to_owned()),
+            scheme: Some(parsed.scheme().to_owned()),
+        },
+    ))
+}
+
+fn interaction_result(r: &VerificationInteractionResult, source: &str) -> InteractionResult {
+    let outcome = match &r.result {
+        Ok(()) => Outcome::Passed,
+        Err(MismatchResult::Error(message, _)) => Outcome::Error {
+            message: message.clone(),
+        },
+        Err(MismatchResult::Mismatches {
+            mismatches,
+            expected,
+            ..
+        }) => {
+            let body = crate::mismatch::expected_body(expected.as_ref());
+            Outcome::Failed {
+                mismatches: mismatches
+                    .iter()
+                    .map(|m| crate::mismatch::typed(m, body.as_ref()))
+                    .collect(),
+            }
+        }
+    };
+    InteractionResult {
+        consumer: r.consumer.clone(),
+        provider: r.provider.clone(),
+        description: r.interaction_description.clone(),
+        provider_states: r.provider_states.clone(),
+        source: source.to_owned(),
+        duration: r.duration,
+        outcome,
+    }
+}

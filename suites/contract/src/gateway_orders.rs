@@ -1,0 +1,9 @@
+//! Provider states for the pact `gateway-orders` (work in progress).
+
+use harness_pact::Handlers;
+
+use crate::StackEnv;
+
+pub(crate) fn handlers(_env: &StackEnv) -> Handlers {
+    Handlers::new()
+}

@@ -1,0 +1,37 @@
+//! The sample system's contract level, as a user of Harness would write it in their own
+//! workspace: the provider states of every pact in `contracts/pacts/` and the producer of
+//! the `order.confirmed` message, each set up and torn down against the real services and
+//! their real databases.
+//!
+//! - `cargo test` (tests/verify.rs) starts the sample stack and verifies every provider
+//!   with these handlers registered on the verifier.
+//! - `harness contract verify` starts the `contract-states` binary (src/bin), which serves
+//!   the same handlers on Pact's standard HTTP endpoints; `harness.toml` names it.
+//!
+//! The stack's endpoints come from the environment (`HARNESS_<SERVICE>_URL`, see [`env`]).
+
+pub mod env;
+mod gateway_inventory;
+mod gateway_orders;
+mod gateway_shipping;
+mod orders_inventory;
+mod orders_payments;
+mod shipping_orders;
+
+use harness_pact::Handlers;
+
+pub use env::StackEnv;
+
+/// Every provider state and message producer of the sample system's pacts.
+pub fn handlers(env: &StackEnv) -> Handlers {
+    [
+        orders_payments::handlers(env),
+        orders_inventory::handlers(env),
+        shipping_orders::handlers(env),
+        gateway_orders::handlers(env),
+        gateway_inventory::handlers(env),
+        gateway_shipping::handlers(env),
+    ]
+    .into_iter()
+    .fold(Handlers::new(), Handlers::merge)
+}
