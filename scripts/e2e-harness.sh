@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: bring the sample system up in containers with `harness up` (images built
 # offline when missing), place an order through the gateway URL it printed, see it
-# CONFIRMED and shipped, then stop harness with SIGTERM and check nothing is left behind.
+# CONFIRMED and shipped, verify every pact against the running stack with
+# `harness contract verify --attach ...`, then stop harness with SIGTERM and check nothing
+# is left behind.
 #
 # Usage: scripts/e2e-harness.sh [--manifest suites/stack.toml]
 set -euo pipefail
@@ -12,8 +14,10 @@ manifest=suites/stack.toml
 say() { printf '[e2e-harness] %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
-say "building harness and the gateway (for tokens)"
+say "building harness, the gateway (for tokens) and the contract suite's state server"
 cargo build -q -p harness-cli -p gateway
+# As harness.toml runs it (`cargo run -p contract-suite`), so that run compiles nothing.
+cargo build -q --locked -p contract-suite --bin contract-states
 bin="${CARGO_TARGET_DIR:-target}/debug"
 work=$(mktemp -d)
 env_file="$work/stack.env"
@@ -43,6 +47,15 @@ run_id=$(sed -n 's/.*(run \([a-z0-9]*\)).*/\1/p' "$work/up.out")
 say "gateway at $GATEWAY_URL (run $run_id)"
 
 scripts/order-flow.sh "$GATEWAY_URL" harness-sample-secret "$bin/gateway"
+
+say "verifying every pact against the running stack (harness contract verify --attach)"
+attach=()
+while IFS='=' read -r key url; do
+  [ -n "$url" ] || continue
+  name=$(tr '[:upper:]_' '[:lower:]-' <<<"${key%_URL}")
+  attach+=(--attach "$name=$url")
+done <"$env_file"
+"$bin/harness" contract verify "${attach[@]}" || fail "harness contract verify failed (exit $?)"
 
 say "stopping harness (SIGTERM)"
 kill -TERM "$up_pid"

@@ -421,3 +421,69 @@ async fn messages_come_from_rust_producers_and_a_wrong_field_fails() {
     assert_eq!(failed.len(), 1, "{}", report.explain());
     assert!(report.explain().contains("GONE"), "{}", report.explain());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pacts_come_from_a_broker_and_a_broker_without_any_is_no_pacts() {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+    let dir = tempfile::tempdir().unwrap();
+    write_http_pact(dir.path());
+    let pact: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("shop-catalog.json")).unwrap(),
+    )
+    .unwrap();
+    // A stand-in speaking the Pact Broker's HAL API: root, latest pacts of a provider, a pact.
+    let broker = MockServer::start().await;
+    let base = broker.uri();
+    let hal = |body: Value| {
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/hal+json")
+            .set_body_json(body)
+    };
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path("/"))
+        .respond_with(hal(json!({"_links": {"pb:latest-provider-pacts": {
+            "href": format!("{base}/pacts/provider/{{provider}}/latest"), "templated": true}}})))
+        .mount(&broker)
+        .await;
+    Mock::given(matchers::path("/pacts/provider/catalog/latest"))
+        .respond_with(hal(json!({"_links": {"pacts": [
+            {"href": format!("{base}/pacts/provider/catalog/consumer/shop/version/1.0.0"), "name": "shop"}]}})))
+        .mount(&broker)
+        .await;
+    Mock::given(matchers::path(
+        "/pacts/provider/catalog/consumer/shop/version/1.0.0",
+    ))
+    .respond_with(hal(pact))
+    .mount(&broker)
+    .await;
+    Mock::given(matchers::path("/pacts/provider/nobody/latest"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&broker)
+        .await;
+
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let url = serve(catalog(false, StatusCode::OK, items.clone())).await;
+    let report = Verifier::new("catalog")
+        .provider_url(&url)
+        .pacts(PactSource::broker(&base))
+        .handlers(item_states(items))
+        .verify()
+        .await
+        .unwrap();
+    assert!(report.passed(), "{}", report.explain());
+    assert_eq!(report.results.len(), 2);
+    assert_eq!(report.pacts[0].consumer, "shop");
+    assert!(
+        report.results[0].source.contains(&base),
+        "{}",
+        report.results[0].source
+    );
+
+    let none = Verifier::new("nobody")
+        .provider_url(&url)
+        .pacts(PactSource::broker(&base))
+        .verify()
+        .await
+        .unwrap();
+    assert!(none.no_pacts && !none.passed(), "{}", none.explain());
+}

@@ -119,3 +119,95 @@ fn clean_reports_deletes_old_run_folders_and_nothing_else() {
     assert!(dir.path().join("README.md").exists());
     assert!(dir.path().join("notarun").exists());
 }
+
+#[test]
+fn contract_verify_an_unparsable_pact_is_exit_code_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pact = dir.path().join("shop-catalog.json");
+    std::fs::write(
+        &pact,
+        "{\n  \"consumer\": {\"name\": \"shop\"},\n  \"provider\": ",
+    )
+    .unwrap();
+    let (code, err) = harness(
+        &[
+            "contract",
+            "verify",
+            "--pacts",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&pact.display().to_string()) && err.contains("line 3"),
+        "{err}"
+    );
+    // A file named on the command line that is not there is bad input too.
+    let (code, err) = harness(
+        &["contract", "verify", "--pacts", "/nonexistent/pact.json"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent/pact.json"), "{err}");
+}
+
+#[test]
+fn contract_verify_a_bad_harness_toml_is_exit_code_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("harness.toml");
+    std::fs::write(
+        &config,
+        "[contract]\npacts = \"p\"\nif_no_pact = \"pass\"\n",
+    )
+    .unwrap();
+    let (code, err) = harness(
+        &["contract", "verify", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{}:3", config.display())), "{err}");
+}
+
+#[test]
+fn contract_verify_starts_the_state_program_with_the_stack_endpoints_and_telemetry_off() {
+    // The program dumps its environment and exits without listening: the verification
+    // stops with its log, and what it was given is on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("env.txt");
+    let pacts = dir.path().join("pacts");
+    std::fs::create_dir(&pacts).unwrap();
+    let config = dir.path().join("harness.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[stack]\nmanifest = {manifest:?}\n[contract]\npacts = \"pacts\"\n\
+             [contract.states]\ncommand = [\"sh\", \"-c\", \"env > {dump}; echo no states here; exit 7\"]\n\
+             [contract.providers.payments]\n",
+            manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/one.toml"),
+            dump = dump.display(),
+        ),
+    )
+    .unwrap();
+    let (code, err) = harness(
+        &["contract", "verify", "--config", config.to_str().unwrap()],
+        &[("PACT_DO_NOT_TRACK", "false")],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("exited") && err.contains("no states here"),
+        "{err}"
+    );
+    let env = std::fs::read_to_string(&dump).unwrap();
+    assert!(env.lines().any(|l| l == "PACT_DO_NOT_TRACK=true"), "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("HARNESS_PAYMENTS_URL=http://127.0.0.1:")),
+        "{env}"
+    );
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("HARNESS_STATES_ADDR=127.0.0.1:")),
+        "{env}"
+    );
+}
