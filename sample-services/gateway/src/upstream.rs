@@ -75,6 +75,7 @@ pub struct HttpUpstream {
 impl HttpUpstream {
     /// A client whose every call (connect, send, read the body) is bounded by `timeout`.
     pub fn new(urls: UpstreamUrls, timeout: Duration) -> Result<Self, reqwest::Error> {
+        service_kit::tls::ensure_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

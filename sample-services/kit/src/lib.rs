@@ -4,8 +4,9 @@
 //! It holds what every service needs and nothing domain-specific: configuration from the
 //! environment, JSON logs, Prometheus metrics, health endpoints, RFC 9457 problem bodies,
 //! a JSON extractor that names the offending field, graceful shutdown, retrying dependencies at start, the `--healthcheck`
-//! probe used by `FROM scratch` images, and the check that keeps `contracts/openapi`
-//! in step with the code. See `docs/ARCHITECTURE.md` for how the services use it.
+//! probe used by `FROM scratch` images, the check that keeps `contracts/openapi`
+//! in step with the code, and the TLS crypto provider HTTP clients need
+//! ([`tls::ensure_crypto_provider`]). See `docs/ARCHITECTURE.md` for how the services use it.
 
 pub mod config;
 pub mod db;
@@ -18,6 +19,7 @@ pub mod problem;
 pub mod server;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 pub mod tracecontext;
 
 pub use config::{ConfigError, Env};

@@ -36,8 +36,10 @@ pub(crate) struct UpstreamProblem {
     pub(crate) field: Option<String>,
 }
 
-/// Builds the HTTP client used for every upstream call.
+/// Builds the HTTP client used for every upstream call (installing the TLS crypto
+/// provider first: see [`service_kit::tls`]).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    service_kit::tls::ensure_crypto_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)

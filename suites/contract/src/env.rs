@@ -48,7 +48,9 @@ impl StackEnv {
             .map(|rest| rest.rsplit('@').next().unwrap_or(rest))
             .map(|rest| rest.split('/').next().unwrap_or(rest))
             .ok_or_else(|| anyhow::anyhow!("HARNESS_POSTGRES_URL {base:?} is not a URL"))?;
-        Ok(format!("postgres://postgres:postgres@{host_port}/{database}"))
+        Ok(format!(
+            "postgres://postgres:postgres@{host_port}/{database}"
+        ))
     }
 }
 
@@ -59,8 +61,14 @@ mod tests {
     #[test]
     fn urls_come_from_harness_variables() {
         let env = StackEnv::from_vars([
-            ("HARNESS_ORDERS_URL".to_owned(), "http://127.0.0.1:1".to_owned()),
-            ("HARNESS_POSTGRES_URL".to_owned(), "postgres://127.0.0.1:2".to_owned()),
+            (
+                "HARNESS_ORDERS_URL".to_owned(),
+                "http://127.0.0.1:1".to_owned(),
+            ),
+            (
+                "HARNESS_POSTGRES_URL".to_owned(),
+                "postgres://127.0.0.1:2".to_owned(),
+            ),
             ("PATH".to_owned(), "/bin".to_owned()),
         ]);
         assert_eq!(env.url("orders").unwrap(), "http://127.0.0.1:1");
@@ -68,6 +76,11 @@ mod tests {
             env.database_url("orders").unwrap(),
             "postgres://postgres:postgres@127.0.0.1:2/orders"
         );
-        assert!(env.url("payments").unwrap_err().to_string().contains("HARNESS_PAYMENTS_URL"));
+        assert!(
+            env.url("payments")
+                .unwrap_err()
+                .to_string()
+                .contains("HARNESS_PAYMENTS_URL")
+        );
     }
 }

@@ -21,14 +21,14 @@ use crate::StackEnv;
 
 /// A product of its own with `stock` units (param, default 10) at `price_cents` (param,
 /// default 2500), and an order without a reservation. Values: `sku`, `orderId`.
-pub const PRODUCT_IN_STOCK: &str = "a product has stock to reserve";
+pub(crate) const PRODUCT_IN_STOCK: &str = "a product has stock to reserve";
 /// No product has the SKU. Values: `sku` (a SKU that does not exist), `orderId`.
-pub const UNKNOWN_SKU: &str = "the sku to reserve is unknown";
+pub(crate) const UNKNOWN_SKU: &str = "the sku to reserve is unknown";
 /// An `ACTIVE` reservation (of a product of its own), made through inventory's API.
 /// Values: `reservationId`.
-pub const RESERVATION_ACTIVE: &str = "a reservation is active";
+pub(crate) const RESERVATION_ACTIVE: &str = "a reservation is active";
 /// No reservation has the id. Values: `reservationId` (an id that does not exist).
-pub const NO_RESERVATION: &str = "no reservation has the id";
+pub(crate) const NO_RESERVATION: &str = "no reservation has the id";
 
 const STATES: [&str; 4] = [
     PRODUCT_IN_STOCK,
@@ -149,7 +149,10 @@ impl Inventory {
         let reservation: ReservationView =
             serde_json::from_str(&body).with_context(|| format!("POST {url} answered {body:?}"))?;
         if reservation.status != "ACTIVE" {
-            bail!("POST {url} made a reservation that is {}", reservation.status);
+            bail!(
+                "POST {url} made a reservation that is {}",
+                reservation.status
+            );
         }
         Ok(values([("reservationId", reservation.id.to_string())]))
     }

@@ -15,13 +15,13 @@ use uuid::Uuid;
 use crate::StackEnv;
 
 /// No payment is recorded for the order of the request. Values: `orderId`.
-pub const NO_PAYMENT: &str = "no payment is recorded for the order";
+pub(crate) const NO_PAYMENT: &str = "no payment is recorded for the order";
 /// payments declines amounts above `limit_cents` (param), checked against the running
 /// service. Values: `orderId`, an order without a payment.
-pub const DECLINES_ABOVE_LIMIT: &str = "payments declines amounts above the limit";
+pub(crate) const DECLINES_ABOVE_LIMIT: &str = "payments declines amounts above the limit";
 /// A payment with the terms of the params (`customer_id`, `amount_cents`, `currency`) is
 /// recorded for an order. Values: `orderId`, that order.
-pub const PAYMENT_RECORDED: &str = "a payment is recorded for the order";
+pub(crate) const PAYMENT_RECORDED: &str = "a payment is recorded for the order";
 
 #[derive(Debug, Clone)]
 struct Payments {
@@ -66,7 +66,10 @@ impl Payments {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if status != reqwest::StatusCode::CREATED {
-            bail!("POST {url} for a new order answered {status}: {}", body.trim());
+            bail!(
+                "POST {url} for a new order answered {status}: {}",
+                body.trim()
+            );
         }
         serde_json::from_str(&body).with_context(|| format!("POST {url} answered {body:?}"))
     }
@@ -84,7 +87,9 @@ impl Payments {
             .and_then(Value::as_i64)
             .context("the state needs the param `limit_cents` (a whole number of cents)")?;
         let at_limit = self.pay(Uuid::new_v4(), "pact-probe", limit, "EUR").await?;
-        let above = self.pay(Uuid::new_v4(), "pact-probe", limit + 1, "EUR").await?;
+        let above = self
+            .pay(Uuid::new_v4(), "pact-probe", limit + 1, "EUR")
+            .await?;
         if at_limit.status != "AUTHORIZED"
             || above.status != "DECLINED"
             || above.decline_reason.as_deref() != Some("limit_exceeded")

@@ -25,9 +25,9 @@ use uuid::Uuid;
 use crate::StackEnv;
 
 /// A confirmed order whose `order.confirmed` event the producer builds. Values: `orderId`.
-pub const ORDER_CONFIRMED_FOR_SHIPPING: &str = "an order was confirmed for shipping";
+pub(crate) const ORDER_CONFIRMED_FOR_SHIPPING: &str = "an order was confirmed for shipping";
 /// The message's description in the pact.
-pub const ORDER_CONFIRMED_EVENT: &str = "an order.confirmed event";
+pub(crate) const ORDER_CONFIRMED_EVENT: &str = "an order.confirmed event";
 
 #[derive(Clone)]
 struct Orders {

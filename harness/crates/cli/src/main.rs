@@ -383,7 +383,7 @@ fn describe(event: &Event) -> Option<String> {
             provider,
             source,
             interactions,
-        } => format!("verifying {provider} against {consumer}'s pact ({interactions} interaction(s), {source})"),
+        } => format!("verifying {provider} against the pact {consumer} -> {provider} ({interactions} interaction(s), {source})"),
         Event::InteractionVerified(r) => format!(
             "{} -> {}: {} ... {}",
             r.consumer,

@@ -35,6 +35,9 @@ pub use handlers::{
 };
 pub use harness_core::contract::{InteractionResult, Mismatch, MismatchKind, Outcome};
 pub use pact_consumer;
+/// Pact's models (generators, matching rules) for what the builders do not cover, e.g. a
+/// provider-state value in a request body (`generators::Generator::ProviderStateGenerator`).
+pub use pact_models;
 pub use serve::{Server, router};
 pub use source::PactSource;
 pub use tls::ensure_crypto_provider;

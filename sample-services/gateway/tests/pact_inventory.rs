@@ -1,0 +1,312 @@
+//! Consumer pact `gateway` -> `inventory` (Pact V4): the catalogue routes.
+//!
+//! The gateway's real router (`gateway::app`) and its real HTTP upstream, pointed at Pact's
+//! mock server, driven with `oneshot` as a client would: each interaction is the upstream
+//! request the gateway makes for one public route (the `/api` prefix stripped, with the
+//! headers it adds), and what the gateway relays back is asserted. Every interaction has a
+//! mock server of its own (they all write into the same pact), and the one test ends with
+//! `PactCheck::finish`, which compares the pact with `contracts/pacts/gateway-inventory.json`
+//! (`HARNESS_UPDATE_PACTS=1` rewrites it).
+//!
+//! The provider states are set up by `suites/contract/src/gateway_inventory.rs`.
+
+use std::{num::NonZeroU32, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use gateway::{
+    AppState, app,
+    config::UpstreamUrls,
+    model::{Authenticator, KeyedLimiter, Target},
+    upstream::HttpUpstream,
+};
+use harness_pact::{
+    PactCheck,
+    pact_consumer::{
+        builders::{InteractionBuilder, RequestBuilder},
+        prelude::*,
+    },
+};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const SECRET: &str = "gateway-pact-secret";
+/// The upstreams this pact is not about: nothing listens on the discard port.
+const NOWHERE: &str = "http://127.0.0.1:9";
+/// A W3C `traceparent`: the gateway starts or continues a trace on every request.
+const TRACEPARENT: &str = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$";
+const TRACEPARENT_EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The product the catalogue lists (the state puts it there).
+const LISTED_SKU: &str = "GW-PACT-LISTED";
+/// The product read by its sku (the state puts it there).
+const SKU: &str = "GW-PACT-PRODUCT";
+/// A sku the catalogue does not have.
+const MISSING_SKU: &str = "GW-PACT-MISSING";
+
+#[tokio::test]
+async fn gateway_inventory_pact() {
+    harness_pact::ensure_crypto_provider();
+    let check = PactCheck::new("gateway", "inventory");
+    readiness_probes_inventory(&check).await;
+    lists_the_catalogue(&check).await;
+    reads_a_product(&check).await;
+    reads_a_product_that_does_not_exist(&check).await;
+    check.finish().unwrap();
+}
+
+/// `GET /health/ready` of the gateway asks inventory's `/health/live`.
+async fn readiness_probes_inventory(check: &PactCheck) {
+    let server = mock_server(
+        check,
+        "a liveness probe from the gateway's readiness check",
+        |i| {
+            i.request.get().path("/health/live");
+            i.response.ok();
+        },
+    );
+    let answer = send(
+        gateway(Target::Inventory, &base_url(server.as_ref())),
+        Request::get("/health/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let checks = answer.body["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let inventory = checks
+        .iter()
+        .find(|c| c["name"] == "inventory")
+        .unwrap_or_else(|| panic!("no inventory check in {}", answer.body));
+    assert_eq!(inventory["ok"], true, "{}", answer.body);
+    drop(server);
+}
+
+/// `GET /api/products`: every product, relayed as inventory lists them.
+async fn lists_the_catalogue(check: &PactCheck) {
+    let response_body = || each_like!(product(like!(LISTED_SKU).into()));
+    let server = mock_server(check, "the catalogue requested through the gateway", |i| {
+        i.given_with_params("the catalogue lists a product", &json!({"sku": LISTED_SKU}));
+        i.request.get().path("/products");
+        forwarded(&mut i.request, "gw-pact-list-products");
+        i.response
+            .ok()
+            .content_type("application/json")
+            .json_body(response_body());
+    });
+    let request = client(
+        Method::GET,
+        "/api/products",
+        "catalog:read",
+        "gw-pact-list-products",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let answer = send(
+        gateway(Target::Inventory, &base_url(server.as_ref())),
+        request,
+    )
+    .await;
+    answer.assert_relayed(StatusCode::OK, "application/json", "gw-pact-list-products");
+    assert_eq!(answer.body, response_body().to_example());
+    drop(server);
+}
+
+/// `GET /api/products/{sku}`: the product with that sku.
+async fn reads_a_product(check: &PactCheck) {
+    let response_body = || product(SKU.into());
+    let server = mock_server(check, "a product requested through the gateway", |i| {
+        i.given_with_params("the catalogue has the product", &json!({"sku": SKU}));
+        i.request.get().path(format!("/products/{SKU}"));
+        forwarded(&mut i.request, "gw-pact-get-product");
+        i.response
+            .ok()
+            .content_type("application/json")
+            .json_body(response_body());
+    });
+    let uri = format!("/api/products/{SKU}");
+    let request = client(Method::GET, &uri, "catalog:read", "gw-pact-get-product")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(
+        gateway(Target::Inventory, &base_url(server.as_ref())),
+        request,
+    )
+    .await;
+    answer.assert_relayed(StatusCode::OK, "application/json", "gw-pact-get-product");
+    assert_eq!(answer.body, response_body().to_example());
+    drop(server);
+}
+
+/// `GET /api/products/{sku}` of an unknown sku: inventory's 404 problem, relayed.
+async fn reads_a_product_that_does_not_exist(check: &PactCheck) {
+    let server = mock_server(
+        check,
+        "an unknown product requested through the gateway",
+        |i| {
+            i.given_with_params(
+                "the catalogue has no product with the sku",
+                &json!({"sku": MISSING_SKU}),
+            );
+            i.request.get().path(format!("/products/{MISSING_SKU}"));
+            forwarded(&mut i.request, "gw-pact-get-missing-product");
+            i.response
+                .status(404)
+                .content_type("application/problem+json")
+                .json_body(not_found());
+        },
+    );
+    let uri = format!("/api/products/{MISSING_SKU}");
+    let request = client(
+        Method::GET,
+        &uri,
+        "catalog:read",
+        "gw-pact-get-missing-product",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let answer = send(
+        gateway(Target::Inventory, &base_url(server.as_ref())),
+        request,
+    )
+    .await;
+    answer.assert_relayed(
+        StatusCode::NOT_FOUND,
+        "application/problem+json",
+        "gw-pact-get-missing-product",
+    );
+    assert_eq!(answer.body, not_found().to_example());
+    drop(server);
+}
+
+/// A product as inventory shows it (`ProductView`); `sku` as given.
+fn product(sku: JsonPattern) -> JsonPattern {
+    json_pattern!({
+        "sku": sku,
+        "name": like!("Mechanical keyboard"),
+        "price_cents": like!(8900),
+        "currency": term!("^[A-Z]{3}$", "EUR"),
+        "stock": like!(500),
+    })
+}
+
+/// The services' 404 problem (`application/problem+json`).
+fn not_found() -> JsonPattern {
+    json_pattern!({
+        "type": "not_found",
+        "title": like!("resource not found"),
+        "status": 404,
+        "detail": like!(format!("no product with sku {MISSING_SKU:?}")),
+    })
+}
+
+// ---------------------------------------------------------------- the gateway and its client
+
+/// The headers the gateway adds to (or passes through on) every proxied request: the
+/// client's `Accept` and `x-request-id`, and a `traceparent` of its own.
+fn forwarded(request: &mut RequestBuilder, request_id: &str) {
+    request
+        .header("accept", "application/json")
+        .header("x-request-id", request_id)
+        .header("traceparent", term!(TRACEPARENT, TRACEPARENT_EXAMPLE));
+}
+
+/// One interaction on a mock server of its own, written into `check`'s pact.
+fn mock_server(
+    check: &PactCheck,
+    description: &str,
+    build: impl FnOnce(&mut InteractionBuilder),
+) -> Box<dyn ValidatingMockServer> {
+    check
+        .builder()
+        .interaction(description, "", |mut i| {
+            build(&mut i);
+            i
+        })
+        .start_mock_server(None, None)
+}
+
+fn base_url(server: &dyn ValidatingMockServer) -> String {
+    server.url().as_str().trim_end_matches('/').to_owned()
+}
+
+/// The real gateway with `target` at `url` (and the other upstreams nowhere).
+fn gateway(target: Target, url: &str) -> Router {
+    let at = |t: Target| if t == target { url } else { NOWHERE }.to_owned();
+    let urls = UpstreamUrls {
+        orders: at(Target::Orders),
+        inventory: at(Target::Inventory),
+        shipping: at(Target::Shipping),
+    };
+    let upstream = HttpUpstream::new(urls, Duration::from_secs(5)).expect("the upstream client");
+    let generous = NonZeroU32::new(1000).unwrap();
+    app(AppState::new(
+        Authenticator::new(SECRET),
+        KeyedLimiter::new(generous, generous),
+        upstream,
+    ))
+}
+
+/// A client request with a token for `scope`, `Accept: application/json` and its own
+/// request id.
+fn client(
+    method: Method,
+    uri: &str,
+    scope: &str,
+    request_id: &str,
+) -> axum::http::request::Builder {
+    let token = Authenticator::new(SECRET)
+        .issue("pact-client", scope, Duration::from_secs(300))
+        .unwrap();
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "application/json")
+        .header("x-request-id", request_id)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+            .to_str()
+            .unwrap()
+    }
+
+    /// The gateway relayed the upstream's status and content type, and echoed the id.
+    fn assert_relayed(&self, status: StatusCode, content_type: &str, request_id: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), content_type);
+        assert_eq!(self.header("x-request-id"), request_id);
+    }
+}
+
+async fn send(app: Router, request: Request<Body>) -> Answer {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}

@@ -1,0 +1,392 @@
+//! Consumer pact `gateway` -> `orders` (Pact V4).
+//!
+//! The gateway's real router (`gateway::app`) and its real HTTP upstream, pointed at Pact's
+//! mock server, driven with `oneshot` as a client would: each interaction is the upstream
+//! request the gateway makes for one public route (the `/api` prefix stripped, with the
+//! headers it adds), and what the gateway relays back is asserted. Every interaction has a
+//! mock server of its own (they all write into the same pact), and the one test ends with
+//! `PactCheck::finish`, which compares the pact with `contracts/pacts/gateway-orders.json`
+//! (`HARNESS_UPDATE_PACTS=1` rewrites it).
+//!
+//! The provider states are set up by `suites/contract/src/gateway_orders.rs`.
+
+use std::{num::NonZeroU32, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use gateway::{
+    AppState, app,
+    config::UpstreamUrls,
+    model::{Authenticator, KeyedLimiter, Target},
+    upstream::HttpUpstream,
+};
+use harness_pact::{
+    PactCheck,
+    pact_consumer::{
+        builders::{InteractionBuilder, RequestBuilder},
+        datetime,
+        prelude::*,
+    },
+};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const SECRET: &str = "gateway-pact-secret";
+/// The upstreams this pact is not about: nothing listens on the discard port.
+const NOWHERE: &str = "http://127.0.0.1:9";
+const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+/// A W3C `traceparent`: the gateway starts or continues a trace on every request.
+const TRACEPARENT: &str = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$";
+const TRACEPARENT_EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// How the services write timestamps (chrono, UTC, up to microseconds).
+const TIMESTAMP: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
+const TIMESTAMP_EXAMPLE: &str = "2025-01-15T10:30:00.123456Z";
+
+/// The customer of the order placed through the gateway (the state cleans up after it).
+const BUYER: &str = "gateway-pact-buyer";
+/// The product it orders (the state puts it in the catalogue).
+const ORDERED_SKU: &str = "GW-PACT-ORDERED";
+/// The customer whose orders are listed.
+const READER: &str = "gateway-pact-reader";
+const ORDER_ID: &str = "0b7e1c2e-4a8b-4f4e-9f44-0f3cf5f2a6c1";
+const MISSING_ORDER_ID: &str = "5b0f1e5e-2f55-4a49-9d0b-6d3c2a4d9a10";
+const IDEMPOTENCY_KEY: &str = "8d7f3c52-94a1-4f0e-b3c6-2f1d0e9a7b64";
+
+#[tokio::test]
+async fn gateway_orders_pact() {
+    harness_pact::ensure_crypto_provider();
+    let check = PactCheck::new("gateway", "orders");
+    readiness_probes_orders(&check).await;
+    places_an_order(&check).await;
+    lists_a_customers_orders(&check).await;
+    reads_an_order(&check).await;
+    reads_an_order_that_does_not_exist(&check).await;
+    check.finish().unwrap();
+}
+
+/// `GET /health/ready` of the gateway asks orders' `/health/live`.
+async fn readiness_probes_orders(check: &PactCheck) {
+    let server = mock_server(
+        check,
+        "a liveness probe from the gateway's readiness check",
+        |i| {
+            i.request.get().path("/health/live");
+            i.response.ok();
+        },
+    );
+    let answer = send(
+        gateway(Target::Orders, &base_url(server.as_ref())),
+        Request::get("/health/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let checks = answer.body["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let orders = checks
+        .iter()
+        .find(|c| c["name"] == "orders")
+        .unwrap_or_else(|| panic!("no orders check in {}", answer.body));
+    assert_eq!(orders["ok"], true, "{}", answer.body);
+    drop(server);
+}
+
+/// `POST /api/orders` with an `Idempotency-Key`: 202, the order, `Location` under `/api`.
+async fn places_an_order(check: &PactCheck) {
+    let request_body =
+        json!({"customer_id": BUYER, "items": [{"sku": ORDERED_SKU, "quantity": 2}]});
+    let response_body = || {
+        json_pattern!({
+            "id": term!(UUID, ORDER_ID),
+            "customer_id": BUYER,
+            "items": [{"sku": ORDERED_SKU, "quantity": 2}],
+            "status": "PENDING",
+            "created_at": datetime!(TIMESTAMP, TIMESTAMP_EXAMPLE),
+            "updated_at": datetime!(TIMESTAMP, TIMESTAMP_EXAMPLE),
+        })
+    };
+    let server = mock_server(check, "an order placed through the gateway", |i| {
+        i.given_with_params(
+            "a new order can be accepted under a fresh idempotency key",
+            &json!({"customerId": BUYER, "sku": ORDERED_SKU}),
+        );
+        i.request
+            .post()
+            .path("/orders")
+            .content_type("application/json")
+            .header_from_provider_state("idempotency-key", "${idempotencyKey}", IDEMPOTENCY_KEY)
+            .json_body(json_pattern!({
+                "customer_id": BUYER,
+                "items": [{"sku": ORDERED_SKU, "quantity": 2}],
+            }));
+        forwarded(&mut i.request, "gw-pact-place-order");
+        i.response
+            .status(202)
+            .content_type("application/json")
+            .header(
+                "location",
+                term!(
+                    "^/orders/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                    format!("/orders/{ORDER_ID}")
+                ),
+            )
+            .json_body(response_body());
+    });
+    let request = client(
+        Method::POST,
+        "/api/orders",
+        "orders:write",
+        "gw-pact-place-order",
+    )
+    .header(header::CONTENT_TYPE, "application/json")
+    .header("idempotency-key", IDEMPOTENCY_KEY)
+    .body(Body::from(request_body.to_string()))
+    .unwrap();
+    let answer = send(gateway(Target::Orders, &base_url(server.as_ref())), request).await;
+    answer.assert_relayed(
+        StatusCode::ACCEPTED,
+        "application/json",
+        "gw-pact-place-order",
+    );
+    assert_eq!(answer.header("location"), format!("/api/orders/{ORDER_ID}"));
+    assert_eq!(answer.body, response_body().to_example());
+    drop(server);
+}
+
+/// `GET /api/orders?customer=...`: the customer's orders, relayed as they are.
+async fn lists_a_customers_orders(check: &PactCheck) {
+    let response_body = || each_like!(confirmed_order(exactly(READER)));
+    let server = mock_server(
+        check,
+        "a customer's orders requested through the gateway",
+        |i| {
+            i.given_with_params(
+                "a customer has a confirmed order on record",
+                &json!({"customerId": READER}),
+            );
+            i.request
+                .get()
+                .path("/orders")
+                .query_param("customer", READER);
+            forwarded(&mut i.request, "gw-pact-list-orders");
+            i.response
+                .ok()
+                .content_type("application/json")
+                .json_body(response_body());
+        },
+    );
+    let uri = format!("/api/orders?customer={READER}");
+    let request = client(Method::GET, &uri, "orders:read", "gw-pact-list-orders")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(gateway(Target::Orders, &base_url(server.as_ref())), request).await;
+    answer.assert_relayed(StatusCode::OK, "application/json", "gw-pact-list-orders");
+    assert_eq!(answer.body, response_body().to_example());
+    drop(server);
+}
+
+/// `GET /api/orders/{id}` of an order the provider has (its id comes from the state).
+async fn reads_an_order(check: &PactCheck) {
+    let server = mock_server(check, "an order requested through the gateway", |i| {
+        i.given("a confirmed order is on record");
+        i.request
+            .get()
+            .path_from_provider_state("/orders/${orderId}", format!("/orders/{ORDER_ID}"));
+        forwarded(&mut i.request, "gw-pact-get-order");
+        i.response
+            .ok()
+            .content_type("application/json")
+            .json_body(confirmed_order(like!("gateway-pact-customer").into()));
+    });
+    let uri = format!("/api/orders/{ORDER_ID}");
+    let request = client(Method::GET, &uri, "orders:read", "gw-pact-get-order")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(gateway(Target::Orders, &base_url(server.as_ref())), request).await;
+    answer.assert_relayed(StatusCode::OK, "application/json", "gw-pact-get-order");
+    assert_eq!(
+        answer.body,
+        confirmed_order(like!("gateway-pact-customer").into()).to_example()
+    );
+    drop(server);
+}
+
+/// `GET /api/orders/{id}` of an unknown order: orders' 404 problem, relayed.
+async fn reads_an_order_that_does_not_exist(check: &PactCheck) {
+    let server = mock_server(
+        check,
+        "an unknown order requested through the gateway",
+        |i| {
+            i.given_with_params(
+                "no order is on record with the id",
+                &json!({"orderId": MISSING_ORDER_ID}),
+            );
+            i.request.get().path(format!("/orders/{MISSING_ORDER_ID}"));
+            forwarded(&mut i.request, "gw-pact-get-missing-order");
+            i.response
+                .status(404)
+                .content_type("application/problem+json")
+                .json_body(not_found());
+        },
+    );
+    let uri = format!("/api/orders/{MISSING_ORDER_ID}");
+    let request = client(
+        Method::GET,
+        &uri,
+        "orders:read",
+        "gw-pact-get-missing-order",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let answer = send(gateway(Target::Orders, &base_url(server.as_ref())), request).await;
+    answer.assert_relayed(
+        StatusCode::NOT_FOUND,
+        "application/problem+json",
+        "gw-pact-get-missing-order",
+    );
+    assert_eq!(answer.body, not_found().to_example());
+    drop(server);
+}
+
+/// A confirmed order of `customer` as orders shows it (`OrderView`): ids and amounts vary,
+/// the status name is what clients act on.
+fn confirmed_order(customer: JsonPattern) -> JsonPattern {
+    json_pattern!({
+        "id": term!(UUID, ORDER_ID),
+        "customer_id": customer,
+        "items": each_like!({"sku": like!("KB-001"), "quantity": like!(2)}),
+        "status": term!("^CONFIRMED$", "CONFIRMED"),
+        "total_cents": like!(17800),
+        "reservation_id": like!("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"),
+        "payment_id": like!("7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"),
+        "created_at": datetime!(TIMESTAMP, TIMESTAMP_EXAMPLE),
+        "updated_at": datetime!(TIMESTAMP, TIMESTAMP_EXAMPLE),
+    })
+}
+
+/// `value` and nothing else, also inside `each_like!` (whose elements match by type).
+/// The value has no regex metacharacters.
+fn exactly(value: &str) -> JsonPattern {
+    term!(format!("^{value}$"), value).into()
+}
+
+/// The services' 404 problem (`application/problem+json`).
+fn not_found() -> JsonPattern {
+    json_pattern!({
+        "type": "not_found",
+        "title": like!("resource not found"),
+        "status": 404,
+        "detail": like!(format!("order {MISSING_ORDER_ID} does not exist")),
+    })
+}
+
+// ---------------------------------------------------------------- the gateway and its client
+
+/// The headers the gateway adds to (or passes through on) every proxied request: the
+/// client's `Accept` and `x-request-id`, and a `traceparent` of its own.
+fn forwarded(request: &mut RequestBuilder, request_id: &str) {
+    request
+        .header("accept", "application/json")
+        .header("x-request-id", request_id)
+        .header("traceparent", term!(TRACEPARENT, TRACEPARENT_EXAMPLE));
+}
+
+/// One interaction on a mock server of its own, written into `check`'s pact.
+fn mock_server(
+    check: &PactCheck,
+    description: &str,
+    build: impl FnOnce(&mut InteractionBuilder),
+) -> Box<dyn ValidatingMockServer> {
+    check
+        .builder()
+        .interaction(description, "", |mut i| {
+            build(&mut i);
+            i
+        })
+        .start_mock_server(None, None)
+}
+
+fn base_url(server: &dyn ValidatingMockServer) -> String {
+    server.url().as_str().trim_end_matches('/').to_owned()
+}
+
+/// The real gateway with `target` at `url` (and the other upstreams nowhere).
+fn gateway(target: Target, url: &str) -> Router {
+    let at = |t: Target| if t == target { url } else { NOWHERE }.to_owned();
+    let urls = UpstreamUrls {
+        orders: at(Target::Orders),
+        inventory: at(Target::Inventory),
+        shipping: at(Target::Shipping),
+    };
+    let upstream = HttpUpstream::new(urls, Duration::from_secs(5)).expect("the upstream client");
+    let generous = NonZeroU32::new(1000).unwrap();
+    app(AppState::new(
+        Authenticator::new(SECRET),
+        KeyedLimiter::new(generous, generous),
+        upstream,
+    ))
+}
+
+/// A client request with a token for `scope`, `Accept: application/json` and its own
+/// request id.
+fn client(
+    method: Method,
+    uri: &str,
+    scope: &str,
+    request_id: &str,
+) -> axum::http::request::Builder {
+    let token = Authenticator::new(SECRET)
+        .issue("pact-client", scope, Duration::from_secs(300))
+        .unwrap();
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "application/json")
+        .header("x-request-id", request_id)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+            .to_str()
+            .unwrap()
+    }
+
+    /// The gateway relayed the upstream's status and content type, and echoed the id.
+    fn assert_relayed(&self, status: StatusCode, content_type: &str, request_id: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), content_type);
+        assert_eq!(self.header("x-request-id"), request_id);
+    }
+}
+
+async fn send(app: Router, request: Request<Body>) -> Answer {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}

@@ -1,0 +1,339 @@
+//! Consumer pact `gateway` -> `shipping` (Pact V4): the shipment routes.
+//!
+//! The gateway's real router (`gateway::app`) and its real HTTP upstream, pointed at Pact's
+//! mock server, driven with `oneshot` as a client would: each interaction is the upstream
+//! request the gateway makes for one public route (the `/api` prefix stripped, with the
+//! headers it adds), and what the gateway relays back is asserted. Every interaction has a
+//! mock server of its own (they all write into the same pact), and the one test ends with
+//! `PactCheck::finish`, which compares the pact with `contracts/pacts/gateway-shipping.json`
+//! (`HARNESS_UPDATE_PACTS=1` rewrites it).
+//!
+//! The provider states are set up by `suites/contract/src/gateway_shipping.rs`.
+
+use std::{num::NonZeroU32, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use gateway::{
+    AppState, app,
+    config::UpstreamUrls,
+    model::{Authenticator, KeyedLimiter, Target},
+    upstream::HttpUpstream,
+};
+use harness_pact::{
+    PactCheck,
+    pact_consumer::{
+        builders::{InteractionBuilder, RequestBuilder},
+        datetime,
+        prelude::*,
+    },
+};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const SECRET: &str = "gateway-pact-secret";
+/// The upstreams this pact is not about: nothing listens on the discard port.
+const NOWHERE: &str = "http://127.0.0.1:9";
+const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+/// A W3C `traceparent`: the gateway starts or continues a trace on every request.
+const TRACEPARENT: &str = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$";
+const TRACEPARENT_EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// How the services write timestamps (chrono, UTC, up to microseconds).
+const TIMESTAMP: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
+const TIMESTAMP_EXAMPLE: &str = "2025-01-15T10:30:00.123456Z";
+
+/// The order whose shipments are listed (the state ships it).
+const SHIPPED_ORDER_ID: &str = "3c9e2b4a-7d1f-4e8a-9b6c-5a4d3e2f1c0b";
+const SHIPMENT_ID: &str = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b";
+const MISSING_SHIPMENT_ID: &str = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
+
+#[tokio::test]
+async fn gateway_shipping_pact() {
+    harness_pact::ensure_crypto_provider();
+    let check = PactCheck::new("gateway", "shipping");
+    readiness_probes_shipping(&check).await;
+    lists_an_orders_shipments(&check).await;
+    reads_a_shipment(&check).await;
+    reads_a_shipment_that_does_not_exist(&check).await;
+    check.finish().unwrap();
+}
+
+/// `GET /health/ready` of the gateway asks shipping's `/health/live`.
+async fn readiness_probes_shipping(check: &PactCheck) {
+    let server = mock_server(
+        check,
+        "a liveness probe from the gateway's readiness check",
+        |i| {
+            i.request.get().path("/health/live");
+            i.response.ok();
+        },
+    );
+    let answer = send(
+        gateway(Target::Shipping, &base_url(server.as_ref())),
+        Request::get("/health/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let checks = answer.body["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let shipping = checks
+        .iter()
+        .find(|c| c["name"] == "shipping")
+        .unwrap_or_else(|| panic!("no shipping check in {}", answer.body));
+    assert_eq!(shipping["ok"], true, "{}", answer.body);
+    drop(server);
+}
+
+/// `GET /api/shipments?order_id=...`: the order's shipments.
+async fn lists_an_orders_shipments(check: &PactCheck) {
+    let response_body = || each_like!(shipment(exactly(SHIPPED_ORDER_ID)));
+    let server = mock_server(
+        check,
+        "an order's shipments requested through the gateway",
+        |i| {
+            i.given_with_params(
+                "a shipment is on record for the order",
+                &json!({"orderId": SHIPPED_ORDER_ID}),
+            );
+            i.request
+                .get()
+                .path("/shipments")
+                .query_param("order_id", SHIPPED_ORDER_ID);
+            forwarded(&mut i.request, "gw-pact-list-shipments");
+            i.response
+                .ok()
+                .content_type("application/json")
+                .json_body(response_body());
+        },
+    );
+    let uri = format!("/api/shipments?order_id={SHIPPED_ORDER_ID}");
+    let request = client(
+        Method::GET,
+        &uri,
+        "shipments:read",
+        "gw-pact-list-shipments",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let answer = send(
+        gateway(Target::Shipping, &base_url(server.as_ref())),
+        request,
+    )
+    .await;
+    answer.assert_relayed(StatusCode::OK, "application/json", "gw-pact-list-shipments");
+    assert_eq!(answer.body, response_body().to_example());
+    drop(server);
+}
+
+/// `GET /api/shipments/{id}` of a shipment the provider has (its id comes from the state).
+async fn reads_a_shipment(check: &PactCheck) {
+    let response_body = || shipment(term!(UUID, SHIPPED_ORDER_ID).into());
+    let server = mock_server(check, "a shipment requested through the gateway", |i| {
+        i.given("a shipment is on record");
+        i.request.get().path_from_provider_state(
+            "/shipments/${shipmentId}",
+            format!("/shipments/{SHIPMENT_ID}"),
+        );
+        forwarded(&mut i.request, "gw-pact-get-shipment");
+        i.response
+            .ok()
+            .content_type("application/json")
+            .json_body(response_body());
+    });
+    let uri = format!("/api/shipments/{SHIPMENT_ID}");
+    let request = client(Method::GET, &uri, "shipments:read", "gw-pact-get-shipment")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(
+        gateway(Target::Shipping, &base_url(server.as_ref())),
+        request,
+    )
+    .await;
+    answer.assert_relayed(StatusCode::OK, "application/json", "gw-pact-get-shipment");
+    assert_eq!(answer.body, response_body().to_example());
+    drop(server);
+}
+
+/// `GET /api/shipments/{id}` of an unknown shipment: shipping's 404 problem, relayed.
+async fn reads_a_shipment_that_does_not_exist(check: &PactCheck) {
+    let server = mock_server(
+        check,
+        "an unknown shipment requested through the gateway",
+        |i| {
+            i.given_with_params(
+                "no shipment is on record with the id",
+                &json!({"shipmentId": MISSING_SHIPMENT_ID}),
+            );
+            i.request
+                .get()
+                .path(format!("/shipments/{MISSING_SHIPMENT_ID}"));
+            forwarded(&mut i.request, "gw-pact-get-missing-shipment");
+            i.response
+                .status(404)
+                .content_type("application/problem+json")
+                .json_body(not_found());
+        },
+    );
+    let uri = format!("/api/shipments/{MISSING_SHIPMENT_ID}");
+    let request = client(
+        Method::GET,
+        &uri,
+        "shipments:read",
+        "gw-pact-get-missing-shipment",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let answer = send(
+        gateway(Target::Shipping, &base_url(server.as_ref())),
+        request,
+    )
+    .await;
+    answer.assert_relayed(
+        StatusCode::NOT_FOUND,
+        "application/problem+json",
+        "gw-pact-get-missing-shipment",
+    );
+    assert_eq!(answer.body, not_found().to_example());
+    drop(server);
+}
+
+/// A shipment as shipping shows it (`ShipmentView`); `order_id` as given. The status name
+/// is what clients act on; the carrier is one of shipping's four.
+fn shipment(order_id: JsonPattern) -> JsonPattern {
+    json_pattern!({
+        "id": term!(UUID, SHIPMENT_ID),
+        "order_id": order_id,
+        "customer_id": like!("gateway-pact-recipient"),
+        "status": term!("^PENDING$", "PENDING"),
+        "carrier": term!("^(DHL|UPS|FedEx|GLS)$", "DHL"),
+        "created_at": datetime!(TIMESTAMP, TIMESTAMP_EXAMPLE),
+    })
+}
+
+/// `value` and nothing else, also inside `each_like!` (whose elements match by type).
+/// The value has no regex metacharacters.
+fn exactly(value: &str) -> JsonPattern {
+    term!(format!("^{value}$"), value).into()
+}
+
+/// The services' 404 problem (`application/problem+json`).
+fn not_found() -> JsonPattern {
+    json_pattern!({
+        "type": "not_found",
+        "title": like!("resource not found"),
+        "status": 404,
+        "detail": like!(format!("no shipment {MISSING_SHIPMENT_ID}")),
+    })
+}
+
+// ---------------------------------------------------------------- the gateway and its client
+
+/// The headers the gateway adds to (or passes through on) every proxied request: the
+/// client's `Accept` and `x-request-id`, and a `traceparent` of its own.
+fn forwarded(request: &mut RequestBuilder, request_id: &str) {
+    request
+        .header("accept", "application/json")
+        .header("x-request-id", request_id)
+        .header("traceparent", term!(TRACEPARENT, TRACEPARENT_EXAMPLE));
+}
+
+/// One interaction on a mock server of its own, written into `check`'s pact.
+fn mock_server(
+    check: &PactCheck,
+    description: &str,
+    build: impl FnOnce(&mut InteractionBuilder),
+) -> Box<dyn ValidatingMockServer> {
+    check
+        .builder()
+        .interaction(description, "", |mut i| {
+            build(&mut i);
+            i
+        })
+        .start_mock_server(None, None)
+}
+
+fn base_url(server: &dyn ValidatingMockServer) -> String {
+    server.url().as_str().trim_end_matches('/').to_owned()
+}
+
+/// The real gateway with `target` at `url` (and the other upstreams nowhere).
+fn gateway(target: Target, url: &str) -> Router {
+    let at = |t: Target| if t == target { url } else { NOWHERE }.to_owned();
+    let urls = UpstreamUrls {
+        orders: at(Target::Orders),
+        inventory: at(Target::Inventory),
+        shipping: at(Target::Shipping),
+    };
+    let upstream = HttpUpstream::new(urls, Duration::from_secs(5)).expect("the upstream client");
+    let generous = NonZeroU32::new(1000).unwrap();
+    app(AppState::new(
+        Authenticator::new(SECRET),
+        KeyedLimiter::new(generous, generous),
+        upstream,
+    ))
+}
+
+/// A client request with a token for `scope`, `Accept: application/json` and its own
+/// request id.
+fn client(
+    method: Method,
+    uri: &str,
+    scope: &str,
+    request_id: &str,
+) -> axum::http::request::Builder {
+    let token = Authenticator::new(SECRET)
+        .issue("pact-client", scope, Duration::from_secs(300))
+        .unwrap();
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "application/json")
+        .header("x-request-id", request_id)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+            .to_str()
+            .unwrap()
+    }
+
+    /// The gateway relayed the upstream's status and content type, and echoed the id.
+    fn assert_relayed(&self, status: StatusCode, content_type: &str, request_id: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), content_type);
+        assert_eq!(self.header("x-request-id"), request_id);
+    }
+}
+
+async fn send(app: Router, request: Request<Body>) -> Answer {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
