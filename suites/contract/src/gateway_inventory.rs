@@ -45,14 +45,21 @@ async fn product(inventory: &Database, change: StateChange) -> Result<StateValue
             .await?;
         return Ok(StateValues::new());
     }
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO products (sku, name, price_cents, currency, stock) \
-         VALUES ($1, $2, 1500, 'EUR', 25) ON CONFLICT (sku) DO NOTHING",
+         VALUES ($1, $2, 1500, 'EUR', 25) \
+             ON CONFLICT (sku) DO UPDATE SET stock = EXCLUDED.stock WHERE products.name = $2",
     )
     .bind(sku)
     .bind(PRODUCT_NAME)
     .execute(pool)
     .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(format!(
+            "a product with the sku {sku} exists that this state did not make; refusing to use it"
+        )
+        .into());
+    }
     Ok(StateValues::new())
 }
 

@@ -11,6 +11,8 @@
 //! pacts = "contracts/pacts"       # a pact file or directory (relative to this file)
 //! # broker = "http://127.0.0.1:9292"
 //! if_no_pacts = "fail"            # or "pass"
+//! timeout = "10s"                 # per request to a provider
+//! state_timeout = "60s"           # per provider state setup or teardown
 //!
 //! [contract.states]               # a program serving Pact's state and message endpoints
 //! command = ["target/debug/contract-states"]
@@ -55,6 +57,7 @@ struct RawContract {
     broker: Option<String>,
     if_no_pacts: Option<String>,
     timeout: Option<String>,
+    state_timeout: Option<String>,
     states: Option<RawStates>,
     #[serde(default)]
     providers: BTreeMap<String, RawProvider>,
@@ -91,6 +94,7 @@ pub(crate) struct Contract {
     pub(crate) broker: Option<String>,
     pub(crate) fail_if_no_pacts: bool,
     pub(crate) timeout: Duration,
+    pub(crate) state_timeout: Duration,
     pub(crate) states: Option<States>,
     pub(crate) providers: BTreeMap<String, Provider>,
 }
@@ -213,6 +217,11 @@ impl Config {
                     "timeout",
                     raw.contract.timeout.as_ref(),
                     Duration::from_secs(10),
+                )?,
+                state_timeout: duration(
+                    "state_timeout",
+                    raw.contract.state_timeout.as_ref(),
+                    Duration::from_secs(60),
                 )?,
                 states,
                 providers: raw

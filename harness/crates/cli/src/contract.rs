@@ -23,6 +23,9 @@ use crate::{
     config::{Config, States},
 };
 
+/// The bearer token for `--broker` / `broker`, as Pact's own tools name it.
+const BROKER_TOKEN_ENV: &str = "PACT_BROKER_TOKEN";
+
 /// The arguments of `harness contract verify`.
 #[derive(Debug)]
 pub(crate) struct VerifyArgs {
@@ -47,16 +50,20 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
     };
     let contract = &config.contract;
 
+    let broker = |url: &str| match std::env::var(BROKER_TOKEN_ENV) {
+        Ok(token) if !token.is_empty() => PactSource::broker_with_token(url, &token),
+        _ => PactSource::broker(url),
+    };
     let mut sources = Vec::new();
     match (&args.pacts, &args.broker) {
         (Some(path), _) => sources.push(PactSource::path(path)),
-        (None, Some(url)) => sources.push(PactSource::broker(url)),
+        (None, Some(url)) => sources.push(broker(url)),
         (None, None) => {
             if let Some(path) = &contract.pacts {
                 sources.push(PactSource::path(path));
             }
             if let Some(url) = &contract.broker {
-                sources.push(PactSource::broker(url));
+                sources.push(broker(url));
             }
         }
     }
@@ -75,17 +82,25 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
             providers.insert(pact.provider);
         }
     }
-    providers.extend(contract.providers.keys().cloned());
+    // Pacts named on the command line say which providers to verify; otherwise every
+    // provider harness.toml lists is verified too (one without pacts is reported).
+    if args.pacts.is_none() {
+        providers.extend(contract.providers.keys().cloned());
+    }
     if let Some(only) = &args.provider {
         providers.retain(|p| p == only);
         providers.insert(only.clone());
     }
     if providers.is_empty() {
-        eprintln!(
-            "no provider to verify: the pacts name none and {} lists none",
+        let message = format!(
+            "no provider to verify: the pacts name none and {} lists none under [contract.providers]",
             config.path.display()
         );
-        return Ok(!contract.fail_if_no_pacts);
+        if contract.fail_if_no_pacts {
+            return Err(Failure::Gate(message));
+        }
+        eprintln!("{message} (allowed: if_no_pacts = \"pass\")");
+        return Ok(true);
     }
 
     let mut builder = Stack::from_manifest(&config.manifest)?.events(events.clone());
@@ -181,6 +196,7 @@ async fn verify_on(
         let mut verifier = Verifier::new(provider)
             .provider_url(&url)
             .timeout(contract.timeout)
+            .state_timeout(contract.state_timeout)
             .if_no_pacts(if contract.fail_if_no_pacts {
                 NoPacts::Fail
             } else {
@@ -199,11 +215,19 @@ async fn verify_on(
             verifier = verifier.header(name, value);
         }
         // The verifier prints its own report on stdout: into the log while it runs.
+        let _ = std::io::stdout().flush();
         let redirect = log
             .try_clone()
-            .ok()
-            .and_then(|f| gag::Redirect::stdout(f).ok());
+            .map_err(|e| e.to_string())
+            .and_then(|f| gag::Redirect::stdout(f).map_err(|e| e.to_string()));
+        if let Err(e) = &redirect {
+            eprintln!(
+                "warning: cannot send the verifier's own report to {}: {e}",
+                log_path.display()
+            );
+        }
         let report = verifier.verify().await;
+        let _ = std::io::stdout().flush();
         drop(redirect);
         reports.push(report?);
     }
@@ -217,20 +241,20 @@ async fn start_states(
     dir: &Path,
     argv: &[String],
     ready_timeout: Duration,
-) -> Result<(tokio::process::Child, String), Failure> {
+) -> Result<(StatesProcess, String), Failure> {
     let port = std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| Error::Usage(format!("no free port on 127.0.0.1: {e}")))?;
+        .map_err(|e| environment(format!("no free port on 127.0.0.1: {e}")))?;
     let addr = format!("127.0.0.1:{port}");
     let logs = stack.run_dir().join("logs");
     let _ = std::fs::create_dir_all(&logs);
     let log_path = logs.join("contract-states.log");
     let log = std::fs::File::create(&log_path)
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", log_path.display())))?;
+        .map_err(|e| environment(format!("cannot write {}: {e}", log_path.display())))?;
     let err_log = log
         .try_clone()
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", log_path.display())))?;
+        .map_err(|e| environment(format!("cannot write {}: {e}", log_path.display())))?;
     let mut command = tokio::process::Command::new(&argv[0]);
     command
         .args(&argv[1..])
@@ -241,19 +265,22 @@ async fn start_states(
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err_log)
+        // Its own process group, so stopping it reaches what it started (`sh -c ...`).
+        .process_group(0)
         .kill_on_drop(true);
     let shown = argv.join(" ");
-    let mut child = command.spawn().map_err(|e| {
+    let child = command.spawn().map_err(|e| {
         Error::Usage(format!(
             "cannot start the provider-state program `{shown}` ([contract.states] command): {e}"
         ))
     })?;
+    let mut child = StatesProcess(child);
     let deadline = Instant::now() + ready_timeout;
     loop {
         if tokio::net::TcpStream::connect(&addr).await.is_ok() {
             return Ok((child, format!("http://{addr}")));
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             return Err(Error::Start {
                 service: "contract states".to_owned(),
                 message: format!(
@@ -276,6 +303,25 @@ async fn start_states(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The provider-state program: its process group gets SIGTERM when the verification ends
+/// (and the program itself SIGKILL, from `kill_on_drop`).
+struct StatesProcess(tokio::process::Child);
+
+impl Drop for StatesProcess {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+}
+
+fn environment(message: String) -> Failure {
+    Failure::Pact(harness::pact::Error::Environment(message))
 }
 
 /// One row per interaction.

@@ -446,6 +446,7 @@ fn progress() -> (EventSink, MultiProgress) {
             | Event::ReaperReady { .. }
             | Event::ReaperDisabled
             | Event::PactVerifying { .. }
+            | Event::InteractionVerified(_)
             | Event::NoPacts { .. } => {
                 if let Some(line) = describe(&event) {
                     let _ = m.println(line);

@@ -92,6 +92,11 @@ impl PactCheck {
     /// `HARNESS_UPDATE_PACTS=1`). Call it after every mock server is dropped and every
     /// message iterator is consumed: that is when pact_consumer writes.
     pub fn finish(self) -> Result<PactWritten> {
+        if std::env::var("PACT_OVERWRITE").is_ok_and(|v| v == "true") {
+            return Err(Error::Usage(
+                "PACT_OVERWRITE=true makes every mock server replace the pact instead of merging into it, so only the last interaction would be kept: unset it".to_owned(),
+            ));
+        }
         let written_path = self
             .out
             .path()
@@ -112,7 +117,12 @@ impl PactCheck {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&shown, e)),
         };
-        if current.as_deref() == Some(text.as_str()) {
+        // The same pact, whatever the layout and the Pact crates' versions in its metadata.
+        let same = current
+            .as_deref()
+            .and_then(|c| normalise(&shown, c).ok())
+            .is_some_and(|c| comparable(&c) == comparable(&written));
+        if same {
             return Ok(PactWritten {
                 path: self.checked_in,
                 interactions,
@@ -162,6 +172,15 @@ fn normalise(origin: &str, text: &str) -> Result<Value> {
         }
     }
     Ok(pact)
+}
+
+/// A pact without `metadata.pactRust` (the versions of the Pact crates that wrote it).
+fn comparable(pact: &Value) -> Value {
+    let mut pact = pact.clone();
+    if let Some(Value::Object(metadata)) = pact.get_mut("metadata") {
+        metadata.remove("pactRust");
+    }
+    pact
 }
 
 fn sort_key(interaction: &Value) -> String {
@@ -232,6 +251,25 @@ mod tests {
         assert!(diff.contains("interaction \"a\" changed"), "{diff}");
         assert!(diff.contains("new interaction \"c\""), "{diff}");
         assert!(diff.contains("\"b\" is no longer written"), "{diff}");
+    }
+
+    #[test]
+    fn layout_and_pact_versions_do_not_make_a_pact_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = PactCheck::in_dir("c", "p", dir.path()).updating(false);
+        std::fs::write(
+            check.output_dir().join("c-p.json"),
+            r#"{"consumer":{"name":"c"},"interactions":[{"description":"a"}],"metadata":{"pactRust":{"models":"1.3.18"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("c-p.json"),
+            "{\n \"metadata\": {\"pactRust\": {\"models\": \"1.3.17\"}},\n \"interactions\": [{\"description\": \"a\"}], \"consumer\": {\"name\": \"c\"}}",
+        )
+        .unwrap();
+        let written = check.finish().unwrap();
+        assert!(!written.updated);
+        assert_eq!(written.interactions, 1);
     }
 
     #[test]

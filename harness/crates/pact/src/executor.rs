@@ -10,6 +10,7 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
 use either::Either;
@@ -21,48 +22,86 @@ use serde_json::Value;
 
 use crate::handlers::{Action, Handlers, StateChange};
 
-/// Runs states from [`Handlers`] first, then from the state-change URL.
+/// Runs states from [`Handlers`] first, then from the state-change URL, each within the
+/// state timeout.
 ///
 /// pact_verifier reports a failed state only as "One or more of the setup state change
 /// handlers has failed"; the executor keeps each state's last failure so the result can say
-/// why ([`StateExecutor::take_failure`]).
+/// why ([`StateExecutor::take_failure`]). It also never tears down a state whose setup (or
+/// a later state's setup) failed, so the executor does: the failed state and every state
+/// set up since the last teardown are torn down at once, best-effort, so a half-done setup
+/// leaves no data behind.
 #[derive(Debug)]
 pub(crate) struct StateExecutor {
-    pub(crate) handlers: Handlers,
-    pub(crate) url: Option<String>,
-    pub(crate) http: reqwest::Client,
-    pub(crate) failures: Mutex<HashMap<String, String>>,
+    handlers: Handlers,
+    url: Option<String>,
+    http: reqwest::Client,
+    timeout: Duration,
+    failures: Mutex<HashMap<String, String>>,
+    set_up: Mutex<Vec<StateChange>>,
 }
 
 impl StateExecutor {
-    pub(crate) fn new(handlers: Handlers, url: Option<String>, http: reqwest::Client) -> Self {
+    pub(crate) fn new(
+        handlers: Handlers,
+        url: Option<String>,
+        http: reqwest::Client,
+        timeout: Duration,
+    ) -> Self {
         Self {
             handlers,
             url,
             http,
+            timeout,
             failures: Mutex::default(),
+            set_up: Mutex::default(),
         }
     }
 
     /// The last failure of the state `name`, once.
     pub(crate) fn take_failure(&self, name: &str) -> Option<String> {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name)
+        lock(&self.failures).remove(name)
     }
 
     async fn change(&self, change: StateChange) -> anyhow::Result<HashMap<String, Value>> {
         let name = change.state.clone();
-        let result = self.run(change).await;
+        let setup = change.action == Action::Setup;
+        let result = match tokio::time::timeout(self.timeout, self.run(change.clone())).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!(
+                "provider state {name:?} ({}) did not finish within {}s",
+                if setup { "setup" } else { "teardown" },
+                self.timeout.as_secs_f64()
+            )),
+        };
         if let Err(e) = &result {
-            self.failures
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(name, format!("{e:#}"));
+            lock(&self.failures).insert(name.clone(), format!("{e:#}"));
+        }
+        match (&result, setup) {
+            (Ok(_), true) => lock(&self.set_up).push(change),
+            (Err(_), true) => self.undo(change).await,
+            (_, false) => lock(&self.set_up).retain(|c| c.state != name),
         }
         result
     }
+
+    /// Tears down `failed` and every state set up since the last teardown, newest first,
+    /// ignoring their errors (the setup's failure is what the result reports).
+    async fn undo(&self, failed: StateChange) {
+        let mut pending: Vec<StateChange> = std::mem::take(&mut *lock(&self.set_up));
+        pending.push(failed);
+        for change in pending.into_iter().rev() {
+            let teardown = StateChange {
+                action: Action::Teardown,
+                ..change
+            };
+            let _ = tokio::time::timeout(self.timeout, self.run(teardown)).await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[async_trait::async_trait]
@@ -118,10 +157,11 @@ impl StateExecutor {
         let response = self
             .http
             .post(url)
+            .timeout(self.timeout)
             .json(&change)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("state-change URL {url} unreachable: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("state-change URL {url}: {e}"))?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if !status.is_success() {

@@ -16,6 +16,7 @@
 //! In a build that contains this crate, reqwest needs a rustls crypto provider before any
 //! client is built: see [`ensure_crypto_provider`].
 
+mod broker;
 pub mod consumer;
 mod error;
 mod executor;

@@ -22,7 +22,8 @@ pub(crate) fn expected_body(expected: &dyn pact_models::interaction::Interaction
     serde_json::from_slice(&bytes).ok()
 }
 
-pub(crate) fn typed(m: &M, expected_body: Option<&Value>) -> Mismatch {
+/// One mismatch, or one per key of a "missing the following keys" mismatch.
+pub(crate) fn typed(m: &M, expected_body: Option<&Value>) -> Vec<Mismatch> {
     let (kind, path, expected, actual, detail) = match m {
         M::MethodMismatch {
             expected,
@@ -119,41 +120,52 @@ pub(crate) fn typed(m: &M, expected_body: Option<&Value>) -> Mismatch {
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            return missing_key(path, expected_body, mismatch).unwrap_or_else(|| Mismatch {
+            let missing = missing_keys(path, expected_body, mismatch);
+            if !missing.is_empty() {
+                return missing;
+            }
+            return vec![Mismatch {
                 kind: MismatchKind::Body,
                 path: path.clone(),
                 expected: shorten(&expected),
                 actual: shorten(&actual),
                 detail: mismatch.clone(),
-            });
+            }];
         }
     };
-    Mismatch {
+    vec![Mismatch {
         kind,
         path,
         expected: shorten(&expected),
         actual: shorten(&actual),
         detail: detail.clone(),
-    }
+    }]
 }
 
-/// "Actual map is missing the following keys: status" at `$` names the missing field's own
-/// path, with its expected value and `(missing)`.
-fn missing_key(path: &str, expected_body: Option<&Value>, detail: &str) -> Option<Mismatch> {
-    let keys = detail.split("missing the following keys: ").nth(1)?;
-    let first = keys.split(',').next()?.trim();
-    let value = expected_body
-        .and_then(|body| at_path(body, path))
-        .and_then(|v| v.get(first))
-        .map(Value::to_string)
-        .unwrap_or_else(|| "(a value)".to_owned());
-    Some(Mismatch {
-        kind: MismatchKind::Body,
-        path: format!("{path}.{first}"),
-        expected: shorten(&value),
-        actual: "(missing)".to_owned(),
-        detail: detail.to_owned(),
-    })
+/// "Actual map is missing the following keys: status, id" at `$` names each missing
+/// field at its own path, with its expected value (from the pact) and `(missing)`.
+fn missing_keys(path: &str, expected_body: Option<&Value>, detail: &str) -> Vec<Mismatch> {
+    let Some(keys) = detail.split("missing the following keys: ").nth(1) else {
+        return Vec::new();
+    };
+    keys.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|key| {
+            let value = expected_body
+                .and_then(|body| at_path(body, path))
+                .and_then(|v| v.get(key))
+                .map(Value::to_string)
+                .unwrap_or_else(|| "(a value)".to_owned());
+            Mismatch {
+                kind: MismatchKind::Body,
+                path: format!("{path}.{key}"),
+                expected: shorten(&value),
+                actual: "(missing)".to_owned(),
+                detail: detail.to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// The value at a simple JSON path such as `$`, `$.items[0].sku`.
@@ -194,14 +206,19 @@ mod tests {
             path: "$.items[1]".into(),
             expected: None,
             actual: None,
-            mismatch: "Actual map is missing the following keys: status".into(),
+            mismatch: "Actual map is missing the following keys: status, id".into(),
         };
         let body = serde_json::json!({"items": [{}, {"status": "AUTHORIZED", "id": "p1"}]});
         let t = typed(&m, Some(&body));
-        assert_eq!(t.kind, MismatchKind::Body);
-        assert_eq!(t.path, "$.items[1].status");
-        assert_eq!(t.expected, "\"AUTHORIZED\"");
-        assert_eq!(t.actual, "(missing)");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].kind, MismatchKind::Body);
+        assert_eq!(t[0].path, "$.items[1].status");
+        assert_eq!(t[0].expected, "\"AUTHORIZED\"");
+        assert_eq!(t[0].actual, "(missing)");
+        assert_eq!(
+            (t[1].path.as_str(), t[1].expected.as_str()),
+            ("$.items[1].id", "\"p1\"")
+        );
     }
 
     #[test]
@@ -214,7 +231,10 @@ mod tests {
             },
             None,
         );
-        assert_eq!((t.expected.as_str(), t.actual.as_str()), ("201", "500"));
-        assert_eq!(t.kind, MismatchKind::Status);
+        assert_eq!(
+            (t[0].expected.as_str(), t[0].actual.as_str()),
+            ("201", "500")
+        );
+        assert_eq!(t[0].kind, MismatchKind::Status);
     }
 }

@@ -18,7 +18,8 @@ pub enum PactSource {
     File(PathBuf),
     /// Every `*.json` pact in a directory (not recursive).
     Dir(PathBuf),
-    /// The latest pacts of the provider from a Pact Broker (or anything serving its API).
+    /// The latest pacts of the provider from a Pact Broker (or anything serving its HAL
+    /// API), with an optional bearer token.
     Broker { url: String, token: Option<String> },
 }
 
@@ -37,6 +38,14 @@ impl PactSource {
         Self::Broker {
             url: url.trim_end_matches('/').to_owned(),
             token: None,
+        }
+    }
+
+    /// A broker that wants `Authorization: Bearer <token>`.
+    pub fn broker_with_token(url: &str, token: &str) -> Self {
+        Self::Broker {
+            url: url.trim_end_matches('/').to_owned(),
+            token: Some(token.to_owned()),
         }
     }
 }
@@ -59,10 +68,13 @@ pub struct InteractionInfo {
     pub message: bool,
 }
 
-/// A parsed pact file.
+/// A parsed pact.
 #[derive(Debug, Clone)]
 pub struct LoadedPact {
-    pub path: PathBuf,
+    /// Its file, or the URL it was fetched from.
+    pub origin: String,
+    /// The pact's text when it was fetched (else it is read from `origin`, a file).
+    pub(crate) fetched: Option<String>,
     pub consumer: String,
     pub provider: String,
     pub interactions: Vec<InteractionInfo>,
@@ -75,6 +87,14 @@ impl LoadedPact {
 
     pub fn has_messages(&self) -> bool {
         self.interactions.iter().any(|i| i.message)
+    }
+
+    /// What pact_verifier is given for it.
+    pub(crate) fn verifier_source(&self) -> pact_verifier::PactSource {
+        match &self.fetched {
+            Some(text) => pact_verifier::PactSource::String(text.clone()),
+            None => pact_verifier::PactSource::File(self.origin.clone()),
+        }
     }
 }
 
@@ -91,11 +111,16 @@ pub fn load_file(path: &Path) -> Result<LoadedPact> {
             }
         }
     })?;
+    parse(&origin, &text, None)
+}
+
+/// Parses a pact's text; `fetched` keeps the text of a pact that is not a file.
+pub(crate) fn parse(origin: &str, text: &str, fetched: Option<String>) -> Result<LoadedPact> {
     let bad = |reason: String| Error::BadPact {
-        origin: origin.clone(),
+        origin: origin.to_owned(),
         reason,
     };
-    let json: Value = serde_json::from_str(&text)
+    let json: Value = serde_json::from_str(text)
         .map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
     if !json.is_object() {
         return Err(bad("a pact is a JSON object".to_owned()));
@@ -107,8 +132,8 @@ pub fn load_file(path: &Path) -> Result<LoadedPact> {
             "it names no consumer or no provider (`consumer.name`, `provider.name`)".to_owned(),
         ));
     }
-    let pact = pact_models::pact::load_pact_from_json(&origin, &json)
-        .map_err(|e| bad(format!("{e:#}")))?;
+    let pact =
+        pact_models::pact::load_pact_from_json(origin, &json).map_err(|e| bad(format!("{e:#}")))?;
     let consumer = pact.consumer().name;
     let provider = pact.provider().name;
     let interactions = pact
@@ -121,7 +146,8 @@ pub fn load_file(path: &Path) -> Result<LoadedPact> {
         })
         .collect();
     Ok(LoadedPact {
-        path: path.to_path_buf(),
+        origin: origin.to_owned(),
+        fetched,
         consumer,
         provider,
         interactions,

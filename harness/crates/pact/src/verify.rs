@@ -17,7 +17,6 @@ use harness_core::{
     Event, EventSink,
     contract::{InteractionResult, Outcome},
 };
-use pact_models::http_utils::HttpAuth;
 use pact_verifier::{
     FilterInfo, MismatchResult, ProviderInfo, ProviderTransport, VerificationOptions,
     verification_result::VerificationInteractionResult,
@@ -55,6 +54,7 @@ pub struct Verifier {
     no_pacts: NoPacts,
     consumers: Vec<String>,
     timeout: Duration,
+    state_timeout: Duration,
     events: EventSink,
 }
 
@@ -163,6 +163,7 @@ impl Verifier {
             no_pacts: NoPacts::Fail,
             consumers: Vec::new(),
             timeout: Duration::from_secs(10),
+            state_timeout: Duration::from_secs(60),
             events: harness_core::discard(),
         }
     }
@@ -226,9 +227,16 @@ impl Verifier {
         self
     }
 
-    /// The limit on each request and state call (default 10 s).
+    /// The limit on each request to the provider (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The limit on each provider state's setup or teardown, Rust handler or state URL
+    /// (default 60 s: a state may wait for the system to settle).
+    pub fn state_timeout(mut self, timeout: Duration) -> Self {
+        self.state_timeout = timeout;
         self
     }
 
@@ -261,12 +269,7 @@ impl Verifier {
             )));
         }
         ensure_crypto_provider();
-        let pacts = self.load()?;
-        let brokers: Vec<&PactSource> = self
-            .sources
-            .iter()
-            .filter(|s| matches!(s, PactSource::Broker { .. }))
-            .collect();
+        let mut pacts = self.load()?;
         let mut report = VerifyReport {
             provider: self.provider.clone(),
             pacts: Vec::new(),
@@ -282,6 +285,21 @@ impl Verifier {
             .no_proxy()
             .build()
             .map_err(|e| Error::Environment(format!("cannot build an HTTP client: {e}")))?;
+        for source in &self.sources {
+            if let PactSource::Broker { url, token } = source {
+                for (href, text) in
+                    crate::broker::latest_pacts(&http, url, token.as_deref(), &self.provider)
+                        .await?
+                {
+                    let pact = source::parse(&href, &text, Some(text.clone()))?;
+                    if pact.provider == self.provider
+                        && (self.consumers.is_empty() || self.consumers.contains(&pact.consumer))
+                    {
+                        pacts.push(pact);
+                    }
+                }
+            }
+        }
         // Rust producers are served on loopback for the verifier's message requests.
         let server = if self.handlers.has_messages() {
             Some(Server::start(self.handlers.clone()).await?)
@@ -295,7 +313,8 @@ impl Verifier {
         let executor = Arc::new(StateExecutor::new(
             self.handlers.clone(),
             self.state_url.clone(),
-            http,
+            http.clone(),
+            self.state_timeout,
         ));
         let options = VerificationOptions::<FilterExecutor> {
             request_filter: self.filter.clone().map(|f| Arc::new(FilterExecutor(f))),
@@ -309,71 +328,31 @@ impl Verifier {
 
         for pact in &pacts {
             let info = self.provider_info(
-                &pact.path.display().to_string(),
+                &pact.origin,
                 pact.has_http(),
                 pact.has_messages(),
                 message_url.as_deref(),
             )?;
-            let source = pact.path.display().to_string();
             (self.events)(Event::PactVerifying {
                 consumer: pact.consumer.clone(),
                 provider: self.provider.clone(),
-                source: source.clone(),
+                source: pact.origin.clone(),
                 interactions: pact.interactions.len(),
             });
             report.pacts.push(PactSummary {
                 consumer: pact.consumer.clone(),
-                source: source.clone(),
+                source: pact.origin.clone(),
                 interactions: pact.interactions.len(),
             });
-            let sources = vec![pact_verifier::PactSource::File(source.clone())];
-            self.run(info, sources, &source, &options, &executor, &mut report)
-                .await?;
-        }
-        for broker in brokers {
-            let PactSource::Broker { url, token } = broker else {
-                continue;
-            };
-            let info = self.provider_info(
-                url,
-                self.base_url.is_some(),
-                message_url.is_some(),
-                message_url.as_deref(),
-            )?;
-            let auth = token.clone().map(HttpAuth::Token);
-            let sources = vec![pact_verifier::PactSource::BrokerUrl(
-                self.provider.clone(),
-                url.clone(),
-                auth,
-                vec![],
-            )];
-            let before = report.results.len();
             self.run(
                 info,
-                sources,
-                &broker.to_string(),
+                vec![pact.verifier_source()],
+                &pact.origin,
                 &options,
                 &executor,
                 &mut report,
             )
             .await?;
-            let mut seen: Vec<String> = Vec::new();
-            for r in &report.results[before..] {
-                if !seen.contains(&r.consumer) {
-                    seen.push(r.consumer.clone());
-                }
-            }
-            for consumer in seen {
-                let interactions = report.results[before..]
-                    .iter()
-                    .filter(|r| r.consumer == consumer)
-                    .count();
-                report.pacts.push(PactSummary {
-                    consumer,
-                    source: broker.to_string(),
-                    interactions,
-                });
-            }
         }
         drop(server);
 
@@ -537,7 +516,7 @@ fn interaction_result(r: &VerificationInteractionResult, source: &str) -> Intera
             Outcome::Failed {
                 mismatches: mismatches
                     .iter()
-                    .map(|m| crate::mismatch::typed(m, body.as_ref()))
+                    .flat_map(|m| crate::mismatch::typed(m, body.as_ref()))
                     .collect(),
             }
         }

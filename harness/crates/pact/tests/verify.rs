@@ -321,7 +321,7 @@ async fn a_request_filter_adds_the_credentials_a_provider_requires() {
         .find(|r| r.description == "a request for an item")
         .unwrap();
     assert!(found.passed(), "{}", with.explain());
-    // Every request the stand-in saw for an item carried the token.
+    // The stand-in saw the token.
     let seen = provider.received_requests().await.unwrap();
     assert!(seen.iter().any(|r| {
         r.headers
@@ -486,4 +486,63 @@ async fn pacts_come_from_a_broker_and_a_broker_without_any_is_no_pacts() {
         .await
         .unwrap();
     assert!(none.no_pacts && !none.passed(), "{}", none.explain());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_setup_is_torn_down_and_a_hanging_state_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    write_http_pact(dir.path());
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let url = serve(catalog(false, StatusCode::OK, items.clone())).await;
+    let torn_down = Arc::new(Mutex::new(0));
+    // Setup creates the item, then fails half-way; the verifier never calls teardown.
+    let half_done = {
+        let (items, torn_down) = (items.clone(), torn_down.clone());
+        Handlers::new()
+            .state("an item exists", move |change: StateChange| {
+                let (items, torn_down) = (items.clone(), torn_down.clone());
+                async move {
+                    match change.action {
+                        harness_pact::Action::Setup => {
+                            items.lock().unwrap().push("i-half".to_owned());
+                            Err("the second step failed".into())
+                        }
+                        harness_pact::Action::Teardown => {
+                            items.lock().unwrap().clear();
+                            *torn_down.lock().unwrap() += 1;
+                            Ok(StateValues::new())
+                        }
+                    }
+                }
+            })
+            .state("no item i-404", |_c: StateChange| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                Ok(StateValues::new())
+            })
+    };
+    let report = Verifier::new("catalog")
+        .provider_url(&url)
+        .pacts(PactSource::Dir(dir.path().to_path_buf()))
+        .handlers(half_done)
+        .state_timeout(std::time::Duration::from_millis(300))
+        .verify()
+        .await
+        .unwrap();
+    let message = |description: &str| match &report
+        .results
+        .iter()
+        .find(|r| r.description == description)
+        .unwrap()
+        .outcome
+    {
+        Outcome::Error { message } => message.clone(),
+        other => panic!("{description}: {other:?}"),
+    };
+    assert!(message("a request for an item").contains("the second step failed"));
+    assert!(message("a request for a missing item").contains("did not finish within 0.3s"));
+    assert!(
+        items.lock().unwrap().is_empty(),
+        "the half-done setup was left behind"
+    );
+    assert_eq!(*torn_down.lock().unwrap(), 1);
 }

@@ -1501,18 +1501,43 @@ fn probe_client() -> ProbeClient {
         .build_http()
 }
 
-/// The status of `GET http://127.0.0.1:{port}{path}`, or `None` when there is no answer
-/// within 2 s.
+/// The status of `GET http://127.0.0.1:{port}{path}` after following up to five redirects
+/// on the same port, or `None` when there is no answer within 2 s.
 async fn http_status(client: &ProbeClient, port: u16, path: &str) -> Option<u16> {
-    let uri: hyper::Uri = format!("http://127.0.0.1:{port}{path}").parse().ok()?;
-    let request = hyper::Request::get(uri)
-        .body(http_body_util::Empty::new())
-        .ok()?;
-    let response = tokio::time::timeout(Duration::from_secs(2), client.request(request))
-        .await
-        .ok()?
-        .ok()?;
-    Some(response.status().as_u16())
+    let mut uri: hyper::Uri = format!("http://127.0.0.1:{port}{path}").parse().ok()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    for _ in 0..=5 {
+        let request = hyper::Request::get(uri.clone())
+            .body(http_body_util::Empty::new())
+            .ok()?;
+        let response = tokio::time::timeout_at(deadline, client.request(request))
+            .await
+            .ok()?
+            .ok()?;
+        let status = response.status();
+        let next = status
+            .is_redirection()
+            .then(|| response.headers().get(hyper::header::LOCATION))
+            .flatten()
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| redirect_target(port, l));
+        match next {
+            Some(target) => uri = target,
+            None => return Some(status.as_u16()),
+        }
+    }
+    None
+}
+
+/// Where a readiness probe follows a `Location` to: a path, or an absolute URL on the same
+/// loopback port (a redirect elsewhere is answered with the redirect's own status).
+fn redirect_target(port: u16, location: &str) -> Option<hyper::Uri> {
+    if location.starts_with('/') {
+        return format!("http://127.0.0.1:{port}{location}").parse().ok();
+    }
+    let uri: hyper::Uri = location.parse().ok()?;
+    let local = matches!(uri.host(), Some("127.0.0.1" | "localhost"));
+    (local && uri.port_u16() == Some(port)).then_some(uri)
 }
 
 /// Waits until the readiness rule holds, the container exits, or the timeout passes.
@@ -1658,6 +1683,27 @@ fn parse_url(url: &str) -> Option<(String, String, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn readiness_probes_follow_redirects_on_their_port_and_stop_elsewhere() {
+        use axum::{Router, response::Redirect, routing::get};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new()
+            .route("/ready", get(|| async { "ok" }))
+            .route("/moved", get(|| async { Redirect::temporary("/ready") }))
+            .route(
+                "/away",
+                get(|| async { Redirect::temporary("http://example.invalid/ready") }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = probe_client();
+        assert_eq!(http_status(&client, port, "/ready").await, Some(200));
+        assert_eq!(http_status(&client, port, "/moved").await, Some(200));
+        assert_eq!(http_status(&client, port, "/away").await, Some(307));
+        assert_eq!(http_status(&client, port, "/nothing").await, Some(404));
+        assert_eq!(env_var_name("order-svc"), "HARNESS_ORDER_SVC_URL");
+    }
 
     #[test]
     fn urls_parse() {
