@@ -10,41 +10,19 @@
 //!
 //! The provider states are set up by `suites/contract/src/gateway_shipping.rs`.
 
-use std::{num::NonZeroU32, time::Duration};
-
 use axum::{
-    Router,
     body::Body,
-    http::{HeaderMap, Method, Request, StatusCode, header},
+    http::{Method, Request, StatusCode},
 };
-use gateway::{
-    AppState, app,
-    config::UpstreamUrls,
-    model::{Authenticator, KeyedLimiter, Target},
-    upstream::HttpUpstream,
-};
+use gateway::model::Target;
 use harness_pact::{
     PactCheck,
-    pact_consumer::{
-        builders::{InteractionBuilder, RequestBuilder},
-        datetime,
-        prelude::*,
-    },
+    pact_consumer::{datetime, prelude::*},
 };
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::json;
 
-const SECRET: &str = "gateway-pact-secret";
-/// The upstreams this pact is not about: nothing listens on the discard port.
-const NOWHERE: &str = "http://127.0.0.1:9";
-const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
-/// A W3C `traceparent`: the gateway starts or continues a trace on every request.
-const TRACEPARENT: &str = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$";
-const TRACEPARENT_EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-/// How the services write timestamps (chrono, UTC, up to microseconds).
-const TIMESTAMP: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
-const TIMESTAMP_EXAMPLE: &str = "2025-01-15T10:30:00.123456Z";
+mod common;
+use common::*;
 
 /// The order whose shipments are listed (the state ships it).
 const SHIPPED_ORDER_ID: &str = "3c9e2b4a-7d1f-4e8a-9b6c-5a4d3e2f1c0b";
@@ -215,12 +193,6 @@ fn shipment(order_id: JsonPattern) -> JsonPattern {
     })
 }
 
-/// `value` and nothing else, also inside `each_like!` (whose elements match by type).
-/// The value has no regex metacharacters.
-fn exactly(value: &str) -> JsonPattern {
-    term!(format!("^{value}$"), value).into()
-}
-
 /// The services' 404 problem (`application/problem+json`).
 fn not_found() -> JsonPattern {
     json_pattern!({
@@ -229,111 +201,4 @@ fn not_found() -> JsonPattern {
         "status": 404,
         "detail": like!(format!("no shipment {MISSING_SHIPMENT_ID}")),
     })
-}
-
-// ---------------------------------------------------------------- the gateway and its client
-
-/// The headers the gateway adds to (or passes through on) every proxied request: the
-/// client's `Accept` and `x-request-id`, and a `traceparent` of its own.
-fn forwarded(request: &mut RequestBuilder, request_id: &str) {
-    request
-        .header("accept", "application/json")
-        .header("x-request-id", request_id)
-        .header("traceparent", term!(TRACEPARENT, TRACEPARENT_EXAMPLE));
-}
-
-/// One interaction on a mock server of its own, written into `check`'s pact.
-fn mock_server(
-    check: &PactCheck,
-    description: &str,
-    build: impl FnOnce(&mut InteractionBuilder),
-) -> Box<dyn ValidatingMockServer> {
-    check
-        .builder()
-        .interaction(description, "", |mut i| {
-            build(&mut i);
-            i
-        })
-        .start_mock_server(None, None)
-}
-
-fn base_url(server: &dyn ValidatingMockServer) -> String {
-    server.url().as_str().trim_end_matches('/').to_owned()
-}
-
-/// The real gateway with `target` at `url` (and the other upstreams nowhere).
-fn gateway(target: Target, url: &str) -> Router {
-    let at = |t: Target| if t == target { url } else { NOWHERE }.to_owned();
-    let urls = UpstreamUrls {
-        orders: at(Target::Orders),
-        inventory: at(Target::Inventory),
-        shipping: at(Target::Shipping),
-    };
-    let upstream = HttpUpstream::new(urls, Duration::from_secs(5)).expect("the upstream client");
-    let generous = NonZeroU32::new(1000).unwrap();
-    app(AppState::new(
-        Authenticator::new(SECRET),
-        KeyedLimiter::new(generous, generous),
-        upstream,
-    ))
-}
-
-/// A client request with a token for `scope`, `Accept: application/json` and its own
-/// request id.
-fn client(
-    method: Method,
-    uri: &str,
-    scope: &str,
-    request_id: &str,
-) -> axum::http::request::Builder {
-    let token = Authenticator::new(SECRET)
-        .issue("pact-client", scope, Duration::from_secs(300))
-        .unwrap();
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::ACCEPT, "application/json")
-        .header("x-request-id", request_id)
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
-            .to_str()
-            .unwrap()
-    }
-
-    /// The gateway relayed the upstream's status and content type, and echoed the id.
-    fn assert_relayed(&self, status: StatusCode, content_type: &str, request_id: &str) {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(self.header("content-type"), content_type);
-        assert_eq!(self.header("x-request-id"), request_id);
-    }
-}
-
-async fn send(app: Router, request: Request<Body>) -> Answer {
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
 }
