@@ -41,14 +41,10 @@ async fn gateway_inventory_pact() {
 
 /// `GET /health/ready` of the gateway asks inventory's `/health/live`.
 async fn readiness_probes_inventory(check: &PactCheck) {
-    let server = mock_server(
-        check,
-        "a liveness probe from the gateway's readiness check",
-        |i| {
-            i.request.get().path("/health/live");
-            i.response.ok();
-        },
-    );
+    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
+        i.request.get().path("/health/live");
+        i.response.ok();
+    });
     let answer = send(
         gateway(Target::Inventory, &base_url(server.as_ref())),
         Request::get("/health/ready").body(Body::empty()).unwrap(),
@@ -69,7 +65,7 @@ async fn readiness_probes_inventory(check: &PactCheck) {
 /// `GET /api/products`: every product, relayed as inventory lists them.
 async fn lists_the_catalogue(check: &PactCheck) {
     let response_body = || each_like!(product(like!(LISTED_SKU).into()));
-    let server = mock_server(check, "the catalogue requested through the gateway", |i| {
+    let server = check.mock_server("the catalogue requested through the gateway", |i| {
         i.given_with_params("the catalogue lists a product", &json!({"sku": LISTED_SKU}));
         i.request.get().path("/products");
         forwarded(&mut i.request, "gw-pact-list-products");
@@ -99,7 +95,7 @@ async fn lists_the_catalogue(check: &PactCheck) {
 /// `GET /api/products/{sku}`: the product with that sku.
 async fn reads_a_product(check: &PactCheck) {
     let response_body = || product(SKU.into());
-    let server = mock_server(check, "a product requested through the gateway", |i| {
+    let server = check.mock_server("a product requested through the gateway", |i| {
         i.given_with_params("the catalogue has the product", &json!({"sku": SKU}));
         i.request.get().path(format!("/products/{SKU}"));
         forwarded(&mut i.request, "gw-pact-get-product");
@@ -124,22 +120,18 @@ async fn reads_a_product(check: &PactCheck) {
 
 /// `GET /api/products/{sku}` of an unknown sku: inventory's 404 problem, relayed.
 async fn reads_a_product_that_does_not_exist(check: &PactCheck) {
-    let server = mock_server(
-        check,
-        "an unknown product requested through the gateway",
-        |i| {
-            i.given_with_params(
-                "the catalogue has no product with the sku",
-                &json!({"sku": MISSING_SKU}),
-            );
-            i.request.get().path(format!("/products/{MISSING_SKU}"));
-            forwarded(&mut i.request, "gw-pact-get-missing-product");
-            i.response
-                .status(404)
-                .content_type("application/problem+json")
-                .json_body(not_found());
-        },
-    );
+    let server = check.mock_server("an unknown product requested through the gateway", |i| {
+        i.given_with_params(
+            "the catalogue has no product with the sku",
+            &json!({"sku": MISSING_SKU}),
+        );
+        i.request.get().path(format!("/products/{MISSING_SKU}"));
+        forwarded(&mut i.request, "gw-pact-get-missing-product");
+        i.response
+            .status(404)
+            .content_type("application/problem+json")
+            .json_body(not_found());
+    });
     let uri = format!("/api/products/{MISSING_SKU}");
     let request = client(
         Method::GET,

@@ -48,14 +48,10 @@ async fn gateway_orders_pact() {
 
 /// `GET /health/ready` of the gateway asks orders' `/health/live`.
 async fn readiness_probes_orders(check: &PactCheck) {
-    let server = mock_server(
-        check,
-        "a liveness probe from the gateway's readiness check",
-        |i| {
-            i.request.get().path("/health/live");
-            i.response.ok();
-        },
-    );
+    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
+        i.request.get().path("/health/live");
+        i.response.ok();
+    });
     let answer = send(
         gateway(Target::Orders, &base_url(server.as_ref())),
         Request::get("/health/ready").body(Body::empty()).unwrap(),
@@ -87,7 +83,7 @@ async fn places_an_order(check: &PactCheck) {
             "updated_at": datetime!(TIMESTAMP, TIMESTAMP_EXAMPLE),
         })
     };
-    let server = mock_server(check, "an order placed through the gateway", |i| {
+    let server = check.mock_server("an order placed through the gateway", |i| {
         i.given_with_params(
             "a new order can be accepted under a fresh idempotency key",
             &json!({"customerId": BUYER, "sku": ORDERED_SKU}),
@@ -138,25 +134,21 @@ async fn places_an_order(check: &PactCheck) {
 /// `GET /api/orders?customer=...`: the customer's orders, relayed as they are.
 async fn lists_a_customers_orders(check: &PactCheck) {
     let response_body = || each_like!(confirmed_order(exactly(READER)));
-    let server = mock_server(
-        check,
-        "a customer's orders requested through the gateway",
-        |i| {
-            i.given_with_params(
-                "a customer has a confirmed order on record",
-                &json!({"customerId": READER}),
-            );
-            i.request
-                .get()
-                .path("/orders")
-                .query_param("customer", READER);
-            forwarded(&mut i.request, "gw-pact-list-orders");
-            i.response
-                .ok()
-                .content_type("application/json")
-                .json_body(response_body());
-        },
-    );
+    let server = check.mock_server("a customer's orders requested through the gateway", |i| {
+        i.given_with_params(
+            "a customer has a confirmed order on record",
+            &json!({"customerId": READER}),
+        );
+        i.request
+            .get()
+            .path("/orders")
+            .query_param("customer", READER);
+        forwarded(&mut i.request, "gw-pact-list-orders");
+        i.response
+            .ok()
+            .content_type("application/json")
+            .json_body(response_body());
+    });
     let uri = format!("/api/orders?customer={READER}");
     let request = client(Method::GET, &uri, "orders:read", "gw-pact-list-orders")
         .body(Body::empty())
@@ -169,7 +161,7 @@ async fn lists_a_customers_orders(check: &PactCheck) {
 
 /// `GET /api/orders/{id}` of an order the provider has (its id comes from the state).
 async fn reads_an_order(check: &PactCheck) {
-    let server = mock_server(check, "an order requested through the gateway", |i| {
+    let server = check.mock_server("an order requested through the gateway", |i| {
         i.given("a confirmed order is on record");
         i.request
             .get()
@@ -195,22 +187,18 @@ async fn reads_an_order(check: &PactCheck) {
 
 /// `GET /api/orders/{id}` of an unknown order: orders' 404 problem, relayed.
 async fn reads_an_order_that_does_not_exist(check: &PactCheck) {
-    let server = mock_server(
-        check,
-        "an unknown order requested through the gateway",
-        |i| {
-            i.given_with_params(
-                "no order is on record with the id",
-                &json!({"orderId": MISSING_ORDER_ID}),
-            );
-            i.request.get().path(format!("/orders/{MISSING_ORDER_ID}"));
-            forwarded(&mut i.request, "gw-pact-get-missing-order");
-            i.response
-                .status(404)
-                .content_type("application/problem+json")
-                .json_body(not_found());
-        },
-    );
+    let server = check.mock_server("an unknown order requested through the gateway", |i| {
+        i.given_with_params(
+            "no order is on record with the id",
+            &json!({"orderId": MISSING_ORDER_ID}),
+        );
+        i.request.get().path(format!("/orders/{MISSING_ORDER_ID}"));
+        forwarded(&mut i.request, "gw-pact-get-missing-order");
+        i.response
+            .status(404)
+            .content_type("application/problem+json")
+            .json_body(not_found());
+    });
     let uri = format!("/api/orders/{MISSING_ORDER_ID}");
     let request = client(
         Method::GET,

@@ -42,14 +42,10 @@ async fn gateway_shipping_pact() {
 
 /// `GET /health/ready` of the gateway asks shipping's `/health/live`.
 async fn readiness_probes_shipping(check: &PactCheck) {
-    let server = mock_server(
-        check,
-        "a liveness probe from the gateway's readiness check",
-        |i| {
-            i.request.get().path("/health/live");
-            i.response.ok();
-        },
-    );
+    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
+        i.request.get().path("/health/live");
+        i.response.ok();
+    });
     let answer = send(
         gateway(Target::Shipping, &base_url(server.as_ref())),
         Request::get("/health/ready").body(Body::empty()).unwrap(),
@@ -70,25 +66,21 @@ async fn readiness_probes_shipping(check: &PactCheck) {
 /// `GET /api/shipments?order_id=...`: the order's shipments.
 async fn lists_an_orders_shipments(check: &PactCheck) {
     let response_body = || each_like!(shipment(exactly(SHIPPED_ORDER_ID)));
-    let server = mock_server(
-        check,
-        "an order's shipments requested through the gateway",
-        |i| {
-            i.given_with_params(
-                "a shipment is on record for the order",
-                &json!({"orderId": SHIPPED_ORDER_ID}),
-            );
-            i.request
-                .get()
-                .path("/shipments")
-                .query_param("order_id", SHIPPED_ORDER_ID);
-            forwarded(&mut i.request, "gw-pact-list-shipments");
-            i.response
-                .ok()
-                .content_type("application/json")
-                .json_body(response_body());
-        },
-    );
+    let server = check.mock_server("an order's shipments requested through the gateway", |i| {
+        i.given_with_params(
+            "a shipment is on record for the order",
+            &json!({"orderId": SHIPPED_ORDER_ID}),
+        );
+        i.request
+            .get()
+            .path("/shipments")
+            .query_param("order_id", SHIPPED_ORDER_ID);
+        forwarded(&mut i.request, "gw-pact-list-shipments");
+        i.response
+            .ok()
+            .content_type("application/json")
+            .json_body(response_body());
+    });
     let uri = format!("/api/shipments?order_id={SHIPPED_ORDER_ID}");
     let request = client(
         Method::GET,
@@ -111,7 +103,7 @@ async fn lists_an_orders_shipments(check: &PactCheck) {
 /// `GET /api/shipments/{id}` of a shipment the provider has (its id comes from the state).
 async fn reads_a_shipment(check: &PactCheck) {
     let response_body = || shipment(term!(UUID, SHIPPED_ORDER_ID).into());
-    let server = mock_server(check, "a shipment requested through the gateway", |i| {
+    let server = check.mock_server("a shipment requested through the gateway", |i| {
         i.given("a shipment is on record");
         i.request.get().path_from_provider_state(
             "/shipments/${shipmentId}",
@@ -139,24 +131,20 @@ async fn reads_a_shipment(check: &PactCheck) {
 
 /// `GET /api/shipments/{id}` of an unknown shipment: shipping's 404 problem, relayed.
 async fn reads_a_shipment_that_does_not_exist(check: &PactCheck) {
-    let server = mock_server(
-        check,
-        "an unknown shipment requested through the gateway",
-        |i| {
-            i.given_with_params(
-                "no shipment is on record with the id",
-                &json!({"shipmentId": MISSING_SHIPMENT_ID}),
-            );
-            i.request
-                .get()
-                .path(format!("/shipments/{MISSING_SHIPMENT_ID}"));
-            forwarded(&mut i.request, "gw-pact-get-missing-shipment");
-            i.response
-                .status(404)
-                .content_type("application/problem+json")
-                .json_body(not_found());
-        },
-    );
+    let server = check.mock_server("an unknown shipment requested through the gateway", |i| {
+        i.given_with_params(
+            "no shipment is on record with the id",
+            &json!({"shipmentId": MISSING_SHIPMENT_ID}),
+        );
+        i.request
+            .get()
+            .path(format!("/shipments/{MISSING_SHIPMENT_ID}"));
+        forwarded(&mut i.request, "gw-pact-get-missing-shipment");
+        i.response
+            .status(404)
+            .content_type("application/problem+json")
+            .json_body(not_found());
+    });
     let uri = format!("/api/shipments/{MISSING_SHIPMENT_ID}");
     let request = client(
         Method::GET,

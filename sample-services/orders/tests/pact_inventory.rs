@@ -75,27 +75,13 @@ fn client(server: &dyn ValidatingMockServer) -> HttpInventoryClient {
     )
 }
 
-/// A mock server for this one interaction, writing into `check`'s directory.
-fn mock(
-    check: &PactCheck,
-    description: &str,
-    build: impl FnOnce(&mut InteractionBuilder),
-) -> Box<dyn ValidatingMockServer> {
-    let mut builder = check.builder();
-    builder.interaction(description, "", |mut i| {
-        build(&mut i);
-        i
-    });
-    builder.start_mock_server(None, None)
-}
-
 #[tokio::test]
 async fn orders_inventory_pact() {
     harness_pact::ensure_crypto_provider();
     let check = PactCheck::new("orders", "inventory");
 
     // Reserved: a new reservation (201). A replay (200) takes the same path in the client.
-    let server = mock(&check, "a request to reserve stock for an order", |i| {
+    let server = check.mock_server("a request to reserve stock for an order", |i| {
         i.given_with_params(
             "a product has stock to reserve",
             &serde_json::json!({ "stock": 10, "price_cents": 2_500 }),
@@ -123,9 +109,7 @@ async fn orders_inventory_pact() {
     assert_eq!(reservation.total_cents, 5_000);
 
     // 409: not enough stock.
-    let server = mock(
-        &check,
-        "a request to reserve more stock than there is",
+    let server = check.mock_server("a request to reserve more stock than there is",
         |i| {
             i.given_with_params(
                 "a product has stock to reserve",
@@ -155,7 +139,7 @@ async fn orders_inventory_pact() {
     );
 
     // 422 on the SKU: inventory does not know it.
-    let server = mock(&check, "a request to reserve an unknown sku", |i| {
+    let server = check.mock_server("a request to reserve an unknown sku", |i| {
         i.given("the sku to reserve is unknown");
         reserve_request(i, 1);
         i.response
@@ -178,7 +162,7 @@ async fn orders_inventory_pact() {
     );
 
     // Release: 204.
-    let server = mock(&check, "a request to release a reservation", |i| {
+    let server = check.mock_server("a request to release a reservation", |i| {
         i.given("a reservation is active");
         release_request(i);
         i.response.no_content();
@@ -188,7 +172,7 @@ async fn orders_inventory_pact() {
     assert_eq!(released, Ok(()));
 
     // Release of a reservation inventory does not know: 404, which orders treats as done.
-    let server = mock(&check, "a request to release an unknown reservation", |i| {
+    let server = check.mock_server("a request to release an unknown reservation", |i| {
         i.given("no reservation has the id");
         release_request(i);
         i.response.not_found();
@@ -198,7 +182,7 @@ async fn orders_inventory_pact() {
     assert_eq!(released, Ok(()));
 
     // Readiness: orders asks inventory's /health/live.
-    let server = mock(&check, "a liveness probe", |i| {
+    let server = check.mock_server("a liveness probe", |i| {
         i.request.get().path("/health/live");
         i.response.ok();
     });

@@ -63,46 +63,28 @@ fn client(server: &dyn ValidatingMockServer) -> HttpPaymentsClient {
     )
 }
 
-/// A mock server for this one interaction, writing into `check`'s directory.
-fn mock(
-    check: &PactCheck,
-    description: &str,
-    build: impl FnOnce(&mut InteractionBuilder),
-) -> Box<dyn ValidatingMockServer> {
-    let mut builder = check.builder();
-    builder.interaction(description, "", |mut i| {
-        build(&mut i);
-        i
-    });
-    builder.start_mock_server(None, None)
-}
-
 #[tokio::test]
 async fn orders_payments_pact() {
     harness_pact::ensure_crypto_provider();
     let check = PactCheck::new("orders", "payments");
 
     // Authorised: within the limit, for an order without a payment.
-    let server = mock(
-        &check,
-        "a request to authorise a payment within the limit",
-        |i| {
-            i.given("no payment is recorded for the order");
-            i.request
-                .post()
-                .path("/payments")
-                .header("Content-Type", "application/json")
-                .json_body(payment_body(17_800));
-            order_id_from_state(i);
-            i.response
-                .created()
-                .header("Content-Type", "application/json")
-                .json_body(json_pattern!({
-                    "id": term!(UUID, PAYMENT_ID),
-                    "status": "AUTHORIZED",
-                }));
-        },
-    );
+    let server = check.mock_server("a request to authorise a payment within the limit", |i| {
+        i.given("no payment is recorded for the order");
+        i.request
+            .post()
+            .path("/payments")
+            .header("Content-Type", "application/json")
+            .json_body(payment_body(17_800));
+        order_id_from_state(i);
+        i.response
+            .created()
+            .header("Content-Type", "application/json")
+            .json_body(json_pattern!({
+                "id": term!(UUID, PAYMENT_ID),
+                "status": "AUTHORIZED",
+            }));
+    });
     let payment = client(server.as_ref())
         .authorize(&request(17_800))
         .await
@@ -113,30 +95,26 @@ async fn orders_payments_pact() {
     assert_eq!(payment.decline_reason, None);
 
     // Declined: above the limit (payments still records it, 201).
-    let server = mock(
-        &check,
-        "a request to authorise a payment above the limit",
-        |i| {
-            i.given_with_params(
-                "payments declines amounts above the limit",
-                &serde_json::json!({ "limit_cents": LIMIT_CENTS }),
-            );
-            i.request
-                .post()
-                .path("/payments")
-                .header("Content-Type", "application/json")
-                .json_body(payment_body(LIMIT_CENTS + 100_000));
-            order_id_from_state(i);
-            i.response
-                .created()
-                .header("Content-Type", "application/json")
-                .json_body(json_pattern!({
-                    "id": term!(UUID, PAYMENT_ID),
-                    "status": "DECLINED",
-                    "decline_reason": like!("limit_exceeded"),
-                }));
-        },
-    );
+    let server = check.mock_server("a request to authorise a payment above the limit", |i| {
+        i.given_with_params(
+            "payments declines amounts above the limit",
+            &serde_json::json!({ "limit_cents": LIMIT_CENTS }),
+        );
+        i.request
+            .post()
+            .path("/payments")
+            .header("Content-Type", "application/json")
+            .json_body(payment_body(LIMIT_CENTS + 100_000));
+        order_id_from_state(i);
+        i.response
+            .created()
+            .header("Content-Type", "application/json")
+            .json_body(json_pattern!({
+                "id": term!(UUID, PAYMENT_ID),
+                "status": "DECLINED",
+                "decline_reason": like!("limit_exceeded"),
+            }));
+    });
     let payment = client(server.as_ref())
         .authorize(&request(LIMIT_CENTS + 100_000))
         .await
@@ -146,9 +124,7 @@ async fn orders_payments_pact() {
     assert_eq!(payment.decline_reason.as_deref(), Some("limit_exceeded"));
 
     // 409: the order already has a payment with other terms.
-    let server = mock(
-        &check,
-        "a request to authorise another amount for an order already paid",
+    let server = check.mock_server("a request to authorise another amount for an order already paid",
         |i| {
             i.given_with_params(
                 "a payment is recorded for the order",
@@ -187,7 +163,7 @@ async fn orders_payments_pact() {
     );
 
     // 422: a field breaks a rule (validated before any payment is looked up, so no state).
-    let server = mock(&check, "a request to authorise a payment of 0 cents", |i| {
+    let server = check.mock_server("a request to authorise a payment of 0 cents", |i| {
         i.request
             .post()
             .path("/payments")
@@ -223,7 +199,7 @@ async fn orders_payments_pact() {
     );
 
     // Readiness: orders asks payments' /health/live.
-    let server = mock(&check, "a liveness probe", |i| {
+    let server = check.mock_server("a liveness probe", |i| {
         i.request.get().path("/health/live");
         i.response.ok();
     });

@@ -78,6 +78,23 @@ impl PactCheck {
         builder
     }
 
+    /// A mock server for one interaction, written into this check's pact when the server
+    /// is dropped. Interactions whose requests are alike but whose provider states differ
+    /// each need a server of their own; all of them merge into the one pact.
+    pub fn mock_server(
+        &self,
+        description: &str,
+        build: impl FnOnce(&mut pact_consumer::builders::InteractionBuilder),
+    ) -> Box<dyn pact_consumer::mock_server::ValidatingMockServer> {
+        use pact_consumer::mock_server::StartMockServer;
+        let mut builder = self.builder();
+        builder.interaction(description, "", |mut i| {
+            build(&mut i);
+            i
+        });
+        builder.start_mock_server(None, None)
+    }
+
     /// Where pact_consumer writes (for builders made by hand).
     pub fn output_dir(&self) -> &Path {
         self.out.path()

@@ -16,13 +16,7 @@ use gateway::{
     model::{Authenticator, KeyedLimiter, Target},
     upstream::HttpUpstream,
 };
-use harness_pact::{
-    PactCheck,
-    pact_consumer::{
-        builders::{InteractionBuilder, RequestBuilder},
-        prelude::*,
-    },
-};
+use harness_pact::pact_consumer::{builders::RequestBuilder, prelude::*};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -52,21 +46,6 @@ pub(crate) fn forwarded(request: &mut RequestBuilder, request_id: &str) {
         .header("accept", "application/json")
         .header("x-request-id", request_id)
         .header("traceparent", term!(TRACEPARENT, TRACEPARENT_EXAMPLE));
-}
-
-/// One interaction on a mock server of its own, written into `check`'s pact.
-pub(crate) fn mock_server(
-    check: &PactCheck,
-    description: &str,
-    build: impl FnOnce(&mut InteractionBuilder),
-) -> Box<dyn ValidatingMockServer> {
-    check
-        .builder()
-        .interaction(description, "", |mut i| {
-            build(&mut i);
-            i
-        })
-        .start_mock_server(None, None)
 }
 
 pub(crate) fn base_url(server: &dyn ValidatingMockServer) -> String {
