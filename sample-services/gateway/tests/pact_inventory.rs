@@ -12,7 +12,7 @@
 
 use axum::{
     body::Body,
-    http::{Method, Request, StatusCode},
+    http::{Method, StatusCode},
 };
 use gateway::model::Target;
 use harness_pact::{PactCheck, pact_consumer::prelude::*};
@@ -32,34 +32,11 @@ const MISSING_SKU: &str = "GW-PACT-MISSING";
 async fn gateway_inventory_pact() {
     harness_pact::ensure_crypto_provider();
     let check = PactCheck::new("gateway", "inventory");
-    readiness_probes_inventory(&check).await;
+    readiness_probes(&check, Target::Inventory).await;
     lists_the_catalogue(&check).await;
     reads_a_product(&check).await;
     reads_a_product_that_does_not_exist(&check).await;
     check.finish().unwrap();
-}
-
-/// `GET /health/ready` of the gateway asks inventory's `/health/live`.
-async fn readiness_probes_inventory(check: &PactCheck) {
-    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
-        i.request.get().path("/health/live");
-        i.response.ok();
-    });
-    let answer = send(
-        gateway(Target::Inventory, &base_url(server.as_ref())),
-        Request::get("/health/ready").body(Body::empty()).unwrap(),
-    )
-    .await;
-    let checks = answer.body["checks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let inventory = checks
-        .iter()
-        .find(|c| c["name"] == "inventory")
-        .unwrap_or_else(|| panic!("no inventory check in {}", answer.body));
-    assert_eq!(inventory["ok"], true, "{}", answer.body);
-    drop(server);
 }
 
 /// `GET /api/products`: every product, relayed as inventory lists them.

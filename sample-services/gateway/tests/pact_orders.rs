@@ -12,7 +12,7 @@
 
 use axum::{
     body::Body,
-    http::{Method, Request, StatusCode, header},
+    http::{Method, StatusCode, header},
 };
 use gateway::model::Target;
 use harness_pact::{
@@ -38,35 +38,12 @@ const IDEMPOTENCY_KEY: &str = "8d7f3c52-94a1-4f0e-b3c6-2f1d0e9a7b64";
 async fn gateway_orders_pact() {
     harness_pact::ensure_crypto_provider();
     let check = PactCheck::new("gateway", "orders");
-    readiness_probes_orders(&check).await;
+    readiness_probes(&check, Target::Orders).await;
     places_an_order(&check).await;
     lists_a_customers_orders(&check).await;
     reads_an_order(&check).await;
     reads_an_order_that_does_not_exist(&check).await;
     check.finish().unwrap();
-}
-
-/// `GET /health/ready` of the gateway asks orders' `/health/live`.
-async fn readiness_probes_orders(check: &PactCheck) {
-    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
-        i.request.get().path("/health/live");
-        i.response.ok();
-    });
-    let answer = send(
-        gateway(Target::Orders, &base_url(server.as_ref())),
-        Request::get("/health/ready").body(Body::empty()).unwrap(),
-    )
-    .await;
-    let checks = answer.body["checks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let orders = checks
-        .iter()
-        .find(|c| c["name"] == "orders")
-        .unwrap_or_else(|| panic!("no orders check in {}", answer.body));
-    assert_eq!(orders["ok"], true, "{}", answer.body);
-    drop(server);
 }
 
 /// `POST /api/orders` with an `Idempotency-Key`: 202, the order, `Location` under `/api`.

@@ -12,7 +12,7 @@
 
 use axum::{
     body::Body,
-    http::{Method, Request, StatusCode},
+    http::{Method, StatusCode},
 };
 use gateway::model::Target;
 use harness_pact::{
@@ -33,34 +33,11 @@ const MISSING_SHIPMENT_ID: &str = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
 async fn gateway_shipping_pact() {
     harness_pact::ensure_crypto_provider();
     let check = PactCheck::new("gateway", "shipping");
-    readiness_probes_shipping(&check).await;
+    readiness_probes(&check, Target::Shipping).await;
     lists_an_orders_shipments(&check).await;
     reads_a_shipment(&check).await;
     reads_a_shipment_that_does_not_exist(&check).await;
     check.finish().unwrap();
-}
-
-/// `GET /health/ready` of the gateway asks shipping's `/health/live`.
-async fn readiness_probes_shipping(check: &PactCheck) {
-    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
-        i.request.get().path("/health/live");
-        i.response.ok();
-    });
-    let answer = send(
-        gateway(Target::Shipping, &base_url(server.as_ref())),
-        Request::get("/health/ready").body(Body::empty()).unwrap(),
-    )
-    .await;
-    let checks = answer.body["checks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let shipping = checks
-        .iter()
-        .find(|c| c["name"] == "shipping")
-        .unwrap_or_else(|| panic!("no shipping check in {}", answer.body));
-    assert_eq!(shipping["ok"], true, "{}", answer.body);
-    drop(server);
 }
 
 /// `GET /api/shipments?order_id=...`: the order's shipments.

@@ -16,7 +16,10 @@ use gateway::{
     model::{Authenticator, KeyedLimiter, Target},
     upstream::HttpUpstream,
 };
-use harness_pact::pact_consumer::{builders::RequestBuilder, prelude::*};
+use harness_pact::{
+    PactCheck,
+    pact_consumer::{builders::RequestBuilder, prelude::*},
+};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -127,4 +130,29 @@ pub(crate) async fn send(app: Router, request: Request<Body>) -> Answer {
         headers,
         body,
     }
+}
+
+/// `GET /health/ready` of the gateway asks `target`'s `/health/live`: the gateway's own
+/// call, one interaction of every upstream's pact.
+pub(crate) async fn readiness_probes(check: &PactCheck, target: Target) {
+    let server = check.mock_server("a liveness probe from the gateway's readiness check", |i| {
+        i.request.get().path("/health/live");
+        i.response.ok();
+    });
+    let answer = send(
+        gateway(target, &base_url(server.as_ref())),
+        Request::get("/health/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let checks = answer.body["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let name = target.name();
+    let check = checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {}", answer.body));
+    assert_eq!(check["ok"], true, "{}", answer.body);
+    drop(server);
 }
