@@ -42,6 +42,8 @@ async fn shipping_orders_pact() {
             }),
             "total_cents": like!(5_000),
             // chrono's RFC 3339: `Z`, 1 to 9 digits of a second (orders stores microseconds).
+            // DateTimeFormatter letters, as Pact's matcher takes them: `S` the fraction, `XXX`
+            // the ISO 8601 zone offset (a real pattern, not a placeholder).
             "confirmed_at": datetime!("yyyy-MM-dd'T'HH:mm:ss.SSSSSSSSSXXX", "2025-01-02T10:20:30.123456Z"),
         }));
         m

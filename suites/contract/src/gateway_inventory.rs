@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use harness_pact::{Action, HandlerError, Handlers, StateChange, StateValues};
 
-use crate::{StackEnv, gateway_orders::Database};
+use crate::{StackEnv, db::Database};
 
 /// The name of the products these states put in the catalogue.
 const PRODUCT_NAME: &str = "Contract test product (gateway-inventory)";

@@ -13,7 +13,7 @@
 //! stock comes back), the order and the product. The payment stays in the payments
 //! service's in-memory ledger, which has no way to remove one.
 //!
-//! Also home of the small helpers the other `gateway_*` modules share ([`Database`],
+//! Also home of the small helpers the other `gateway_*` modules share (
 //! [`timestamp`], [`values`]).
 
 use std::{
@@ -24,11 +24,9 @@ use std::{
 use chrono::{DateTime, SubsecRound, Utc};
 use harness_pact::{Action, HandlerError, Handlers, StateChange, StateValues};
 use serde_json::{Map, Value, json};
-use sqlx::{PgPool, postgres::PgPoolOptions};
-use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::StackEnv;
+use crate::{StackEnv, db::Database};
 
 /// The marker in `orders.request` of the orders these states insert.
 const MARKER: &str = "contract-suite/gateway-orders";
@@ -289,15 +287,8 @@ impl System {
 
     /// Releases a reservation through inventory's API, which puts the stock back.
     async fn release(&self, reservation: Uuid) -> Result<(), HandlerError> {
-        harness_pact::ensure_crypto_provider();
         let url = format!("{}/reservations/{reservation}", self.env.url("inventory")?);
-        let response = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()?
-            .delete(&url)
-            .send()
-            .await?;
+        let response = crate::http_client().delete(&url).send().await?;
         if !response.status().is_success() {
             return Err(format!("DELETE {url} answered {}", response.status()).into());
         }
@@ -320,40 +311,6 @@ where
             return Err(format!("gave up waiting for {what} after {} s", timeout.as_secs()).into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A database of the stack's PostgreSQL, connected on first use (the handlers are built
-/// before anything runs, and may be built where the stack is not up).
-pub(crate) struct Database {
-    env: StackEnv,
-    name: &'static str,
-    pool: OnceCell<PgPool>,
-}
-
-impl Database {
-    pub(crate) fn new(env: &StackEnv, name: &'static str) -> Arc<Self> {
-        Arc::new(Self {
-            env: env.clone(),
-            name,
-            pool: OnceCell::new(),
-        })
-    }
-
-    pub(crate) async fn pool(&self) -> Result<&PgPool, HandlerError> {
-        self.pool
-            .get_or_try_init(|| async {
-                let url = self.env.database_url(self.name)?;
-                PgPoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(&url)
-                    .await
-                    .map_err(|e| {
-                        format!("cannot connect to the {} database: {e}", self.name).into()
-                    })
-            })
-            .await
     }
 }
 

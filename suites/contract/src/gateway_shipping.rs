@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::{
     StackEnv,
-    gateway_orders::{Database, timestamp, values},
+    db::Database,
+    gateway_orders::{timestamp, values},
 };
 
 /// The customer of the shipments these states insert.

@@ -10,6 +10,7 @@
 //!
 //! The stack's endpoints come from the environment (`HARNESS_<SERVICE>_URL`, see [`env`]).
 
+mod db;
 pub mod env;
 mod gateway_inventory;
 mod gateway_orders;
@@ -34,4 +35,15 @@ pub fn handlers(env: &StackEnv) -> Handlers {
     ]
     .into_iter()
     .fold(Handlers::new(), Handlers::merge)
+}
+
+/// The HTTP client the states call the services with (loopback, no proxy, 10 s per call).
+/// The build holds the Pact crates, so the crypto provider reqwest needs is installed first.
+pub(crate) fn http_client() -> reqwest::Client {
+    harness_pact::ensure_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("a reqwest client without TLS settings builds")
 }

@@ -13,11 +13,10 @@ use anyhow::{Context, bail};
 use harness_pact::{Action, HandlerError, Handlers, StateChange, StateValues};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::{PgPool, postgres::PgPoolOptions};
-use tokio::sync::OnceCell;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::StackEnv;
+use crate::{StackEnv, db::Database};
 
 /// A product of its own with `stock` units (param, default 10) at `price_cents` (param,
 /// default 2500), and an order without a reservation. Values: `sku`, `orderId`.
@@ -47,8 +46,7 @@ struct Made {
 #[derive(Debug, Clone)]
 struct Inventory {
     url: Result<String, String>,
-    database_url: Result<String, String>,
-    db: Arc<OnceCell<PgPool>>,
+    database: Arc<Database>,
     http: reqwest::Client,
     made: Arc<Mutex<Made>>,
 }
@@ -65,20 +63,7 @@ impl Inventory {
     }
 
     async fn db(&self) -> anyhow::Result<&PgPool> {
-        let url = self
-            .database_url
-            .as_deref()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.db
-            .get_or_try_init(|| async {
-                PgPoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(std::time::Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .with_context(|| format!("connecting to inventory's database {url}"))
-            })
-            .await
+        self.database.pool().await
     }
 
     fn remember(&self, sku: Option<&str>, order: Option<Uuid>) {
@@ -233,19 +218,13 @@ fn values<const N: usize>(pairs: [(&str, String); N]) -> StateValues {
 }
 
 pub(crate) fn handlers(env: &StackEnv) -> Handlers {
-    harness_pact::ensure_crypto_provider();
     let inventory = Inventory {
         url: env
             .url("inventory")
             .map(|u| u.trim_end_matches('/').to_owned())
             .map_err(|e| e.to_string()),
-        database_url: env.database_url("inventory").map_err(|e| e.to_string()),
-        db: Arc::new(OnceCell::new()),
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .unwrap_or_default(),
+        database: Database::new(env, "inventory"),
+        http: crate::http_client(),
         made: Arc::new(Mutex::new(Made::default())),
     };
     let handler = move |change: StateChange| {

@@ -138,17 +138,12 @@ impl Payments {
 }
 
 pub(crate) fn handlers(env: &StackEnv) -> Handlers {
-    harness_pact::ensure_crypto_provider();
     let payments = Payments {
         url: env
             .url("payments")
             .map(|u| u.trim_end_matches('/').to_owned())
             .map_err(|e| e.to_string()),
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .unwrap_or_default(),
+        http: crate::http_client(),
     };
     let handler = move |change: StateChange| {
         let payments = payments.clone();

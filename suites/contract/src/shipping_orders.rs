@@ -18,11 +18,10 @@ use orders::{
     model::{Confirmation, Inserted, NewOrder, Order, OrderRepository, PgOrderRepository, now},
 };
 use serde_json::Value;
-use sqlx::{PgPool, postgres::PgPoolOptions};
-use tokio::sync::OnceCell;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::StackEnv;
+use crate::{StackEnv, db::Database};
 
 /// A confirmed order whose `order.confirmed` event the producer builds. Values: `orderId`.
 pub(crate) const ORDER_CONFIRMED_FOR_SHIPPING: &str = "an order was confirmed for shipping";
@@ -31,28 +30,14 @@ pub(crate) const ORDER_CONFIRMED_EVENT: &str = "an order.confirmed event";
 
 #[derive(Clone)]
 struct Orders {
-    database_url: Result<String, String>,
-    db: Arc<OnceCell<PgPool>>,
+    database: Arc<Database>,
     /// The order the state set up, for the producer and the teardown.
     order: Arc<Mutex<Option<Uuid>>>,
 }
 
 impl Orders {
     async fn pool(&self) -> anyhow::Result<&PgPool> {
-        let url = self
-            .database_url
-            .as_deref()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.db
-            .get_or_try_init(|| async {
-                PgPoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(std::time::Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .with_context(|| format!("connecting to orders' database {url}"))
-            })
-            .await
+        self.database.pool().await
     }
 
     /// orders' own repository, on its database.
@@ -132,8 +117,7 @@ impl Orders {
 
 pub(crate) fn handlers(env: &StackEnv) -> Handlers {
     let orders = Orders {
-        database_url: env.database_url("orders").map_err(|e| e.to_string()),
-        db: Arc::new(OnceCell::new()),
+        database: Database::new(env, "orders"),
         order: Arc::new(Mutex::new(None)),
     };
     let state = {

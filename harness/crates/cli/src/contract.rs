@@ -103,15 +103,10 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
         return Ok(true);
     }
 
-    let mut builder = Stack::from_manifest(&config.manifest)?.events(events.clone());
-    for a in &args.attach {
-        let (name, url) = a.split_once('=').ok_or_else(|| {
-            Error::Usage(format!(
-                "--attach {a}: expected NAME=URL, e.g. orders=http://127.0.0.1:8081"
-            ))
-        })?;
-        builder = builder.attach(name, url);
-    }
+    let builder = crate::attach_all(
+        Stack::from_manifest(&config.manifest)?.events(events.clone()),
+        &args.attach,
+    )?;
     let stack = tokio::select! {
         result = builder.start() => result?,
         () = crate::signal() => return Err(Error::Interrupted.into()),

@@ -510,15 +510,7 @@ async fn up(
     let started = Instant::now();
     let manifest = Manifest::from_path(&manifest)?;
     let (sink, multi) = progress();
-    let mut builder = Stack::builder(manifest).events(sink);
-    for a in &attach {
-        let (name, url) = a.split_once('=').ok_or_else(|| {
-            Error::Usage(format!(
-                "--attach {a}: expected NAME=URL, e.g. orders=http://127.0.0.1:8081"
-            ))
-        })?;
-        builder = builder.attach(name, url);
-    }
+    let mut builder = attach_all(Stack::builder(manifest).events(sink), &attach)?;
     if !only.is_empty() {
         builder = builder.only(only);
     }
@@ -570,6 +562,22 @@ async fn up(
         signal().await;
     }
     stack.shutdown().await
+}
+
+/// Applies `--attach NAME=URL` arguments to a stack builder.
+pub(crate) fn attach_all(
+    mut builder: harness::StackBuilder,
+    attach: &[String],
+) -> Result<harness::StackBuilder, Error> {
+    for a in attach {
+        let (name, url) = a.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--attach {a}: expected NAME=URL, e.g. orders=http://127.0.0.1:8081"
+            ))
+        })?;
+        builder = builder.attach(name, url);
+    }
+    Ok(builder)
 }
 
 pub(crate) async fn signal() {

@@ -111,11 +111,11 @@ pub fn load_file(path: &Path) -> Result<LoadedPact> {
             }
         }
     })?;
-    parse(&origin, &text, None)
+    parse(&origin, &text, false)
 }
 
-/// Parses a pact's text; `fetched` keeps the text of a pact that is not a file.
-pub(crate) fn parse(origin: &str, text: &str, fetched: Option<String>) -> Result<LoadedPact> {
+/// Parses a pact's text; a `fetched` one (not a file) keeps its text for the verifier.
+pub(crate) fn parse(origin: &str, text: &str, fetched: bool) -> Result<LoadedPact> {
     let bad = |reason: String| Error::BadPact {
         origin: origin.to_owned(),
         reason,
@@ -147,7 +147,7 @@ pub(crate) fn parse(origin: &str, text: &str, fetched: Option<String>) -> Result
         .collect();
     Ok(LoadedPact {
         origin: origin.to_owned(),
-        fetched,
+        fetched: fetched.then(|| text.to_owned()),
         consumer,
         provider,
         interactions,

@@ -251,12 +251,15 @@ impl Verifier {
     pub fn load(&self) -> Result<Vec<LoadedPact>> {
         let mut pacts = Vec::new();
         for s in &self.sources {
-            pacts.extend(source::load(s)?.into_iter().filter(|p| {
-                p.provider == self.provider
-                    && (self.consumers.is_empty() || self.consumers.contains(&p.consumer))
-            }));
+            pacts.extend(source::load(s)?.into_iter().filter(|p| self.wanted(p)));
         }
         Ok(pacts)
+    }
+
+    /// Whether a pact is this provider's, from one of the consumers asked for.
+    fn wanted(&self, pact: &LoadedPact) -> bool {
+        pact.provider == self.provider
+            && (self.consumers.is_empty() || self.consumers.contains(&pact.consumer))
     }
 
     /// Runs the verification.
@@ -291,10 +294,8 @@ impl Verifier {
                     crate::broker::latest_pacts(&http, url, token.as_deref(), &self.provider)
                         .await?
                 {
-                    let pact = source::parse(&href, &text, Some(text.clone()))?;
-                    if pact.provider == self.provider
-                        && (self.consumers.is_empty() || self.consumers.contains(&pact.consumer))
-                    {
+                    let pact = source::parse(&href, &text, true)?;
+                    if self.wanted(&pact) {
                         pacts.push(pact);
                     }
                 }
@@ -424,12 +425,12 @@ impl Verifier {
         executor: &Arc<StateExecutor>,
         report: &mut VerifyReport,
     ) -> Result<()> {
-        let consumers = self.consumers.clone();
+        // The pact is already this provider's and one of the consumers asked for.
         let result = pact_verifier::verify_provider_async(
             info,
             sources,
             FilterInfo::None,
-            consumers,
+            Vec::new(),
             options,
             None,
             executor,

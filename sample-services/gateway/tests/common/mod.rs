@@ -32,7 +32,9 @@ pub(crate) const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 pub(crate) const TRACEPARENT: &str = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$";
 pub(crate) const TRACEPARENT_EXAMPLE: &str =
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-/// How the services write timestamps (chrono, UTC, up to microseconds).
+/// How the services write timestamps (chrono, UTC, up to microseconds), in the
+/// DateTimeFormatter pattern letters Pact's datetime matcher takes: `SSSSSS` the fraction,
+/// `XXX` the ISO 8601 zone offset (`Z` for UTC). A real pattern, not a placeholder.
 pub(crate) const TIMESTAMP: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
 pub(crate) const TIMESTAMP_EXAMPLE: &str = "2025-01-15T10:30:00.123456Z";
 
