@@ -391,6 +391,21 @@ fn describe(event: &Event) -> Option<String> {
             r.description,
             if r.passed() { "passed" } else { "FAILED" }
         ),
+        Event::OpenApiVerifying {
+            service,
+            document,
+            operations,
+            seed,
+        } => format!("verifying {service} against {document} ({operations} operation(s), seed {seed})"),
+        Event::OperationVerified(r) => format!(
+            "{}: {} {} ({}) ... {} ({} request(s))",
+            r.service,
+            r.method,
+            r.path,
+            r.operation,
+            if r.passed() { "passed" } else { "FAILED" },
+            r.requests.total()
+        ),
         Event::NoPacts {
             provider, failed, ..
         } => format!(
@@ -447,6 +462,8 @@ fn progress() -> (EventSink, MultiProgress) {
             | Event::ReaperDisabled
             | Event::PactVerifying { .. }
             | Event::InteractionVerified(_)
+            | Event::OpenApiVerifying { .. }
+            | Event::OperationVerified(_)
             | Event::NoPacts { .. } => {
                 if let Some(line) = describe(&event) {
                     let _ = m.println(line);

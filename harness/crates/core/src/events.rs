@@ -90,6 +90,15 @@ pub enum Event {
         sources: Vec<String>,
         failed: bool,
     },
+    /// The OpenAPI verifier starts on a service's document.
+    OpenApiVerifying {
+        service: String,
+        document: String,
+        operations: usize,
+        seed: u64,
+    },
+    /// One operation of an OpenAPI document was verified.
+    OperationVerified(crate::openapi::OperationReport),
     /// An event of a newer writer that this version does not know (read from a stored
     /// stream; never emitted).
     #[serde(other)]
