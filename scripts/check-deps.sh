@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A team that only needs stacks depends on the `harness` facade with default features: check
-# that this compiles none of the heavy crates later capabilities bring (Pact, goose,
+# that this compiles none of the heavy crates later capabilities bring (Pact, OpenAPI, goose,
 # wiremock, testcontainers and its BuildKit stack). Extend HEAVY as crates arrive.
 #
 # It makes a throwaway crate outside the workspace that depends on the facade by path, and
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-HEAVY=(pact_consumer pact_verifier pact_models pact_mock_server pact-plugin-driver goose wiremock testcontainers tonic)
+HEAVY=(pact_consumer pact_verifier pact_models pact_mock_server pact-plugin-driver jsonschema proptest openapiv3 goose wiremock testcontainers tonic)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

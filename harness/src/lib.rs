@@ -22,6 +22,7 @@
 //! | (none) | | [`Event`], [`Error`], [`run_dir`], [`labels`]: `harness-core` |
 //! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper: `harness-stack`, `harness-images` |
 //! | `pact` | | [`pact`]: consumer pact checks, provider verification (`harness-pact`, on the Pact crates) |
+//! | `openapi` | | [`openapi`]: response conformance, a recording client, the property-based verifier (`harness-openapi`, on jsonschema and proptest) |
 //!
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.
@@ -47,6 +48,12 @@ pub use harness_stack::{
 /// clients of your own in a build with this feature.
 #[cfg(feature = "pact")]
 pub use harness_pact as pact;
+
+/// OpenAPI contracts: [`openapi::Document::check_response`] for one response,
+/// [`openapi::RecordingClient`] for a test's traffic (with coverage), and
+/// [`openapi::PropertyVerifier`] for a whole service.
+#[cfg(feature = "openapi")]
+pub use harness_openapi as openapi;
 
 /// The testcontainers crate the bridge is built on (0.28), so an image type and
 /// `StackBuilder::container` always agree on its version.

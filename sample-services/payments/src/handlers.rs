@@ -42,6 +42,8 @@ fn unavailable(err: &LedgerError) -> Problem {
         (status = 422, description = "A field breaks a rule; `field` names it",
             body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared as JSON (`Content-Type: application/json`)",
+            body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_payment(

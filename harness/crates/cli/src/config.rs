@@ -21,6 +21,17 @@
 //! [contract.providers.orders]     # provider name as the pacts say it
 //! service = "orders"              # the stack service (default: the same name)
 //! headers = { Authorization = "Bearer token" }
+//!
+//! [openapi]                       # `harness contract openapi`
+//! documents = "contracts/openapi" # <documents>/<service>.json
+//! max_examples = 100              # generated requests per phase and operation
+//! time_budget = "300s"            # per service
+//!
+//! [openapi.services.gateway]
+//! # document = "contracts/openapi/gateway.json"
+//! headers = { X-Tenant = "t1" }   # sent with every request
+//! # credentials for protected operations: a program that prints a token
+//! auth = { command = ["target/debug/gateway", "token", "--sub", "harness"], header = "Authorization", prefix = "Bearer ", env = { JWT_SECRET = "s" } }
 //! ```
 
 use std::{
@@ -42,6 +53,37 @@ struct Raw {
     stack: RawStack,
     #[serde(default)]
     contract: RawContract,
+    #[serde(default)]
+    openapi: RawOpenApi,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOpenApi {
+    documents: Option<PathBuf>,
+    max_examples: Option<u32>,
+    time_budget: Option<String>,
+    #[serde(default)]
+    services: BTreeMap<String, RawOpenApiService>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOpenApiService {
+    document: Option<PathBuf>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    command: Vec<String>,
+    header: Option<String>,
+    prefix: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +128,32 @@ pub(crate) struct Config {
     pub(crate) dir: PathBuf,
     pub(crate) manifest: PathBuf,
     pub(crate) contract: Contract,
+    pub(crate) openapi: OpenApi,
+}
+
+/// `[openapi]`: what `harness contract openapi` checks and how.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenApi {
+    pub(crate) documents: PathBuf,
+    pub(crate) max_examples: Option<u32>,
+    pub(crate) time_budget: Option<Duration>,
+    pub(crate) services: BTreeMap<String, OpenApiService>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpenApiService {
+    pub(crate) document: Option<PathBuf>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) auth: Option<Auth>,
+}
+
+/// A program that prints a token: `<header>: <prefix><token>` is sent as credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    pub(crate) command: Vec<String>,
+    pub(crate) header: String,
+    pub(crate) prefix: String,
+    pub(crate) env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +270,47 @@ impl Config {
                 ));
             }
         };
+        let mut openapi_services = BTreeMap::new();
+        for (name, svc) in raw.openapi.services {
+            let auth = match svc.auth {
+                None => None,
+                Some(a) if a.command.is_empty() => {
+                    return Err(bad(
+                        "auth",
+                        format!("[openapi.services.{name}] auth: `command` is empty"),
+                    ));
+                }
+                Some(a) => Some(Auth {
+                    command: a.command,
+                    header: a.header.unwrap_or_else(|| "Authorization".to_owned()),
+                    prefix: a.prefix.unwrap_or_else(|| "Bearer ".to_owned()),
+                    env: a.env,
+                }),
+            };
+            openapi_services.insert(
+                name,
+                OpenApiService {
+                    document: svc.document.map(|d| dir.join(d)),
+                    headers: svc.headers,
+                    auth,
+                },
+            );
+        }
+        let openapi = OpenApi {
+            documents: dir.join(
+                raw.openapi
+                    .documents
+                    .unwrap_or_else(|| PathBuf::from("contracts/openapi")),
+            ),
+            max_examples: raw.openapi.max_examples,
+            time_budget: match &raw.openapi.time_budget {
+                None => None,
+                Some(v) => Some(duration("time_budget", Some(v), Duration::ZERO)?),
+            },
+            services: openapi_services,
+        };
         Ok(Self {
+            openapi,
             path: path.to_owned(),
             manifest: dir.join(
                 raw.stack
@@ -266,6 +374,9 @@ mod tests {
             Some(States::Command { .. })
         ));
         assert!(config.contract.providers.contains_key("orders"));
+        assert!(config.openapi.documents.ends_with("contracts/openapi"));
+        let gateway = &config.openapi.services["gateway"];
+        assert_eq!(gateway.auth.as_ref().unwrap().header, "Authorization");
     }
 
     #[test]
@@ -287,6 +398,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not both"), "{err}");
+        let err = Config::parse(
+            "[openapi.services.gateway]\nauth = { command = [] }\n",
+            path,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`command` is empty"), "{err}");
+        let err = Config::parse("[openapi]\nmax_example = 3\n", path).unwrap_err();
+        assert!(
+            err.to_string().contains("harness.toml") && err.to_string().contains('2'),
+            "{err}"
+        );
     }
 
     #[test]

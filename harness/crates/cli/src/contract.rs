@@ -39,15 +39,7 @@ pub(crate) struct VerifyArgs {
 /// Runs the verification; `Ok(true)` when every provider passed.
 pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, Failure> {
     let started = Instant::now();
-    let config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Usage(format!("cannot read --config {}: {e}", path.display()))
-            })?;
-            Config::parse(&text, path)?
-        }
-        None => Config::load(&harness::workspace::find_workspace_root(Path::new(".")))?,
-    };
+    let config = load_config(args.config.as_deref())?;
     let contract = &config.contract;
 
     let broker = |url: &str| match std::env::var(BROKER_TOKEN_ENV) {
@@ -147,6 +139,19 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
         if passed { "" } else { " -- FAILED" }
     );
     Ok(passed)
+}
+
+/// `--config PATH`, else `harness.toml` at the workspace root (defaults when there is none).
+pub(crate) fn load_config(path: Option<&Path>) -> Result<Config, Error> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!("cannot read --config {}: {e}", path.display()))
+            })?;
+            Config::parse(&text, path)
+        }
+        None => Config::load(&harness::workspace::find_workspace_root(Path::new("."))),
+    }
 }
 
 async fn verify_on(
@@ -343,7 +348,12 @@ fn table(results: &[&InteractionResult]) -> String {
             format!("{:.2}s", r.duration.as_secs_f64()),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    columns(&rows)
+}
+
+/// Rows as left-aligned columns, two spaces apart.
+pub(crate) fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     rows.iter()

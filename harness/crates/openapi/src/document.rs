@@ -301,7 +301,9 @@ impl Document {
         };
         if version == SpecVersion::V30 {
             if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(&value) {
-                return Err(err(&path_to_pointer(e.path()), e.inner().to_string()));
+                let (pointer, message) =
+                    refine_30_error(&value, path_to_pointer(e.path()), e.inner().to_string());
+                return Err(err(&pointer, message));
             }
             convert_30_document(&mut value);
         }
@@ -406,6 +408,23 @@ impl Document {
             .find(|o| o.id == id || o.label() == id)
     }
 
+    /// The (lowercase) names of the headers that carry credentials: `authorization` (HTTP
+    /// bearer and basic schemes, OAuth 2, OpenID Connect) and the names of header API keys.
+    pub fn credential_headers(&self) -> Vec<String> {
+        let mut names = vec!["authorization".to_owned()];
+        if let Some(Value::Object(schemes)) = self.root.pointer("/components/securitySchemes") {
+            for s in schemes.values() {
+                if s.get("type").and_then(Value::as_str) == Some("apiKey")
+                    && s.get("in").and_then(Value::as_str) == Some("header")
+                    && let Some(n) = s.get("name").and_then(Value::as_str)
+                {
+                    names.push(n.to_ascii_lowercase());
+                }
+            }
+        }
+        names
+    }
+
     /// The operation that answers `method` on a concrete path (no query string).
     pub fn find(&self, method: &Method, path: &str) -> Result<&Operation, RouteError> {
         let matched = self.router.at(path).map_err(|_| RouteError::UnknownPath)?;
@@ -427,6 +446,28 @@ pub enum RouteError {
 
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// openapiv3 reads `paths` through a map of its own, so its errors stop at `/paths`:
+/// parse each path item alone to point at the value inside it.
+fn refine_30_error(doc: &Value, pointer: String, message: String) -> (String, String) {
+    if pointer != "/paths" {
+        return (pointer, message);
+    }
+    if let Some(Value::Object(paths)) = doc.get("paths") {
+        for (template, item) in paths {
+            if item.get("$ref").is_some() {
+                continue;
+            }
+            if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::PathItem>(item) {
+                return (
+                    format!("/paths/{}{}", escape(template), path_to_pointer(e.path())),
+                    e.inner().to_string(),
+                );
+            }
+        }
+    }
+    (pointer, message)
 }
 
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {

@@ -105,6 +105,8 @@ pub struct PropertyVerifier {
     credentials: Vec<(HeaderName, HeaderValue)>,
     operations: Vec<String>,
     events: EventSink,
+    /// Set once a connection is refused: the rest of the run is not sent.
+    unreachable: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PropertyVerifier {
@@ -125,6 +127,10 @@ pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(300);
 
 impl PropertyVerifier {
     /// Verifies the service at `base_url` (the document's paths are appended to it).
+    ///
+    /// In a build that also has Harness's `pact` feature, call
+    /// `harness::pact::ensure_crypto_provider()` first: Pact turns on reqwest's rustls
+    /// without a crypto provider, and the verifier's client needs one.
     pub fn new(
         doc: impl Into<Arc<Document>>,
         service: impl Into<String>,
@@ -148,6 +154,7 @@ impl PropertyVerifier {
             credentials: Vec::new(),
             operations: Vec::new(),
             events: harness_core::discard(),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -349,6 +356,9 @@ struct RunState {
     budget_exhausted: bool,
     /// The last failure of the current phase (after shrinking: the minimal one).
     last_failure: Option<CheckFailure>,
+    /// A transport failure ended the phase: nothing more is sent in it (no shrinking
+    /// through timeouts).
+    abandoned: bool,
 }
 
 struct OperationRun<'a> {
@@ -369,15 +379,44 @@ impl OperationRun<'_> {
         self.verifier.doc.root()
     }
 
+    fn unreachable(&self) -> bool {
+        self.verifier
+            .unreachable
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn run(self) -> OperationReport {
         let started = Instant::now();
         let mut failures = Vec::new();
+        if self.unreachable() {
+            failures.push(CheckFailure {
+                operation: self.op.id.clone(),
+                check: Check::Reachable,
+                phase: Phase::Examples.as_str().to_owned(),
+                request: HttpRequest {
+                    method: self.op.method.to_string(),
+                    url: self.verifier.base_url.to_string(),
+                    headers: Vec::new(),
+                    body: None,
+                },
+                response: None,
+                reason: format!(
+                    "not checked: {} refused connections (see the first failure)",
+                    self.verifier.base_url
+                ),
+                seed: self.verifier.seed,
+                curl: String::new(),
+            });
+        }
         for phase in [
             Phase::Examples,
             Phase::Valid,
             Phase::Invalid,
             Phase::Unauthenticated,
         ] {
+            if self.unreachable() {
+                break;
+            }
             if let Some(f) = self.phase(phase) {
                 failures.push(f);
             }
@@ -710,7 +749,8 @@ impl OperationRun<'_> {
     }
 
     /// Sends, waiting out 429s; Err is a transport failure.
-    fn send(&self, b: &Built) -> Result<(u16, HeaderMap, Vec<u8>), String> {
+    /// Err: what went wrong, and whether the connection was refused.
+    fn send(&self, b: &Built) -> Result<(u16, HeaderMap, Vec<u8>), (String, bool)> {
         self.handle.block_on(async {
             let mut retries = 0;
             loop {
@@ -721,10 +761,17 @@ impl OperationRun<'_> {
                 if let Some(body) = &b.body {
                     req = req.body(body.clone());
                 }
-                let resp = req.send().await.map_err(|e| describe_error(&e))?;
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| (describe_error(&e), refused(&e)))?;
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                let body = resp.bytes().await.map_err(|e| describe_error(&e))?.to_vec();
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| (describe_error(&e), false))?
+                    .to_vec();
                 if status == 429 && retries < 5 {
                     retries += 1;
                     self.state().counts.rate_limited += 1;
@@ -761,7 +808,15 @@ impl OperationRun<'_> {
         }
         let (status, headers, body) = match self.send(&built) {
             Ok(r) => r,
-            Err(e) => return Err((Check::Reachable, e, built, None)),
+            Err((e, refused)) => {
+                if refused {
+                    self.verifier
+                        .unreachable
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                self.state().abandoned = true;
+                return Err((Check::Reachable, e, built, None));
+            }
         };
         let record = || Some(record_response(status, &headers, &body));
         if let Some(r) = self.op.response(status) {
@@ -940,9 +995,13 @@ impl OperationRun<'_> {
     {
         let mut runner =
             TestRunner::new_with_rng(self.config(self.verifier.max_examples), self.rng(phase));
-        self.state().last_failure = None;
+        {
+            let mut s = self.state();
+            s.last_failure = None;
+            s.abandoned = false;
+        }
         let result = runner.run(strategy, |value| {
-            if self.over_budget() {
+            if self.state().abandoned || self.over_budget() {
                 return Ok(());
             }
             let Some(v) = to_request(&value) else {
@@ -1003,6 +1062,21 @@ fn scalar_text(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// Whether the connection was refused (nothing listens): somewhere in the error's chain.
+fn refused(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(inner) = src {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        src = inner.source();
+    }
+    // hyper-util keeps the io::Error behind its own connect error type; its text says it.
+    describe_error(e).contains("Connection refused")
 }
 
 fn describe_error(e: &reqwest::Error) -> String {

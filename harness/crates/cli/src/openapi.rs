@@ -1,0 +1,337 @@
+//! `harness contract openapi`: the property-based verifier against one service. Without
+//! `--url` it starts that service and what it depends on from the manifest; it reads the
+//! service's document (`contracts/openapi/<service>.json` unless told otherwise), gets
+//! credentials from `--header` or the auth command of `harness.toml`, prints one row per
+//! operation, then every failure with its `curl` line, and says whether all held.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use harness::{
+    Error, EventSink, Stack,
+    openapi::{Document, OperationReport, PropertyVerifier, VerifyReport},
+};
+use http::{HeaderName, HeaderValue};
+
+use crate::{
+    Failure,
+    config::{Auth, Config},
+};
+
+/// The arguments of `harness contract openapi`.
+#[derive(Debug)]
+pub(crate) struct OpenApiArgs {
+    pub(crate) service: String,
+    pub(crate) max_examples: Option<u32>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) headers: Vec<String>,
+    pub(crate) openapi: Option<PathBuf>,
+    pub(crate) url: Option<String>,
+    pub(crate) time_budget: Option<String>,
+    pub(crate) operations: Vec<String>,
+    pub(crate) attach: Vec<String>,
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Runs the verification; `Ok(true)` when every operation held.
+pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let config = crate::contract::load_config(args.config.as_deref())?;
+    let settings = config
+        .openapi
+        .services
+        .get(&args.service)
+        .cloned()
+        .unwrap_or_default();
+    let doc_path = args
+        .openapi
+        .clone()
+        .or(settings.document.clone())
+        .unwrap_or_else(|| {
+            harness::openapi::document_path(&config.openapi.documents, &args.service)
+        });
+    // The document first: a broken one is an input error, before anything starts.
+    let doc = Document::from_path(&doc_path).map_err(|e| {
+        Error::Usage(format!(
+            "{e}{}",
+            if doc_path.exists() {
+                String::new()
+            } else {
+                format!(
+                    " (give --openapi FILE, or `document` under [openapi.services.{}] in {})",
+                    args.service,
+                    config.path.display()
+                )
+            }
+        ))
+    })?;
+    let time_budget = match &args.time_budget {
+        Some(v) => harness::manifest::parse_duration(v)
+            .map_err(|m| Error::Usage(format!("--time-budget {v}: {m}")))?,
+        None => config
+            .openapi
+            .time_budget
+            .unwrap_or(harness::openapi::DEFAULT_TIME_BUDGET),
+    };
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        headers.push(parse_header(h, "--header")?);
+    }
+    for (k, v) in &settings.headers {
+        headers.push(parse_header(
+            &format!("{k}:{v}"),
+            &format!("[openapi.services.{}] headers", args.service),
+        )?);
+    }
+
+    let (stack, url) = match &args.url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let builder = crate::attach_all(
+                Stack::from_manifest(&config.manifest)?
+                    .events(events.clone())
+                    .only([args.service.clone()]),
+                &args.attach,
+            )?;
+            let stack = tokio::select! {
+                result = builder.start() => result?,
+                () = crate::signal() => return Err(Error::Interrupted.into()),
+            };
+            let url = stack.url(&args.service).map_err(|_| {
+                Error::Usage(format!(
+                    "the stack {} has no service {} with a URL (give --url)",
+                    config.manifest.display(),
+                    args.service
+                ))
+            })?;
+            (Some(stack), url)
+        }
+    };
+    let outcome = tokio::select! {
+        result = run(&args, &config, doc, &url, stack.as_ref(), headers, time_budget, events) => result,
+        () = crate::signal() => Err(Error::Interrupted.into()),
+    };
+    if let Some(stack) = stack {
+        stack.shutdown().await?;
+    }
+    let report = outcome?;
+    print(&report, &args, started.elapsed());
+    Ok(report.passed())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    args: &OpenApiArgs,
+    config: &Config,
+    doc: Document,
+    url: &str,
+    stack: Option<&Stack>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    time_budget: Duration,
+    events: EventSink,
+) -> Result<VerifyReport, Failure> {
+    // Credentials are the headers a security scheme names (Authorization, API keys).
+    let credential_names = doc.credential_headers();
+    let mut verifier = PropertyVerifier::new(doc, &args.service, url)
+        .map_err(|e| Error::Usage(format!("--url: {e}")))?
+        .time_budget(time_budget)
+        .events(events);
+    if let Some(n) = args.max_examples.or(config.openapi.max_examples) {
+        verifier = verifier.max_examples(n);
+    }
+    if let Some(seed) = args.seed {
+        verifier = verifier.seed(seed);
+    }
+    if !args.operations.is_empty() {
+        verifier = verifier.operations(args.operations.clone());
+    }
+    let mut have_credentials = false;
+    for (name, value) in headers {
+        if credential_names.iter().any(|c| c == name.as_str()) {
+            have_credentials = true;
+            verifier = verifier.credential(name, value);
+        } else {
+            verifier = verifier.header(name, value);
+        }
+    }
+    if !have_credentials
+        && let Some(auth) = config
+            .openapi
+            .services
+            .get(&args.service)
+            .and_then(|s| s.auth.as_ref())
+    {
+        let (name, value) = run_auth(auth, &config.dir, stack, &args.service).await?;
+        verifier = verifier.credential(name, value);
+    }
+    verifier.verify().await.map_err(|e| match e {
+        harness::openapi::VerifyError::Usage(m) => Failure::Harness(Error::Usage(m)),
+        other => Failure::Harness(Error::Internal(other.to_string())),
+    })
+}
+
+fn parse_header(h: &str, what: &str) -> Result<(HeaderName, HeaderValue), Error> {
+    let (k, v) = h.split_once(':').ok_or_else(|| {
+        Error::Usage(format!(
+            "{what} {h:?}: write NAME:VALUE, e.g. \"Authorization: Bearer abc\""
+        ))
+    })?;
+    let name = HeaderName::try_from(k.trim())
+        .map_err(|e| Error::Usage(format!("{what} {h:?}: bad header name: {e}")))?;
+    let value = HeaderValue::try_from(v.trim())
+        .map_err(|e| Error::Usage(format!("{what} {h:?}: bad header value: {e}")))?;
+    Ok((name, value))
+}
+
+/// Runs the auth command (the stack's endpoints in its environment) and makes the header.
+async fn run_auth(
+    auth: &Auth,
+    dir: &Path,
+    stack: Option<&Stack>,
+    service: &str,
+) -> Result<(HeaderName, HeaderValue), Failure> {
+    let shown = auth.command.join(" ");
+    let mut command = tokio::process::Command::new(&auth.command[0]);
+    command
+        .args(&auth.command[1..])
+        .current_dir(dir)
+        .envs(&auth.env)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(stack) = stack {
+        command.envs(stack.env_vars());
+    }
+    let out = tokio::time::timeout(Duration::from_secs(600), command.output())
+        .await
+        .map_err(|_| Error::Usage(format!("the auth command `{shown}` ([openapi.services.{service}] auth) did not finish within 600s")))?
+        .map_err(|e| Error::Usage(format!("cannot run the auth command `{shown}` ([openapi.services.{service}] auth): {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "the auth command `{shown}` ([openapi.services.{service}] auth) failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ))
+        .into());
+    }
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if token.is_empty() {
+        return Err(Error::Usage(format!("the auth command `{shown}` printed no token")).into());
+    }
+    let name = HeaderName::try_from(auth.header.as_str()).map_err(|e| {
+        Error::Usage(format!(
+            "[openapi.services.{service}] auth header {:?}: {e}",
+            auth.header
+        ))
+    })?;
+    let value = HeaderValue::try_from(format!("{}{token}", auth.prefix)).map_err(|e| {
+        Error::Usage(format!(
+            "the auth command's token is not a header value: {e}"
+        ))
+    })?;
+    Ok((name, value))
+}
+
+fn result_cell(o: &OperationReport) -> String {
+    if o.passed() {
+        if o.budget_exhausted {
+            "passed (budget ran out)".to_owned()
+        } else {
+            "passed".to_owned()
+        }
+    } else {
+        format!("FAILED ({})", o.failures.len())
+    }
+}
+
+fn print(report: &VerifyReport, args: &OpenApiArgs, elapsed: Duration) {
+    let mut rows = vec![[
+        "operation".to_owned(),
+        "id".to_owned(),
+        "ex".to_owned(),
+        "valid".to_owned(),
+        "invalid".to_owned(),
+        "no auth".to_owned(),
+        "429".to_owned(),
+        "statuses seen".to_owned(),
+        "result".to_owned(),
+        "time".to_owned(),
+    ]];
+    for o in &report.operations {
+        rows.push([
+            format!("{} {}", o.method, o.path),
+            o.operation.clone(),
+            o.requests.examples.to_string(),
+            o.requests.valid.to_string(),
+            o.requests.invalid.to_string(),
+            o.requests.unauthenticated.to_string(),
+            o.requests.rate_limited.to_string(),
+            o.statuses_seen.join(" "),
+            result_cell(o),
+            format!("{:.1}s", o.duration.as_secs_f64()),
+        ]);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", crate::contract::columns(&rows));
+    for f in report.failures() {
+        let _ = writeln!(
+            out,
+            "\n{} [{}]: {} ({} phase)",
+            f.operation, f.check, f.reason, f.phase
+        );
+        let _ = writeln!(out, "  request:  {} {}", f.request.method, f.request.url);
+        if let Some(body) = &f.request.body {
+            let _ = writeln!(
+                out,
+                "            {}",
+                body.chars().take(300).collect::<String>()
+            );
+        }
+        if let Some(r) = &f.response {
+            let _ = writeln!(
+                out,
+                "  response: {} {}",
+                r.status,
+                r.body
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+                    .replace('\n', " ")
+            );
+        }
+        let _ = writeln!(out, "  reproduce: {}", f.curl);
+    }
+    let failed = report.operations.iter().filter(|o| !o.passed()).count();
+    let exhausted = report
+        .operations
+        .iter()
+        .filter(|o| o.budget_exhausted)
+        .count();
+    let _ = writeln!(
+        out,
+        "\n{} operation(s) of {} verified with {} request(s) in {:.1}s (seed {}): {} passed, {} failed{}{}",
+        report.operations.len(),
+        report.document,
+        report.requests(),
+        elapsed.as_secs_f64(),
+        report.seed,
+        report.operations.len() - failed,
+        failed,
+        if exhausted > 0 {
+            format!("; the time budget ran out in {exhausted}")
+        } else {
+            String::new()
+        },
+        if failed > 0 {
+            format!(
+                " -- FAILED\nsame requests again: harness contract openapi --service {} --seed {}",
+                args.service, report.seed
+            )
+        } else {
+            String::new()
+        }
+    );
+}
