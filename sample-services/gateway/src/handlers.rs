@@ -355,8 +355,12 @@ pub async fn create_order(State(state): State<AppState>, request: Request) -> Re
 #[utoipa::path(
     get, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:read"])),
-    params(("customer" = Option<String>, Query, description = "Only this customer's orders")),
-    responses((status = 200, description = "Orders, newest first (orders `GET /orders`)", body = [view::Order]))
+    params(("customer" = String, Query, description = "The customer whose orders to list (required, not blank)",
+        min_length = 1, pattern = r"\S")),
+    responses(
+        (status = 200, description = "Orders, newest first (orders `GET /orders`)", body = [view::Order]),
+        (status = 400, description = "`customer` is missing", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn list_orders(State(state): State<AppState>, request: Request) -> Response {
     forward(&state, Target::Orders, "orders:read", request).await
@@ -377,14 +381,14 @@ pub async fn get_order(State(state): State<AppState>, request: Request) -> Respo
     forward(&state, Target::Orders, "orders:read", request).await
 }
 
-/// Shipments, optionally of one order.
+/// The shipments of one order.
 #[utoipa::path(
     get, path = "/api/shipments", tag = "shipments",
     security(("bearer" = ["shipments:read"])),
-    params(("order_id" = Option<uuid::Uuid>, Query, description = "Only this order's shipments")),
+    params(("order_id" = uuid::Uuid, Query, description = "The order whose shipments to list (required)")),
     responses(
         (status = 200, description = "Shipments (shipping `GET /shipments`); empty when none", body = [view::Shipment]),
-        (status = 400, description = "`order_id` is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`order_id` is missing or not a UUID", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_shipments(State(state): State<AppState>, request: Request) -> Response {

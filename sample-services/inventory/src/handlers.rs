@@ -65,6 +65,10 @@ pub async fn get_product(
     State(state): State<AppState>,
     Path(sku): Path<String>,
 ) -> Result<Json<ProductView>, Problem> {
+    // No product has a SKU that is not valid (blank, control characters...).
+    if crate::model::Sku::parse(&sku).is_err() {
+        return Err(Problem::not_found(format!("no product with sku {sku:?}")));
+    }
     match state.repo.get_product(&sku).await {
         Ok(Some(product)) => Ok(Json(product.into())),
         Ok(None) => Err(Problem::not_found(format!("no product with sku {sku:?}"))),
@@ -91,6 +95,8 @@ pub async fn get_product(
         (status = 422, description = "A field breaks a rule, or `unknown_sku`: `field` names it (`items[i].sku`)",
             body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared as JSON (`Content-Type: application/json`)",
+            body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_reservation(

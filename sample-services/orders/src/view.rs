@@ -10,17 +10,24 @@ use crate::model::{Item, Order, OrderStatus};
 /// `POST /orders` body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
-    /// The customer placing the order (non-empty).
-    #[schema(example = "customer-42")]
+    /// The customer placing the order: not blank, no control characters.
+    #[schema(
+        example = "customer-42",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub customer_id: String,
     /// 1 to 50 lines.
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<ItemRequest>,
 }
 
 /// One line of an order request.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ItemRequest {
-    #[schema(example = "KB-001")]
+    /// Not blank, no control characters.
+    #[schema(example = "KB-001", min_length = 1, max_length = 200, pattern = r"\S")]
     pub sku: String,
     /// 1 to 1000.
     #[schema(example = 2, minimum = 1, maximum = 1000)]
@@ -104,7 +111,7 @@ impl From<&Order> for OrderView {
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// The customer whose orders to list (required).
-    #[param(required = true)]
+    /// The customer whose orders to list (required, not blank).
+    #[param(required = true, min_length = 1, pattern = r"\S")]
     pub customer: Option<String>,
 }

@@ -115,14 +115,33 @@ fn string_strategy(schema: &Value) -> BoxedStrategy<Value> {
             .prop_map(|u| Value::String(format!("{u}@example.com")))
             .boxed(),
         _ => {
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-                && let Ok(s) = proptest::string::string_regex(pattern)
-            {
-                return s.prop_map(Value::String).boxed();
+            let plain = proptest::collection::vec(plain_char(), min..=max)
+                .prop_map(|cs| cs.into_iter().collect::<String>());
+            match schema.get("pattern").and_then(Value::as_str) {
+                None => plain.prop_map(Value::String).boxed(),
+                Some(pattern) => {
+                    // JSON Schema patterns match anywhere (unanchored): generated strings
+                    // are kept when the pattern finds a match. One that anchors both ends
+                    // is generated from directly, then held to the lengths.
+                    let Ok(re) = regex::Regex::new(pattern) else {
+                        return plain.prop_map(Value::String).boxed();
+                    };
+                    let len_ok =
+                        move |s: &String| (min..=max.max(min)).contains(&s.chars().count());
+                    if let Some(inner) = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$'))
+                        && let Ok(direct) = proptest::string::string_regex(inner)
+                    {
+                        return direct
+                            .prop_filter("the schema's lengths", len_ok)
+                            .prop_map(Value::String)
+                            .boxed();
+                    }
+                    plain
+                        .prop_filter("the schema's pattern", move |s| re.is_match(s))
+                        .prop_map(Value::String)
+                        .boxed()
+                }
             }
-            proptest::collection::vec(plain_char(), min..=max)
-                .prop_map(|cs| Value::String(cs.into_iter().collect()))
-                .boxed()
         }
     }
 }

@@ -575,7 +575,7 @@ impl OperationRun<'_> {
             .iter()
             .zip(&v.params)
             .all(|(p, value)| match value {
-                Some(value) => p.accepts(value),
+                Some(value) => wire_accepts(p, value),
                 None => !p.required,
             });
         let body_ok = match (&self.op.body, &v.body) {
@@ -1054,6 +1054,28 @@ fn loc(l: Location) -> &'static str {
 /// generator resolves against the document root itself.
 fn param_schema(p: &Parameter) -> Value {
     p.schema.clone()
+}
+
+/// Whether a parameter's value, as the service reads it off the wire, is valid: path,
+/// query and header values are text, so `12345` for a string parameter is the string
+/// "12345", and "7" for an integer parameter is 7.
+fn wire_accepts(p: &Parameter, value: &Value) -> bool {
+    if value.is_array() || value.is_object() {
+        return p.accepts(value);
+    }
+    let text = scalar_text(value);
+    let mut readings = vec![Value::String(text.clone())];
+    if let Ok(n) = text.parse::<i64>() {
+        readings.push(Value::from(n));
+    } else if let Ok(f) = text.parse::<f64>()
+        && f.is_finite()
+    {
+        readings.push(Value::from(f));
+    }
+    if let Ok(b) = text.parse::<bool>() {
+        readings.push(Value::Bool(b));
+    }
+    readings.iter().any(|r| p.accepts(r))
 }
 
 fn scalar_text(v: &Value) -> String {

@@ -35,7 +35,7 @@ pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
 pub use service_kit::Invalid;
 
 /// A stock-keeping unit: non-blank, at most [`MAX_SKU_LEN`] characters, no surrounding
-/// whitespace.
+/// whitespace, no control characters (PostgreSQL cannot store NUL in text).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sku(String);
 
@@ -50,6 +50,9 @@ impl Sku {
         }
         if raw.chars().count() > MAX_SKU_LEN {
             return Err(format!("must be at most {MAX_SKU_LEN} characters"));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(format!("{raw:?} contains control characters"));
         }
         Ok(Self(raw.to_owned()))
     }

@@ -144,7 +144,13 @@ impl NewOrder {
         if customer_id.is_empty() {
             return Err(Invalid::new("customer_id", "must not be empty"));
         }
-        if customer_id.len() > MAX_ID_LEN {
+        if customer_id.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "customer_id",
+                "must not contain control characters",
+            ));
+        }
+        if customer_id.chars().count() > MAX_ID_LEN {
             return Err(Invalid::new(
                 "customer_id",
                 format!("must be at most {MAX_ID_LEN} characters"),
@@ -165,7 +171,13 @@ impl NewOrder {
             if sku.is_empty() {
                 return Err(Invalid::new(format!("items[{i}].sku"), "must not be empty"));
             }
-            if sku.len() > MAX_ID_LEN {
+            if sku.chars().any(char::is_control) {
+                return Err(Invalid::new(
+                    format!("items[{i}].sku"),
+                    "must not contain control characters",
+                ));
+            }
+            if sku.chars().count() > MAX_ID_LEN {
                 return Err(Invalid::new(
                     format!("items[{i}].sku"),
                     format!("must be at most {MAX_ID_LEN} characters"),

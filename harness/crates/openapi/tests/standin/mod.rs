@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 pub(crate) struct Knobs {
     /// Answers 500 to a create with a quantity at least this.
     pub(crate) fail_from_quantity: Option<i64>,
-    /// Answers 429 (Retry-After: 1) to every third request.
+    /// Answers 429 (Retry-After: 0) to every third request.
     pub(crate) rate_limit: bool,
     /// Requires `Authorization: Bearer good` (else 401).
     pub(crate) check_auth: bool,
@@ -79,7 +79,7 @@ fn gate(s: &Shared, headers: &HeaderMap, line: String) -> Option<Response> {
             (
                 StatusCode::TOO_MANY_REQUESTS,
                 [
-                    (header::RETRY_AFTER, "1"),
+                    (header::RETRY_AFTER, "0"),
                     (header::CONTENT_TYPE, "application/problem+json"),
                 ],
                 json!({"type": "rate_limited", "title": "slow down", "status": 429}).to_string(),
