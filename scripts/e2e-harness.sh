@@ -2,8 +2,9 @@
 # The main job: bring the sample system up in containers with `harness up` (images built
 # offline when missing), place an order through the gateway URL it printed, see it
 # CONFIRMED and shipped, verify every pact against the running stack with
-# `harness contract verify --attach ...`, then stop harness with SIGTERM and check nothing
-# is left behind.
+# `harness contract verify --attach ...`, check every service against its OpenAPI document
+# with `harness contract openapi --url ...`, then stop harness with SIGTERM and check
+# nothing is left behind.
 #
 # Usage: scripts/e2e-harness.sh [--manifest suites/stack.toml]
 set -euo pipefail
@@ -56,6 +57,13 @@ while IFS='=' read -r key url; do
   attach+=(--attach "$name=$url")
 done <"$env_file"
 "$bin/harness" contract verify "${attach[@]}" || fail "harness contract verify failed (exit $?)"
+
+say "checking every service against its OpenAPI document (harness contract openapi --url)"
+for svc in payments inventory shipping orders gateway; do
+  var="$(tr '[:lower:]-' '[:upper:]_' <<<"$svc")_URL"
+  "$bin/harness" contract openapi --service "$svc" --url "${!var}" ||
+    fail "harness contract openapi --service $svc failed (exit $?)"
+done
 
 say "stopping harness (SIGTERM)"
 kill -TERM "$up_pid"

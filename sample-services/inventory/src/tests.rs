@@ -109,6 +109,9 @@ async fn gets_one_product_or_404() {
     assert_eq!(reply.body["price_cents"], 12_900);
     let missing = send(&app, get("/products/NOPE-1")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Not a SKU at all (PostgreSQL would refuse the NUL): no such product either.
+    let nul = send(&app, get("/products/KB%00")).await;
+    assert_eq!(nul.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.body["type"], "not_found");
     assert_eq!(
         missing.headers[header::CONTENT_TYPE],

@@ -283,6 +283,9 @@ async fn list_needs_customer_and_is_newest_first() {
     assert_eq!(answer.body.as_array().unwrap().len(), 1);
     let answer = api.get("/orders?customer=nobody").await;
     assert_eq!(answer.body, json!([]));
+    // No order can have a customer id with a NUL (refused at creation).
+    let answer = api.get("/orders?customer=c%00").await;
+    assert_eq!(answer.body, json!([]));
 }
 
 #[tokio::test]

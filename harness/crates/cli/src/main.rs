@@ -207,9 +207,6 @@ fn main() -> ExitCode {
         return ExitCode::from(3);
     }
     let cli = Cli::parse();
-    // Pact turns on reqwest's rustls without a provider: every client (the OpenAPI
-    // verifier's too) needs one installed first.
-    harness::pact::ensure_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -340,12 +337,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 config,
             };
             let passed = contract::verify(args, sink).await;
-            let _ = multi.clear();
-            if passed? {
-                Ok(())
-            } else {
-                Err(Failure::Gate("some pacts do not hold".to_owned()))
-            }
+            gate(multi, passed, "some pacts do not hold")
         }
         Command::Contract {
             command:
@@ -376,15 +368,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 config,
             };
             let passed = openapi::verify(args, sink).await;
-            let _ = multi.clear();
-            if passed? {
-                Ok(())
-            } else {
-                Err(Failure::Gate(
-                    "the service does not do what its OpenAPI document says".to_owned(),
-                ))
-            }
+            gate(
+                multi,
+                passed,
+                "the service does not do what its OpenAPI document says",
+            )
         }
+    }
+}
+
+/// Clears the progress display, then maps a check's verdict to the gate's result.
+fn gate(multi: MultiProgress, passed: Result<bool, Failure>, failed: &str) -> Result<(), Failure> {
+    let _ = multi.clear();
+    if passed? {
+        Ok(())
+    } else {
+        Err(Failure::Gate(failed.to_owned()))
     }
 }
 

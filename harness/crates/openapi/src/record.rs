@@ -5,7 +5,8 @@
 //!
 //! A wrapper rather than a reqwest-middleware layer: the check needs the whole body, which
 //! the wrapper reads once and hands back inside an ordinary `reqwest::Response`, and the
-//! workspace keeps one fewer HTTP crate.
+//! workspace keeps one fewer HTTP crate. In a build that also has Pact, install a rustls
+//! crypto provider before building the `reqwest::Client` (`harness::pact::ensure_crypto_provider`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

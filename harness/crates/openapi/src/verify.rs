@@ -19,11 +19,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use harness_core::{
     Event, EventSink,
     openapi::{Check, CheckFailure, HttpRequest, HttpResponse, OperationReport, PhaseCounts},
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use http_body_util::{BodyExt, Full};
 use proptest::{
     prelude::*,
     sample::Index,
@@ -63,8 +65,9 @@ impl Phase {
 pub enum VerifyError {
     #[error("{0}")]
     Usage(String),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    /// The verification itself failed (a task panicked).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// What a verification found, one report per operation.
@@ -127,10 +130,6 @@ pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(300);
 
 impl PropertyVerifier {
     /// Verifies the service at `base_url` (the document's paths are appended to it).
-    ///
-    /// In a build that also has Harness's `pact` feature, call
-    /// `harness::pact::ensure_crypto_provider()` first: Pact turns on reqwest's rustls
-    /// without a crypto provider, and the verifier's client needs one.
     pub fn new(
         doc: impl Into<Arc<Document>>,
         service: impl Into<String>,
@@ -223,11 +222,7 @@ impl PropertyVerifier {
                 )));
             }
         }
-        let client = reqwest::Client::builder()
-            .timeout(self.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| VerifyError::Client(e.to_string()))?;
+        let client = http_client();
         let handle = tokio::runtime::Handle::current();
         let this = Arc::new(self);
         let started = Instant::now();
@@ -269,7 +264,7 @@ impl PropertyVerifier {
                 run.run()
             })
             .await
-            .map_err(|e| VerifyError::Client(format!("verifier task failed: {e}")))?;
+            .map_err(|e| VerifyError::Internal(format!("verifier task failed: {e}")))?;
             (this.events)(Event::OperationVerified(report.clone()));
             reports.push(report);
         }
@@ -364,7 +359,7 @@ struct RunState {
 struct OperationRun<'a> {
     verifier: &'a PropertyVerifier,
     op: &'a Operation,
-    client: reqwest::Client,
+    client: HttpClient,
     handle: tokio::runtime::Handle,
     deadline: Instant,
     state: Mutex<RunState>,
@@ -379,6 +374,25 @@ impl OperationRun<'_> {
         self.verifier.doc.root()
     }
 
+    /// A failure of the operation without a request of its own (nothing was sent).
+    fn unsent_failure(&self, phase: Phase, reason: String) -> CheckFailure {
+        CheckFailure {
+            operation: self.op.id.clone(),
+            check: Check::Reachable,
+            phase: phase.as_str().to_owned(),
+            request: HttpRequest {
+                method: self.op.method.to_string(),
+                url: self.verifier.base_url.to_string(),
+                headers: Vec::new(),
+                body: None,
+            },
+            response: None,
+            reason,
+            seed: self.verifier.seed,
+            curl: String::new(),
+        }
+    }
+
     fn unreachable(&self) -> bool {
         self.verifier
             .unreachable
@@ -389,24 +403,13 @@ impl OperationRun<'_> {
         let started = Instant::now();
         let mut failures = Vec::new();
         if self.unreachable() {
-            failures.push(CheckFailure {
-                operation: self.op.id.clone(),
-                check: Check::Reachable,
-                phase: Phase::Examples.as_str().to_owned(),
-                request: HttpRequest {
-                    method: self.op.method.to_string(),
-                    url: self.verifier.base_url.to_string(),
-                    headers: Vec::new(),
-                    body: None,
-                },
-                response: None,
-                reason: format!(
+            failures.push(self.unsent_failure(
+                Phase::Examples,
+                format!(
                     "not checked: {} refused connections (see the first failure)",
                     self.verifier.base_url
                 ),
-                seed: self.verifier.seed,
-                curl: String::new(),
-            });
+            ));
         }
         for phase in [
             Phase::Examples,
@@ -748,30 +751,46 @@ impl OperationRun<'_> {
         }
     }
 
-    /// Sends, waiting out 429s; Err is a transport failure.
-    /// Err: what went wrong, and whether the connection was refused.
+    /// Sends, waiting out 429s. Err: what went wrong, and whether the connection was
+    /// refused.
     fn send(&self, b: &Built) -> Result<(u16, HeaderMap, Vec<u8>), (String, bool)> {
         self.handle.block_on(async {
             let mut retries = 0;
             loop {
-                let mut req = self
-                    .client
-                    .request(b.method.clone(), b.url.clone())
-                    .headers(b.headers.clone());
-                if let Some(body) = &b.body {
-                    req = req.body(body.clone());
-                }
-                let resp = req
-                    .send()
+                let mut request =
+                    http::Request::new(Full::new(Bytes::from(b.body.clone().unwrap_or_default())));
+                *request.method_mut() = b.method.clone();
+                *request.uri_mut() = b
+                    .url
+                    .as_str()
+                    .parse()
+                    .map_err(|e| (format!("{}: {e}", b.url), false))?;
+                *request.headers_mut() = b.headers.clone();
+                let timeout = self.verifier.request_timeout;
+                let exchange = async {
+                    let response = self.client.request(request).await.map_err(|e| {
+                        let refused = e.is_connect() && chain(&e).contains("Connection refused");
+                        (chain(&e), refused)
+                    })?;
+                    let (parts, body) = response.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map_err(|e| (format!("reading the body: {}", chain(&e)), false))?
+                        .to_bytes();
+                    Ok::<_, (String, bool)>((parts.status.as_u16(), parts.headers, body.to_vec()))
+                };
+                let (status, headers, body) = tokio::time::timeout(timeout, exchange)
                     .await
-                    .map_err(|e| (describe_error(&e), refused(&e)))?;
-                let status = resp.status().as_u16();
-                let headers = resp.headers().clone();
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| (describe_error(&e), false))?
-                    .to_vec();
+                    .map_err(|_| {
+                        (
+                            format!(
+                                "no answer within {}s (the request timeout)",
+                                timeout.as_secs_f64()
+                            ),
+                            false,
+                        )
+                    })??;
                 if status == 429 && retries < 5 {
                     retries += 1;
                     self.state().counts.rate_limited += 1;
@@ -1021,21 +1040,7 @@ impl OperationRun<'_> {
             Ok(()) => None,
             Err(TestError::Fail(..)) => self.state().last_failure.take(),
             Err(TestError::Abort(reason)) => self.state().last_failure.take().or_else(|| {
-                Some(CheckFailure {
-                    operation: self.op.id.clone(),
-                    check: Check::Reachable,
-                    phase: phase.as_str().to_owned(),
-                    request: HttpRequest {
-                        method: self.op.method.to_string(),
-                        url: self.verifier.base_url.to_string(),
-                        headers: Vec::new(),
-                        body: None,
-                    },
-                    response: None,
-                    reason: format!("generation aborted: {reason}"),
-                    seed: self.verifier.seed,
-                    curl: String::new(),
-                })
+                Some(self.unsent_failure(phase, format!("generation aborted: {reason}")))
             }),
         }
     }
@@ -1086,33 +1091,27 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-/// Whether the connection was refused (nothing listens): somewhere in the error's chain.
-fn refused(e: &reqwest::Error) -> bool {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(inner) = src {
-        if let Some(io) = inner.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return true;
-        }
-        src = inner.source();
-    }
-    // hyper-util keeps the io::Error behind its own connect error type; its text says it.
-    describe_error(e).contains("Connection refused")
-}
-
-fn describe_error(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
+/// An error with its sources, `: `-joined.
+fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
         s.push_str(&format!(": {inner}"));
         src = inner.source();
     }
-    if e.is_timeout() {
-        s.push_str(" (no answer within the request timeout)");
-    }
     s
+}
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+
+/// The verifier's client: plain HTTP/1.1 on hyper directly, as the stack's readiness probes
+/// (reqwest's TLS backend needs a crypto provider whenever Pact is in the same build).
+/// Redirects are not followed: a 3xx is checked like any status.
+fn http_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
 const BODY_LIMIT: usize = 4096;

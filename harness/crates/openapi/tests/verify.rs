@@ -14,6 +14,13 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use serde_json::{Value, json};
 use standin::Knobs;
 
+/// A reqwest client; in the workspace's build Pact turns on reqwest's rustls without a
+/// crypto provider, so one is installed first (as a user's test in such a build does).
+fn reqwest_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 fn doc(v: Value) -> Document {
     Document::from_value(v, "items.json").unwrap()
 }
@@ -365,7 +372,7 @@ fn check_response_names_operation_status_pointer_and_rule() {
 #[tokio::test]
 async fn the_recording_client_checks_responses_and_counts_coverage() {
     let s = standin::start(Knobs::default()).await;
-    let client = RecordingClient::new(reqwest::Client::new(), doc(standin::document()));
+    let client = RecordingClient::new(reqwest_client(), doc(standin::document()));
     let created = client
         .send(
             client
@@ -418,7 +425,7 @@ async fn the_recording_client_checks_responses_and_counts_coverage() {
     // A document that disagrees: strict mode fails the request, lenient mode keeps going.
     let mut planted = standin::document();
     planted["components"]["schemas"]["Item"]["properties"]["name"] = json!({"type": "integer"});
-    let strict = RecordingClient::new(reqwest::Client::new(), doc(planted.clone()));
+    let strict = RecordingClient::new(reqwest_client(), doc(planted.clone()));
     let err = strict
         .send(
             strict
@@ -432,7 +439,7 @@ async fn the_recording_client_checks_responses_and_counts_coverage() {
             .contains("create_item -> 201: schema `type` at /name"),
         "{err}"
     );
-    let lenient = RecordingClient::new(reqwest::Client::new(), doc(planted)).lenient();
+    let lenient = RecordingClient::new(reqwest_client(), doc(planted)).lenient();
     let r = lenient
         .send(
             lenient

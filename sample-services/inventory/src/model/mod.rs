@@ -317,6 +317,8 @@ mod tests {
         assert_eq!(field(&[]), "items");
         assert_eq!(field(&[("KB-001", 1), ("", 1)]), "items[1].sku");
         assert_eq!(field(&[("KB-001", 1), (" KB-001", 1)]), "items[1].sku");
+        // PostgreSQL cannot store NUL: found by `harness contract openapi` as a 500.
+        assert_eq!(field(&[("KB-001", 1), ("K\0B", 1)]), "items[1].sku");
         assert_eq!(field(&[("KB-001", 0)]), "items[0].quantity");
         assert_eq!(field(&[("KB-001", 1), ("MS-002", -3)]), "items[1].quantity");
         assert_eq!(field(&[("KB-001", MAX_QUANTITY + 1)]), "items[0].quantity");

@@ -211,3 +211,149 @@ fn contract_verify_starts_the_state_program_with_the_stack_endpoints_and_telemet
         "{env}"
     );
 }
+
+/// Runs harness; (exit code, stdout, stderr).
+fn harness_out(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .output()
+        .expect("run harness");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn payments_document() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../contracts/openapi/payments.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// harness.toml for the one-service fixture, documents from the workspace.
+fn openapi_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("harness.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[stack]\nmanifest = {manifest:?}\n[openapi]\ndocuments = {docs:?}\n",
+            manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/one.toml"),
+            docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../contracts/openapi"),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn contract_openapi_starts_the_service_and_passes_then_fails_on_planted_mismatches() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = openapi_config(dir.path());
+    let config = config.to_str().unwrap();
+    let (code, out, err) = harness_out(&[
+        "contract",
+        "openapi",
+        "--service",
+        "payments",
+        "--config",
+        config,
+        "--max-examples",
+        "30",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("POST /payments") && out.contains("create_payment"),
+        "{out}"
+    );
+    assert!(out.contains("(seed 5): 2 passed, 0 failed"), "{out}");
+
+    // A field retyped and a status removed: each named with its operation and rule.
+    let mut planted = payments_document();
+    planted["components"]["schemas"]["PaymentView"]["properties"]["amount_cents"] =
+        serde_json::json!({"type": "string"});
+    planted["paths"]["/payments/{id}"]["get"]["responses"]
+        .as_object_mut()
+        .unwrap()
+        .remove("404");
+    let planted_path = dir.path().join("payments-planted.json");
+    std::fs::write(&planted_path, planted.to_string()).unwrap();
+    let (code, out, err) = harness_out(&[
+        "contract",
+        "openapi",
+        "--service",
+        "payments",
+        "--config",
+        config,
+        "--openapi",
+        planted_path.to_str().unwrap(),
+        "--max-examples",
+        "30",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("create_payment [body_conforms]: 201: /amount_cents: "),
+        "{out}"
+    );
+    assert!(
+        out.contains("get_payment [status_documented]: 404: GET /payments/{id} documents 200, 400"),
+        "{out}"
+    );
+    assert!(
+        out.contains("reproduce: curl -sS -i -X POST 'http://127.0.0.1:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("harness contract openapi --service payments --seed 5"),
+        "{out}"
+    );
+}
+
+#[test]
+fn contract_openapi_a_bad_document_is_exit_code_2_naming_file_and_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = openapi_config(dir.path());
+    let mut doc = payments_document();
+    doc["paths"]["/payments"]["post"]["requestBody"]["content"]["application/json"]["schema"] =
+        serde_json::json!({"$ref": "#/components/schemas/Nope"});
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let (code, _, err) = harness_out(&[
+        "contract",
+        "openapi",
+        "--service",
+        "payments",
+        "--config",
+        config.to_str().unwrap(),
+        "--openapi",
+        bad.to_str().unwrap(),
+        "--url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.json: /paths/~1payments/post/requestBody/content/application~1json/schema: $ref #/components/schemas/Nope points to nothing"),
+        "{err}"
+    );
+    let (code, _, err) = harness_out(&[
+        "contract",
+        "openapi",
+        "--service",
+        "nosuch",
+        "--config",
+        config.to_str().unwrap(),
+        "--url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("nosuch.json") && err.contains("--openapi FILE"),
+        "{err}"
+    );
+}
