@@ -429,8 +429,9 @@ fn collect_mutations(
         ]
         .into_iter()
         .find(|candidate| {
-            !ts.contains(&json_type(candidate))
-                && !(json_type(candidate) == "integer" && ts.contains(&"number"))
+            // An integer is a number too.
+            !(ts.contains(&json_type(candidate))
+                || json_type(candidate) == "integer" && ts.contains(&"number"))
         })
     } else {
         None

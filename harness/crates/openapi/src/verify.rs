@@ -335,6 +335,9 @@ enum Body {
     },
 }
 
+/// A check that did not hold: which, why, the request and the response (if any).
+type Broken = (Check, String, Built, Option<HttpResponse>);
+
 /// A request ready to send.
 #[derive(Debug, Clone)]
 struct Built {
@@ -810,11 +813,7 @@ impl OperationRun<'_> {
     }
 
     /// Sends one request of a phase and checks its response: Err names the failed check.
-    fn exchange(
-        &self,
-        phase: Phase,
-        v: &Values,
-    ) -> Result<(), (Check, String, Built, Option<HttpResponse>)> {
+    fn exchange(&self, phase: Phase, v: &Values) -> Result<(), Box<Broken>> {
         let built = self.build(v);
         {
             let mut s = self.state();
@@ -834,7 +833,7 @@ impl OperationRun<'_> {
                         .store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 self.state().abandoned = true;
-                return Err((Check::Reachable, e, built, None));
+                return Err(Box::new((Check::Reachable, e, built, None)));
             }
         };
         let record = || Some(record_response(status, &headers, &body));
@@ -852,14 +851,14 @@ impl OperationRun<'_> {
             } else {
                 ""
             };
-            return Err((
+            return Err(Box::new((
                 Check::NoServerError,
                 format!(
                     "{status} ({documented}a server error while the dependencies are healthy){mutation}"
                 ),
                 built,
                 record(),
-            ));
+            )));
         }
         if let Some(violations) = check_operation(self.op, status, &headers, &body) {
             let first = &violations[0];
@@ -884,12 +883,12 @@ impl OperationRun<'_> {
                     format!("{at}{} ({})", v.message, v.rule)
                 })
                 .collect();
-            return Err((
+            return Err(Box::new((
                 check,
                 format!("{status}: {}{mutation}", reasons.join("; ")),
                 built,
                 record(),
-            ));
+            )));
         }
         match phase {
             Phase::Examples | Phase::Valid => {
@@ -898,47 +897,44 @@ impl OperationRun<'_> {
                         && !matches!(status, 400 | 415)
                         && self.op.documents(status));
                 if !accepted {
-                    return Err((
+                    return Err(Box::new((
                         Check::ValidAccepted,
                         format!(
                             "{status} to a schema-valid request (2xx expected, or a 4xx other than 400/415 that the operation documents)"
                         ),
                         built,
                         record(),
-                    ));
+                    )));
                 }
             }
             Phase::Invalid => {
                 if !(400..500).contains(&status) {
-                    return Err((
+                    return Err(Box::new((
                         Check::InvalidRejected,
                         format!("{status} to a schema-invalid request (a 4xx expected){mutation}"),
                         built,
                         record(),
-                    ));
+                    )));
                 }
             }
             Phase::Unauthenticated => {
                 if !matches!(status, 401 | 403) {
-                    return Err((
+                    return Err(Box::new((
                         Check::AuthRequired,
                         format!(
                             "{status} without credentials to an operation that requires them (401 or 403 expected)"
                         ),
                         built,
                         record(),
-                    ));
+                    )));
                 }
             }
         }
         Ok(())
     }
 
-    fn failure(
-        &self,
-        phase: Phase,
-        (check, reason, built, response): (Check, String, Built, Option<HttpResponse>),
-    ) -> CheckFailure {
+    fn failure(&self, phase: Phase, broken: Box<Broken>) -> CheckFailure {
+        let (check, reason, built, response) = *broken;
         CheckFailure {
             operation: self.op.id.clone(),
             check,
