@@ -355,11 +355,11 @@ pub async fn create_order(State(state): State<AppState>, request: Request) -> Re
 #[utoipa::path(
     get, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:read"])),
-    params(("customer" = String, Query, description = "The customer whose orders to list (required, not blank)",
-        min_length = 1, pattern = r"\S")),
+    params(("customer" = String, Query, description = "The customer whose orders to list (required; not blank, no control characters)",
+        min_length = 1, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     responses(
         (status = 200, description = "Orders, newest first (orders `GET /orders`)", body = [view::Order]),
-        (status = 400, description = "`customer` is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`customer` is missing, blank or has control characters", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_orders(State(state): State<AppState>, request: Request) -> Response {

@@ -112,7 +112,7 @@ pub async fn get_order(
     params(ListQuery),
     responses(
         (status = 200, description = "The customer's orders, newest first", body = Vec<OrderView>),
-        (status = 400, description = "`customer` is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`customer` is missing, blank or has control characters", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The order store is not available", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -133,10 +133,15 @@ pub async fn list_orders(
             .field("customer")
             .detail("the query parameter `customer` is required: GET /orders?customer=ID")
         })?;
-    // No order has a customer id with control characters (they are refused at creation,
-    // and PostgreSQL cannot store NUL).
+    // Refused at creation, as the document says (PostgreSQL cannot store NUL anyway).
     if customer.chars().any(char::is_control) {
-        return Ok(Json(Vec::new()));
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            "invalid query parameter",
+        )
+        .field("customer")
+        .detail("the query parameter `customer` must not contain control characters"));
     }
     let orders = state.orders.list_by_customer(&customer).await?;
     Ok(Json(orders.iter().map(OrderView::from).collect()))

@@ -15,7 +15,7 @@ pub struct CreateOrderRequest {
         example = "customer-42",
         min_length = 1,
         max_length = 200,
-        pattern = r"\S"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     pub customer_id: String,
     /// 1 to 50 lines.
@@ -27,7 +27,12 @@ pub struct CreateOrderRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ItemRequest {
     /// Not blank, no control characters.
-    #[schema(example = "KB-001", min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        example = "KB-001",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub sku: String,
     /// 1 to 1000.
     #[schema(example = 2, minimum = 1, maximum = 1000)]
@@ -111,7 +116,11 @@ impl From<&Order> for OrderView {
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// The customer whose orders to list (required, not blank).
-    #[param(required = true, min_length = 1, pattern = r"\S")]
+    /// The customer whose orders to list (required; not blank, no control characters).
+    #[param(
+        required = true,
+        min_length = 1,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub customer: Option<String>,
 }

@@ -31,7 +31,7 @@
 //! # document = "contracts/openapi/gateway.json"
 //! headers = { X-Tenant = "t1" }   # sent with every request
 //! # credentials for protected operations: a program that prints a token
-//! auth = { command = ["target/debug/gateway", "token", "--sub", "harness"], header = "Authorization", prefix = "Bearer ", env = { JWT_SECRET = "s" } }
+//! auth = { command = ["target/debug/gateway", "token", "--sub", "harness", "--scope", "orders:read"], header = "Authorization", prefix = "Bearer ", env = { JWT_SECRET = "s" } }
 //! ```
 
 use std::{
@@ -305,7 +305,15 @@ impl Config {
             max_examples: raw.openapi.max_examples,
             time_budget: match &raw.openapi.time_budget {
                 None => None,
-                Some(v) => Some(duration("time_budget", Some(v), Duration::ZERO)?),
+                Some(v) => match duration("time_budget", Some(v), Duration::ZERO)? {
+                    d if d.is_zero() => {
+                        return Err(bad(
+                            "time_budget",
+                            "time_budget must be more than 0s".to_owned(),
+                        ));
+                    }
+                    d => Some(d),
+                },
             },
             services: openapi_services,
         };

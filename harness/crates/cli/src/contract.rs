@@ -320,7 +320,7 @@ impl Drop for StatesProcess {
     }
 }
 
-fn environment(message: String) -> Failure {
+pub(crate) fn environment(message: String) -> Failure {
     Failure::Pact(harness::pact::Error::Environment(message))
 }
 

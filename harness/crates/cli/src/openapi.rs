@@ -71,7 +71,16 @@ pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool,
     })?;
     let time_budget = match &args.time_budget {
         Some(v) => harness::manifest::parse_duration(v)
-            .map_err(|m| Error::Usage(format!("--time-budget {v}: {m}")))?,
+            .map_err(|m| Error::Usage(format!("--time-budget {v}: {m}")))
+            .and_then(|d| {
+                if d.is_zero() {
+                    Err(Error::Usage(format!(
+                        "--time-budget {v}: must be more than 0s"
+                    )))
+                } else {
+                    Ok(d)
+                }
+            })?,
         None => config
             .openapi
             .time_budget
@@ -120,6 +129,12 @@ pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool,
     }
     let report = outcome?;
     print(&report, &args, started.elapsed());
+    if report.unreachable {
+        return Err(crate::contract::environment(format!(
+            "{url} refused connections: is {} running there?",
+            args.service
+        )));
+    }
     Ok(report.passed())
 }
 

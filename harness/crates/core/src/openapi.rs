@@ -80,8 +80,12 @@ pub enum Check {
     InvalidRejected,
     /// A protected operation without credentials answers 401 or 403.
     AuthRequired,
-    /// The service could not be reached, or did not answer in time.
+    /// The service could be reached, answered in time, and not with a 429 to the end.
     Reachable,
+    /// The verifier could generate requests for the operation from its schemas.
+    Generated,
+    /// The operation was reached within the time budget.
+    Budget,
 }
 
 impl Check {
@@ -97,6 +101,8 @@ impl Check {
             Self::InvalidRejected => "invalid_rejected",
             Self::AuthRequired => "auth_required",
             Self::Reachable => "reachable",
+            Self::Generated => "generated",
+            Self::Budget => "budget",
         }
     }
 }

@@ -3,8 +3,8 @@
 //! schema, and the required headers are there. [`Document::check_response`] is the whole
 //! check; the recording client and the property verifier both use it.
 //!
-//! The check allocates nothing when the response conforms: route match, status and
-//! content-type lookups work on borrowed data, and the body is parsed once.
+//! Route match, status and content-type lookups work on borrowed data, and the body is
+//! parsed once; a conforming response costs no allocation beyond the parsed body.
 
 use std::fmt;
 
@@ -30,6 +30,9 @@ pub enum Rule {
     MissingContentType,
     /// A JSON content type whose body does not parse.
     InvalidJson,
+    /// No body where the documented response has content (a status other than 204/304,
+    /// a method other than HEAD).
+    MissingBody,
     /// The body breaks a schema keyword (`type`, `required`, `minimum`...).
     Schema { keyword: String },
     /// A required response header is missing.
@@ -45,6 +48,7 @@ impl fmt::Display for Rule {
             Self::UndocumentedContentType => f.write_str("content type not documented"),
             Self::MissingContentType => f.write_str("no content type"),
             Self::InvalidJson => f.write_str("body is not JSON"),
+            Self::MissingBody => f.write_str("no body"),
             Self::Schema { keyword } => write!(f, "schema `{keyword}`"),
             Self::MissingHeader { name } => write!(f, "required header {name} missing"),
         }
@@ -93,7 +97,7 @@ impl fmt::Display for Nonconformance {
 }
 
 /// The media range (`application/json`, `application/*`, `*/*`) that covers `essence`.
-fn media_match<'a>(content: &'a [MediaType], essence: &str) -> Option<&'a MediaType> {
+pub(crate) fn media_match<'a>(content: &'a [MediaType], essence: &str) -> Option<&'a MediaType> {
     let (ty, _) = essence.split_once('/').unwrap_or((essence, ""));
     content
         .iter()
@@ -184,6 +188,21 @@ pub(crate) fn check_operation(
     }
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if body.is_empty() {
+        let may_be_empty = response.content.is_empty()
+            || matches!(status, 204 | 304)
+            || operation.method == Method::HEAD;
+        if !may_be_empty {
+            let documented: Vec<&str> = response.content.iter().map(|m| m.range.as_str()).collect();
+            out.push(violation(
+                String::new(),
+                Rule::MissingBody,
+                format!(
+                    "response {} documents {}, the body is empty",
+                    response.key,
+                    documented.join(", ")
+                ),
+            ));
+        }
         return (!out.is_empty()).then_some(out);
     }
     if response.content.is_empty() {

@@ -78,8 +78,9 @@ pub struct Parameter {
     pub required: bool,
     /// The schema (2020-12 dialect; `$ref`s point into [`Document::root`]).
     pub schema: Value,
-    /// The parameter's own example, or its schema's.
-    pub example: Option<Value>,
+    /// The parameter's own examples (`example`, then every `examples` value), else its
+    /// schema's.
+    pub examples: Vec<Value>,
     pub(crate) validator: Arc<Validator>,
 }
 
@@ -106,7 +107,8 @@ pub struct MediaType {
     /// The media range as documented, lowercased (`application/json`, `*/*`).
     pub range: String,
     pub schema: Option<Value>,
-    pub example: Option<Value>,
+    /// `example`, then every value of `examples`.
+    pub examples: Vec<Value>,
     pub(crate) validator: Option<Arc<Validator>>,
 }
 
@@ -611,18 +613,16 @@ impl<'a> Reader<'a> {
                 .cloned()
                 .unwrap_or_else(|| Value::Object(Map::new()));
             let validator = self.validator(&schema, &format!("{ptr}/schema"))?;
-            let example = p
-                .get("example")
-                .or_else(|| first_example(p.get("examples")))
-                .or_else(|| schema.get("example"))
-                .or_else(|| schema.get("examples").and_then(|e| e.get(0)))
-                .cloned();
+            let mut examples = all_examples(p);
+            if examples.is_empty() {
+                examples = all_examples(&schema);
+            }
             out.push(Parameter {
                 name: name.to_owned(),
                 location,
                 required,
                 schema,
-                example,
+                examples,
                 validator,
             });
         }
@@ -651,14 +651,11 @@ impl<'a> Reader<'a> {
                 Some(s) => Some(self.validator(s, &format!("{ptr}/schema"))?),
                 None => None,
             };
-            let example = media
-                .get("example")
-                .or_else(|| first_example(media.get("examples")))
-                .cloned();
+            let examples = all_examples(media);
             out.push(MediaType {
                 range: range.to_ascii_lowercase(),
                 schema,
-                example,
+                examples,
                 validator,
             });
         }
@@ -761,8 +758,18 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn first_example(examples: Option<&Value>) -> Option<&Value> {
-    examples?.as_object()?.values().find_map(|e| e.get("value"))
+/// `example`, then the values of `examples`: a map of Example Objects (OpenAPI) or, in a
+/// schema, an array (JSON Schema).
+fn all_examples(v: &Value) -> Vec<Value> {
+    let mut out: Vec<Value> = v.get("example").cloned().into_iter().collect();
+    match v.get("examples") {
+        Some(Value::Object(named)) => {
+            out.extend(named.values().filter_map(|e| e.get("value").cloned()))
+        }
+        Some(Value::Array(list)) => out.extend(list.iter().cloned()),
+        _ => {}
+    }
+    out
 }
 
 /// The `{name}`s of a path template.
@@ -792,14 +799,21 @@ fn check_refs(schema: &Value, pointer: &str, reader: &Reader<'_>) -> Result<(), 
                 }
             }
             for (k, v) in m {
-                // Values of these keywords are data, not schemas.
-                if matches!(
-                    k.as_str(),
-                    "example" | "examples" | "enum" | "const" | "default"
-                ) {
-                    continue;
+                let at = format!("{pointer}/{}", escape(k));
+                match k.as_str() {
+                    // Values of these keywords are data, not schemas.
+                    "example" | "examples" | "enum" | "const" | "default" => {}
+                    // Maps of names to schemas: a property may be called `example`.
+                    "properties" | "patternProperties" | "$defs" | "definitions"
+                    | "dependentSchemas" => {
+                        if let Value::Object(named) = v {
+                            for (name, sub) in named {
+                                check_refs(sub, &format!("{at}/{}", escape(name)), reader)?;
+                            }
+                        }
+                    }
+                    _ => check_refs(v, &at, reader)?,
                 }
-                check_refs(v, &format!("{pointer}/{}", escape(k)), reader)?;
             }
             Ok(())
         }

@@ -155,7 +155,7 @@ fn integer_strategy(schema: &Value) -> BoxedStrategy<Value> {
         .filter(|v| (min..=max).contains(v))
         .collect();
     edges.dedup();
-    let low = min.max(-1000);
+    let low = min.max(-1000).min(max);
     let near = low..=max.min(1000).max(low);
     prop_oneof![
         5 => near,

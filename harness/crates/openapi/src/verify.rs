@@ -78,6 +78,8 @@ pub struct VerifyReport {
     pub seed: u64,
     pub operations: Vec<OperationReport>,
     pub duration: Duration,
+    /// A connection was refused: the service is not there (an environment failure).
+    pub unreachable: bool,
 }
 
 impl VerifyReport {
@@ -214,6 +216,11 @@ impl PropertyVerifier {
 
     /// Runs every phase of every operation.
     pub async fn verify(self) -> Result<VerifyReport, VerifyError> {
+        if self.time_budget.is_zero() {
+            return Err(VerifyError::Usage(
+                "the time budget must be more than 0s".to_owned(),
+            ));
+        }
         for id in &self.operations {
             if self.doc.operation(id).is_none() {
                 return Err(VerifyError::Usage(format!(
@@ -274,6 +281,7 @@ impl PropertyVerifier {
             seed: this.seed,
             operations: reports,
             duration: started.elapsed(),
+            unreachable: this.unreachable.load(std::sync::atomic::Ordering::SeqCst),
         })
     }
 }
@@ -378,10 +386,10 @@ impl OperationRun<'_> {
     }
 
     /// A failure of the operation without a request of its own (nothing was sent).
-    fn unsent_failure(&self, phase: Phase, reason: String) -> CheckFailure {
+    fn unsent_failure(&self, phase: Phase, check: Check, reason: String) -> CheckFailure {
         CheckFailure {
             operation: self.op.id.clone(),
-            check: Check::Reachable,
+            check,
             phase: phase.as_str().to_owned(),
             request: HttpRequest {
                 method: self.op.method.to_string(),
@@ -396,6 +404,11 @@ impl OperationRun<'_> {
         }
     }
 
+    /// Whether the current phase has failed already (shrinking is under way).
+    fn has_failure(&self) -> bool {
+        self.state().last_failure.is_some()
+    }
+
     fn unreachable(&self) -> bool {
         self.verifier
             .unreachable
@@ -408,6 +421,7 @@ impl OperationRun<'_> {
         if self.unreachable() {
             failures.push(self.unsent_failure(
                 Phase::Examples,
+                Check::Reachable,
                 format!(
                     "not checked: {} refused connections (see the first failure)",
                     self.verifier.base_url
@@ -426,6 +440,20 @@ impl OperationRun<'_> {
             if let Some(f) = self.phase(phase) {
                 failures.push(f);
             }
+        }
+        let never_reached = {
+            let state = self.state();
+            state.budget_exhausted && state.counts.total() == 0
+        };
+        if never_reached && failures.is_empty() {
+            failures.push(self.unsent_failure(
+                Phase::Examples,
+                Check::Budget,
+                format!(
+                    "not verified: the time budget ({}s) ran out before this operation",
+                    self.verifier.time_budget.as_secs_f64()
+                ),
+            ));
         }
         let state = self.state();
         let statuses_seen: Vec<String> = state.seen.iter().map(ToString::to_string).collect();
@@ -478,7 +506,10 @@ impl OperationRun<'_> {
             .iter()
             .map(|p| {
                 let schema = param_schema(p);
-                let s = generate::valid(&root, &schema, 0);
+                let param = p.clone();
+                // Only values that can be written where the parameter goes.
+                let s = generate::valid(&root, &schema, 0)
+                    .prop_filter("a value that can be sent", move |v| sendable(&param, v));
                 if p.required {
                     s.prop_map(Some).boxed()
                 } else {
@@ -506,6 +537,7 @@ impl OperationRun<'_> {
             }
             None => Just(None).boxed(),
         };
+        let op = self.op.clone();
         (params, body)
             .prop_map(|(params, body)| Values {
                 params,
@@ -513,84 +545,84 @@ impl OperationRun<'_> {
                 anonymous: false,
                 mutation: None,
             })
+            // The generator does not know every keyword (uniqueItems, multipleOf, oneOf's
+            // exclusivity): what it makes is held to the schemas themselves.
+            .prop_filter("schema-valid", move |v| values_valid(&op, v))
             .boxed()
     }
 
-    /// One request from the document's examples (None when it has none).
-    fn example_values(&self) -> Option<Values> {
+    /// The requests the document's examples make (none when it has none): one per
+    /// example of the body or a parameter (at most 10), each other value taken from its
+    /// own examples, else generated.
+    fn example_values(&self) -> Vec<Values> {
         let root = self.root();
-        let mut any = false;
         let mut rng_runner = TestRunner::new_with_rng(self.config(1), self.rng(Phase::Examples));
-        let mut params = Vec::new();
-        for p in &self.op.parameters {
-            let example = p
-                .example
-                .clone()
-                .or_else(|| from_examples(root, &p.schema, 0));
-            match example {
-                Some(e) => {
-                    any = true;
-                    params.push(Some(e));
+        let param_examples: Vec<Vec<Value>> = self
+            .op
+            .parameters
+            .iter()
+            .map(|p| {
+                if p.examples.is_empty() {
+                    from_examples(root, &p.schema, 0).into_iter().collect()
+                } else {
+                    p.examples.clone()
                 }
-                None if p.required => {
-                    let tree = generate::valid(root, &param_schema(p), 0)
-                        .new_tree(&mut rng_runner)
-                        .ok()?;
-                    params.push(Some(tree.current()));
-                }
-                None => params.push(None),
-            }
-        }
-        let body = match self.op.body.as_ref().and_then(|b| b.json()) {
-            Some(media) => {
-                let example = media.example.clone().or_else(|| {
-                    media
-                        .schema
-                        .as_ref()
-                        .and_then(|s| from_examples(root, s, 0))
-                });
-                match example {
-                    Some(e) => {
-                        any = true;
-                        Some(Body::Json(e))
-                    }
-                    None => {
-                        let schema = media.schema.clone().unwrap_or_default();
-                        let tree = generate::valid(root, &schema, 0)
-                            .new_tree(&mut rng_runner)
-                            .ok()?;
-                        Some(Body::Json(tree.current()))
-                    }
-                }
-            }
-            None => None,
+            })
+            .collect();
+        let media = self.op.body.as_ref().and_then(|b| b.json());
+        let body_examples: Vec<Value> = match media {
+            Some(m) if !m.examples.is_empty() => m.examples.clone(),
+            Some(m) => m
+                .schema
+                .as_ref()
+                .and_then(|s| from_examples(root, s, 0))
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
         };
-        any.then_some(Values {
-            params,
-            body,
-            anonymous: false,
-            mutation: None,
-        })
+        let n = param_examples
+            .iter()
+            .map(Vec::len)
+            .chain([body_examples.len()])
+            .max()
+            .unwrap_or(0)
+            .min(10);
+        let mut generated = |schema: &Value| {
+            generate::valid(root, schema, 0)
+                .new_tree(&mut rng_runner)
+                .ok()
+                .map(|t| t.current())
+        };
+        let mut out = Vec::new();
+        for i in 0..n {
+            let mut params = Vec::new();
+            for (p, examples) in self.op.parameters.iter().zip(&param_examples) {
+                params.push(match examples.get(i).or(examples.first()) {
+                    Some(e) => Some(e.clone()),
+                    None if p.required => generated(&param_schema(p)),
+                    None => None,
+                });
+            }
+            let body = match media {
+                Some(m) => match body_examples.get(i).or(body_examples.first()) {
+                    Some(e) => Some(Body::Json(e.clone())),
+                    None => generated(&m.schema.clone().unwrap_or_default()).map(Body::Json),
+                },
+                None => None,
+            };
+            out.push(Values {
+                params,
+                body,
+                anonymous: false,
+                mutation: None,
+            });
+        }
+        out
     }
 
     /// Whether every value is valid against its schema.
     fn is_valid(&self, v: &Values) -> bool {
-        let params_ok = self
-            .op
-            .parameters
-            .iter()
-            .zip(&v.params)
-            .all(|(p, value)| match value {
-                Some(value) => wire_accepts(p, value),
-                None => !p.required,
-            });
-        let body_ok = match (&self.op.body, &v.body) {
-            (Some(b), Some(Body::Json(value))) => b.json().is_some_and(|m| m.accepts(value)),
-            (Some(_), Some(Body::Raw { .. })) => false,
-            (Some(b), None) => !b.required,
-            (None, _) => true,
-        };
-        params_ok && body_ok
+        values_valid(self.op, v)
     }
 
     /// Every invalid variant of a valid request.
@@ -612,8 +644,9 @@ impl OperationRun<'_> {
             }
             if let Some(value) = &base.params[i] {
                 for (m, mutated) in mutations(root, &param_schema(p), value) {
-                    if mutated.is_object() || mutated.is_array() && p.location == Location::Path {
-                        continue; // cannot be written into a path, query or header
+                    if mutated.is_object() || (mutated.is_array() && p.location != Location::Query)
+                    {
+                        continue; // cannot be written into a path, header or cookie
                     }
                     let desc = m.description.replacen(
                         "the body",
@@ -671,7 +704,15 @@ impl OperationRun<'_> {
                 ));
             }
         }
-        out.retain(|v| !self.is_valid(v));
+        out.retain(|v| {
+            let sendable_params = self
+                .op
+                .parameters
+                .iter()
+                .zip(&v.params)
+                .all(|(p, value)| value.as_ref().is_none_or(|value| sendable(p, value)));
+            sendable_params && !self.is_valid(v)
+        });
         out
     }
 
@@ -840,6 +881,14 @@ impl OperationRun<'_> {
         if let Some(r) = self.op.response(status) {
             self.state().seen.insert(r.key);
         }
+        if status == 429 {
+            return Err(Box::new((
+                Check::Reachable,
+                "still 429 Too Many Requests after 5 retries: the rate limit hides the API (give the verifier a client the service does not limit)".to_owned(),
+                built,
+                record(),
+            )));
+        }
         let mutation = v
             .mutation
             .as_deref()
@@ -869,7 +918,7 @@ impl OperationRun<'_> {
                 Rule::UndocumentedContentType | Rule::MissingContentType => {
                     Check::ContentTypeDocumented
                 }
-                Rule::InvalidJson | Rule::Schema { .. } => Check::BodyConforms,
+                Rule::InvalidJson | Rule::MissingBody | Rule::Schema { .. } => Check::BodyConforms,
                 Rule::MissingHeader { .. } => Check::RequiredHeaders,
             };
             let reasons: Vec<String> = violations
@@ -892,15 +941,22 @@ impl OperationRun<'_> {
         }
         match phase {
             Phase::Examples | Phase::Valid => {
+                let with_credentials = !v.anonymous && !self.verifier.credentials.is_empty();
                 let accepted = (200..300).contains(&status)
                     || ((400..500).contains(&status)
-                        && !matches!(status, 400 | 415)
+                        && !matches!(status, 400 | 415 | 429)
+                        && !(with_credentials && matches!(status, 401 | 403))
                         && self.op.documents(status));
                 if !accepted {
+                    let credentials = if with_credentials {
+                        ", 401/403 with the credentials given"
+                    } else {
+                        ""
+                    };
                     return Err(Box::new((
                         Check::ValidAccepted,
                         format!(
-                            "{status} to a schema-valid request (2xx expected, or a 4xx other than 400/415 that the operation documents)"
+                            "{status} to a schema-valid request (2xx expected, or a 4xx the operation documents other than 400, 415, 429{credentials})"
                         ),
                         built,
                         record(),
@@ -962,17 +1018,16 @@ impl OperationRun<'_> {
             return None;
         }
         match phase {
-            Phase::Examples => {
-                let v = self.example_values()?;
-                self.exchange(phase, &v)
+            Phase::Examples => self.example_values().iter().find_map(|v| {
+                self.exchange(phase, v)
                     .err()
                     .map(|e| self.failure(phase, e))
-            }
+            }),
             Phase::Unauthenticated => {
                 if !self.op.is_protected() || self.verifier.credentials.is_empty() {
                     return None;
                 }
-                let mut v = self.example_values().or_else(|| {
+                let mut v = self.example_values().into_iter().next().or_else(|| {
                     let mut runner = TestRunner::new_with_rng(self.config(1), self.rng(phase));
                     self.valid_strategy()
                         .new_tree(&mut runner)
@@ -1016,7 +1071,8 @@ impl OperationRun<'_> {
             s.abandoned = false;
         }
         let result = runner.run(strategy, |value| {
-            if self.state().abandoned || self.over_budget() {
+            let abandoned = self.state().abandoned;
+            if abandoned || self.over_budget() {
                 return Ok(());
             }
             let Some(v) = to_request(&value) else {
@@ -1024,6 +1080,11 @@ impl OperationRun<'_> {
             };
             match self.exchange(phase, &v) {
                 Ok(()) => Ok(()),
+                // A timeout while shrinking says nothing about the failure being shrunk.
+                Err(e) if e.0 == Check::Reachable && self.has_failure() => {
+                    self.state().abandoned = false;
+                    Ok(())
+                }
                 Err(e) => {
                     let f = self.failure(phase, e);
                     let reason = f.reason.clone();
@@ -1036,7 +1097,11 @@ impl OperationRun<'_> {
             Ok(()) => None,
             Err(TestError::Fail(..)) => self.state().last_failure.take(),
             Err(TestError::Abort(reason)) => self.state().last_failure.take().or_else(|| {
-                Some(self.unsent_failure(phase, format!("generation aborted: {reason}")))
+                Some(self.unsent_failure(
+                    phase,
+                    Check::Generated,
+                    format!("the verifier could not generate requests for it: {reason}"),
+                ))
             }),
         }
     }
@@ -1055,6 +1120,55 @@ fn loc(l: Location) -> &'static str {
 /// generator resolves against the document root itself.
 fn param_schema(p: &Parameter) -> Value {
     p.schema.clone()
+}
+
+/// Whether every value of a request is valid against its schema (parameters as read off
+/// the wire, a raw body by the media type it is sent as).
+fn values_valid(op: &Operation, v: &Values) -> bool {
+    let params_ok = op
+        .parameters
+        .iter()
+        .zip(&v.params)
+        .all(|(p, value)| match value {
+            Some(value) => wire_accepts(p, value),
+            None => !p.required,
+        });
+    let body_ok = match (&op.body, &v.body) {
+        (Some(b), Some(Body::Json(value))) => b.json().is_some_and(|m| m.accepts(value)),
+        (
+            Some(b),
+            Some(Body::Raw {
+                content_type,
+                bytes,
+            }),
+        ) => match crate::conformance::media_match(&b.content, content_type) {
+            None => false,
+            Some(media) if crate::document::is_json(content_type) => {
+                serde_json::from_slice::<Value>(bytes).is_ok_and(|v| media.accepts(&v))
+            }
+            Some(_) => true,
+        },
+        (Some(b), None) => !b.required,
+        (None, _) => true,
+    };
+    params_ok && body_ok
+}
+
+/// Whether a value can be written where the parameter goes: a path segment that is not
+/// empty, `.` or `..` (they would change the route), a header of visible characters.
+fn sendable(p: &Parameter, value: &Value) -> bool {
+    if value.is_object() || (value.is_array() && p.location != Location::Query) {
+        return false;
+    }
+    let text = scalar_text(value);
+    match p.location {
+        Location::Path => !matches!(text.as_str(), "" | "." | ".."),
+        Location::Header | Location::Cookie => {
+            text.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+                && HeaderValue::from_str(&text).is_ok()
+        }
+        Location::Query => true,
+    }
 }
 
 /// Whether a parameter's value, as the service reads it off the wire, is valid: path,
@@ -1175,6 +1289,7 @@ fn shell_quote(bytes: &[u8]) -> String {
 }
 
 /// The request as a runnable `curl` command; credentials come from `$HARNESS_CREDENTIAL`.
+/// A body with NUL bytes (which no shell argument can hold) is piped in by `printf`.
 fn curl(b: &Built, credentials: &[(HeaderName, HeaderValue)]) -> String {
     let mut parts = vec![
         "curl -sS -i".to_owned(),
@@ -1189,15 +1304,43 @@ fn curl(b: &Built, credentials: &[(HeaderName, HeaderValue)]) -> String {
             parts.push(format!("-H {}", shell_quote(&line)));
         }
     }
-    if let Some(body) = &b.body {
-        parts.push(format!("--data-binary {}", shell_quote(body)));
+    match &b.body {
+        Some(body) if body.contains(&0) => {
+            parts.push("--data-binary @-".to_owned());
+            format!("printf {} | {}", printf_format(body), parts.join(" "))
+        }
+        Some(body) => {
+            parts.push(format!("--data-binary {}", shell_quote(body)));
+            parts.join(" ")
+        }
+        None => parts.join(" "),
     }
-    parts.join(" ")
+}
+
+/// `bytes` as a single-quoted printf format that prints exactly them (octal escapes).
+fn printf_format(bytes: &[u8]) -> String {
+    let mut out = String::from("'");
+    for &b in bytes {
+        match b {
+            b'%' => out.push_str("%%"),
+            b'\\' => out.push_str("\\\\"),
+            b'\'' => out.push_str("\\047"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_with_nul_are_piped_through_printf() {
+        assert_eq!(printf_format(b"\xff\x00%'\\a"), r"'\377\000%%\047\\a'");
+    }
 
     #[test]
     fn quoting() {
