@@ -3,7 +3,8 @@
 //! Schema validator per schema.
 //!
 //! 3.0 documents are first parsed with `openapiv3` (the structural check, with the JSON
-//! pointer of what it rejects). The operations are then read from the JSON itself for both
+//! pointer of what it rejects); 3.1 documents are validated against the OpenAPI
+//! Initiative's own schema of 3.1 documents (`oas-3.1-schema.json`, bundled). The operations are then read from the JSON itself for both
 //! versions: `openapiv3` models 3.0 only (a 3.1 `type: ["string", "null"]`, which utoipa
 //! writes for every `Option`, does not parse), and the checks need the schemas as JSON for
 //! the validator anyway. 3.0's schema dialect is rewritten to draft 2020-12 first
@@ -301,6 +302,11 @@ impl Document {
                 ));
             }
         };
+        if version == SpecVersion::V31
+            && let Some((pointer, message)) = check_31_structure(&value)
+        {
+            return Err(err(&pointer, message));
+        }
         if version == SpecVersion::V30 {
             if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(&value) {
                 let (pointer, message) =
@@ -448,6 +454,34 @@ pub enum RouteError {
 
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// The OpenAPI Initiative's schema of 3.1 documents (2022-10-07; Apache-2.0), which checks
+/// the structure and leaves Schema Objects to the validator of each schema.
+const OAS_31_SCHEMA: &str = include_str!("oas-3.1-schema.json");
+
+/// The first structural error of a 3.1 document: (JSON pointer, message). The deepest
+/// error is reported, since `oneOf`s near the root otherwise say only "not valid".
+fn check_31_structure(doc: &Value) -> Option<(String, String)> {
+    static VALIDATOR: std::sync::OnceLock<Option<Validator>> = std::sync::OnceLock::new();
+    let validator = VALIDATOR
+        .get_or_init(|| {
+            let schema: Value = serde_json::from_str(OAS_31_SCHEMA).ok()?;
+            jsonschema::options().with_draft(Draft::Draft202012).build(&schema).ok()
+        })
+        .as_ref()?;
+    if validator.is_valid(doc) {
+        return None;
+    }
+    validator
+        .iter_errors(doc)
+        .max_by_key(|e| e.instance_path().as_str().matches('/').count())
+        .map(|e| {
+            (
+                e.instance_path().as_str().to_owned(),
+                format!("not a valid OpenAPI 3.1 document: {e}"),
+            )
+        })
 }
 
 /// openapiv3 reads `paths` through a map of its own, so its errors stop at `/paths`:
