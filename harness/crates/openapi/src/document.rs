@@ -467,7 +467,10 @@ fn check_31_structure(doc: &Value) -> Option<(String, String)> {
     let validator = VALIDATOR
         .get_or_init(|| {
             let schema: Value = serde_json::from_str(OAS_31_SCHEMA).ok()?;
-            jsonschema::options().with_draft(Draft::Draft202012).build(&schema).ok()
+            jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .build(&schema)
+                .ok()
         })
         .as_ref()?;
     if validator.is_valid(doc) {

@@ -480,8 +480,14 @@ fn bad_documents_name_the_file_and_pointer() {
     let mut d = standin::document();
     d["paths"]["/items"]["get"]["responses"]["200"]["description"] = json!(5);
     let e = Document::from_value(d, "items.json").unwrap_err();
-    assert_eq!(e.pointer, "/paths/~1items/get/responses/200/description", "{e}");
-    assert!(e.message.contains("not a valid OpenAPI 3.1 document"), "{e}");
+    assert_eq!(
+        e.pointer, "/paths/~1items/get/responses/200/description",
+        "{e}"
+    );
+    assert!(
+        e.message.contains("not a valid OpenAPI 3.1 document"),
+        "{e}"
+    );
 
     let mut d = standin::document();
     d["openapi"] = json!("2.0");
