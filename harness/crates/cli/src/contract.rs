@@ -27,12 +27,22 @@ use crate::{
 const BROKER_TOKEN_ENV: &str = "PACT_BROKER_TOKEN";
 
 /// The arguments of `harness contract verify`.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
+    /// Verify only this provider (as the pacts name it).
+    #[arg(long)]
     pub(crate) provider: Option<String>,
+    /// A pact file or a directory of pacts (default: `pacts` in harness.toml).
+    #[arg(long, value_name = "PATH", conflicts_with = "broker")]
     pub(crate) pacts: Option<PathBuf>,
+    /// A Pact Broker to fetch the providers' latest pacts from.
+    #[arg(long, value_name = "URL")]
     pub(crate) broker: Option<String>,
+    /// Use an already running service instead of a container: NAME=URL (repeatable).
+    #[arg(long, value_name = "NAME=URL")]
     pub(crate) attach: Vec<String>,
+    /// The harness.toml to read (default: the one at the workspace root).
+    #[arg(long, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
 }
 

@@ -105,63 +105,14 @@ enum ContractCommand {
     /// says, verify every provider that has pacts, print one row per interaction. Exit 0
     /// when all pass, 1 when any fails, 2 for bad input (an unreadable pact), 3 for the
     /// environment.
-    Verify {
-        /// Verify only this provider (as the pacts name it).
-        #[arg(long)]
-        provider: Option<String>,
-        /// A pact file or a directory of pacts (default: `pacts` in harness.toml).
-        #[arg(long, value_name = "PATH", conflicts_with = "broker")]
-        pacts: Option<PathBuf>,
-        /// A Pact Broker to fetch the providers' latest pacts from.
-        #[arg(long, value_name = "URL")]
-        broker: Option<String>,
-        /// Use an already running service instead of a container: NAME=URL (repeatable).
-        #[arg(long, value_name = "NAME=URL")]
-        attach: Vec<String>,
-        /// The harness.toml to read (default: the one at the workspace root).
-        #[arg(long, value_name = "PATH")]
-        config: Option<PathBuf>,
-    },
+    Verify(contract::VerifyArgs),
     /// Check a service against its OpenAPI document with generated requests: the document's
     /// examples, schema-valid and schema-invalid requests (proptest, shrunk on failure) and
     /// requests without credentials. Without --url it starts the service and what it
     /// depends on. Exit 0 when every operation holds, 1 when any fails (each failure is
     /// printed with a curl line and the seed), 2 for bad input (an invalid document), 3
     /// for the environment.
-    Openapi {
-        /// The service (as the manifest names it); its document is
-        /// `<documents>/<service>.json` (harness.toml `[openapi]`, default contracts/openapi).
-        #[arg(long)]
-        service: String,
-        /// Generated requests per phase (valid, invalid) and operation (default 100).
-        #[arg(long, value_name = "N")]
-        max_examples: Option<u32>,
-        /// The seed: the same seed sends the same requests (default: random, printed).
-        #[arg(long, value_name = "S")]
-        seed: Option<u64>,
-        /// A header for every request, NAME:VALUE (repeatable). Authorization and the
-        /// document's API-key headers are credentials: left out of the unauthenticated checks.
-        #[arg(long = "header", value_name = "K:V")]
-        headers: Vec<String>,
-        /// The document to check against (default: the service's in `[openapi]`).
-        #[arg(long, value_name = "FILE")]
-        openapi: Option<PathBuf>,
-        /// An already running service: nothing is started.
-        #[arg(long, value_name = "URL")]
-        url: Option<String>,
-        /// Stop generating after this long, e.g. 90s or 5m (default 300s).
-        #[arg(long, value_name = "DURATION")]
-        time_budget: Option<String>,
-        /// Only this operation (operationId or "METHOD /path"; repeatable).
-        #[arg(long = "operation", value_name = "ID")]
-        operations: Vec<String>,
-        /// Use an already running dependency instead of a container: NAME=URL (repeatable).
-        #[arg(long, value_name = "NAME=URL")]
-        attach: Vec<String>,
-        /// The harness.toml to read (default: the one at the workspace root).
-        #[arg(long, value_name = "PATH")]
-        config: Option<PathBuf>,
-    },
+    Openapi(openapi::OpenApiArgs),
 }
 
 /// What ends a command unsuccessfully.
@@ -319,54 +270,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Images { manifest, build } => Ok(images(manifest, build).await?),
         Command::Contract {
-            command:
-                ContractCommand::Verify {
-                    provider,
-                    pacts,
-                    broker,
-                    attach,
-                    config,
-                },
+            command: ContractCommand::Verify(args),
         } => {
             let (sink, multi) = progress();
-            let args = contract::VerifyArgs {
-                provider,
-                pacts,
-                broker,
-                attach,
-                config,
-            };
             let passed = contract::verify(args, sink).await;
             gate(multi, passed, "some pacts do not hold")
         }
         Command::Contract {
-            command:
-                ContractCommand::Openapi {
-                    service,
-                    max_examples,
-                    seed,
-                    headers,
-                    openapi,
-                    url,
-                    time_budget,
-                    operations,
-                    attach,
-                    config,
-                },
+            command: ContractCommand::Openapi(args),
         } => {
             let (sink, multi) = progress();
-            let args = openapi::OpenApiArgs {
-                service,
-                max_examples,
-                seed,
-                headers,
-                openapi,
-                url,
-                time_budget,
-                operations,
-                attach,
-                config,
-            };
             let passed = openapi::verify(args, sink).await;
             gate(
                 multi,

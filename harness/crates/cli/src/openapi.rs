@@ -23,17 +23,39 @@ use crate::{
 };
 
 /// The arguments of `harness contract openapi`.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub(crate) struct OpenApiArgs {
+    /// The service (as the manifest names it); its document is
+    /// `<documents>/<service>.json` (harness.toml `[openapi]`, default contracts/openapi).
+    #[arg(long)]
     pub(crate) service: String,
+    /// Generated requests per phase (valid, invalid) and operation (default 100).
+    #[arg(long, value_name = "N")]
     pub(crate) max_examples: Option<u32>,
+    /// The seed: the same seed sends the same requests (default: random, printed).
+    #[arg(long, value_name = "S")]
     pub(crate) seed: Option<u64>,
+    /// A header for every request, NAME:VALUE (repeatable). Authorization and the
+    /// document's API-key headers are credentials: left out of the unauthenticated checks.
+    #[arg(long = "header", value_name = "K:V")]
     pub(crate) headers: Vec<String>,
+    /// The document to check against (default: the service's in `[openapi]`).
+    #[arg(long, value_name = "FILE")]
     pub(crate) openapi: Option<PathBuf>,
+    /// An already running service: nothing is started.
+    #[arg(long, value_name = "URL")]
     pub(crate) url: Option<String>,
+    /// Stop generating after this long, e.g. 90s or 5m (default 300s).
+    #[arg(long, value_name = "DURATION")]
     pub(crate) time_budget: Option<String>,
+    /// Only this operation (operationId or "METHOD /path"; repeatable).
+    #[arg(long = "operation", value_name = "ID")]
     pub(crate) operations: Vec<String>,
+    /// Use an already running dependency instead of a container: NAME=URL (repeatable).
+    #[arg(long, value_name = "NAME=URL")]
     pub(crate) attach: Vec<String>,
+    /// The harness.toml to read (default: the one at the workspace root).
+    #[arg(long, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
 }
 

@@ -35,6 +35,20 @@ async fn verify(doc: Document, url: &str, seed: u64) -> VerifyReport {
         .unwrap()
 }
 
+/// The protected document, with the credentials the guarded stand-in takes.
+async fn verify_protected(url: &str) -> VerifyReport {
+    PropertyVerifier::new(doc(standin::protected_document()), "items", url)
+        .unwrap()
+        .max_examples(10)
+        .credential(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer good"),
+        )
+        .verify()
+        .await
+        .unwrap()
+}
+
 fn explain(report: &VerifyReport) -> String {
     report
         .failures()
@@ -240,16 +254,7 @@ async fn a_protected_operation_that_answers_without_credentials_fails() {
         ..Knobs::default()
     })
     .await;
-    let report = PropertyVerifier::new(doc(standin::protected_document()), "items", &guarded.url)
-        .unwrap()
-        .max_examples(10)
-        .credential(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer good"),
-        )
-        .verify()
-        .await
-        .unwrap();
+    let report = verify_protected(&guarded.url).await;
     assert!(report.passed(), "{}", explain(&report));
     assert!(
         report
@@ -260,16 +265,7 @@ async fn a_protected_operation_that_answers_without_credentials_fails() {
 
     // The same document, a service that checks nothing.
     let open = standin::start(Knobs::default()).await;
-    let report = PropertyVerifier::new(doc(standin::protected_document()), "items", &open.url)
-        .unwrap()
-        .max_examples(10)
-        .credential(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer good"),
-        )
-        .verify()
-        .await
-        .unwrap();
+    let report = verify_protected(&open.url).await;
     let f = report
         .failures()
         .find(|f| f.check == Check::AuthRequired)

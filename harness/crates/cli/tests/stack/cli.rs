@@ -2,7 +2,18 @@
 
 use std::process::Command;
 
+/// Runs harness; (exit code, stderr).
 fn harness(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let (code, _, err) = harness_with(args, envs);
+    (code, err)
+}
+
+/// Runs harness; (exit code, stdout, stderr).
+fn harness_out(args: &[&str]) -> (i32, String, String) {
+    harness_with(args, &[])
+}
+
+fn harness_with(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(args)
         .envs(envs.iter().copied())
@@ -10,6 +21,7 @@ fn harness(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
         .expect("run harness");
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
@@ -210,19 +222,6 @@ fn contract_verify_starts_the_state_program_with_the_stack_endpoints_and_telemet
             .any(|l| l.starts_with("HARNESS_STATES_ADDR=127.0.0.1:")),
         "{env}"
     );
-}
-
-/// Runs harness; (exit code, stdout, stderr).
-fn harness_out(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .output()
-        .expect("run harness");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn payments_document() -> serde_json::Value {
