@@ -49,7 +49,7 @@ pub struct Document {
     root: Arc<Value>,
     operations: Vec<Operation>,
     /// Path template -> the operations of that path (indices into `operations`).
-    router: matchit::Router<Vec<usize>>,
+    pub(crate) router: matchit::Router<Vec<usize>>,
 }
 
 impl fmt::Debug for Document {

@@ -6,6 +6,8 @@
 //! - [`Document::check_response`]: conformance of one response to its operation (status,
 //!   content type, body, required headers), each [`Violation`] with the operation, the
 //!   status, the JSON pointer and the [`Rule`].
+//! - [`Document::check_request`], [`Document::answer`]: the provider's side, for mocks
+//!   (is a request one the document accepts; a response the document allows).
 //! - [`RecordingClient`]: an opt-in reqwest wrapper for any test that checks every
 //!   response and keeps a [`Coverage`] summary.
 //! - [`PropertyVerifier`]: the property-based verifier (examples, generated valid and
@@ -14,6 +16,7 @@
 
 mod conformance;
 mod document;
+mod exchange;
 mod generate;
 mod record;
 mod verify;
@@ -23,6 +26,7 @@ pub use document::{
     Document, DocumentError, Location, MediaType, Operation, Parameter, RequestBody, Response,
     RouteError, SpecVersion, StatusKey, document_path,
 };
+pub use exchange::{Answer, IncomingRequest, RequestMismatch};
 pub use harness_core::openapi::{Check, CheckFailure, OperationReport};
 pub use record::{Coverage, OperationCoverage, RecordError, RecordingClient};
 pub use verify::{

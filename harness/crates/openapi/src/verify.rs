@@ -310,7 +310,7 @@ fn fnv(parts: &[&[u8]]) -> u64 {
 }
 
 /// 32 seed bytes from a u64 (splitmix64).
-fn seed_bytes(mut x: u64) -> [u8; 32] {
+pub(crate) fn seed_bytes(mut x: u64) -> [u8; 32] {
     let mut out = [0u8; 32];
     for chunk in out.chunks_mut(8) {
         x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);

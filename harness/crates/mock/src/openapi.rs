@@ -1,0 +1,238 @@
+//! Mocks from OpenAPI documents: a request the document accepts is answered with the
+//! operation's first documented 2xx, its body the document's example, else data built from
+//! the schema's examples, else generated from the schema with a seed (the mock's seed, the
+//! operation and the request's number: the same requests get the same answers on every run).
+//! Top-level request fields the response also has are echoed where valid (a payment
+//! answers with the `order_id` it was asked about).
+//!
+//! A request the document does not accept gets the status a provider would answer (404,
+//! 405, 401, 415, else the operation's documented 422 or 400) with an
+//! `application/problem+json` body saying why, and an `x-harness-mock-mismatch` header; the
+//! call is reported by [`crate::MockServer::verify`] unless the mock allows it.
+//!
+//! Every answer, overrides included, is checked against the document with
+//! [`Document::check_response`]; one that breaks it is reported the same way.
+
+use std::{path::Path, sync::Arc};
+
+use harness_openapi::{Document, DocumentError, IncomingRequest};
+use serde_json::Value;
+use wiremock::Request;
+
+use crate::server::{Core, MockServer, Reply, Responder};
+
+/// A mock built from an OpenAPI document (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct OpenApiMock {
+    doc: Arc<Document>,
+    seed: u64,
+    allow_rejected: bool,
+}
+
+impl OpenApiMock {
+    /// From a document already loaded.
+    pub fn new(doc: impl Into<Arc<Document>>) -> Self {
+        Self {
+            doc: doc.into(),
+            seed: 0,
+            allow_rejected: false,
+        }
+    }
+
+    /// Reads a document (JSON, OpenAPI 3.0 or 3.1).
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, DocumentError> {
+        Document::from_path(path).map(Self::new)
+    }
+
+    /// The seed of generated answers (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Requests the document does not accept are answered (4xx) but not reported.
+    pub fn allow_rejected(mut self) -> Self {
+        self.allow_rejected = true;
+        self
+    }
+
+    /// The document.
+    pub fn document(&self) -> &Document {
+        &self.doc
+    }
+
+    /// Starts the mock on 127.0.0.1 at a free port.
+    pub async fn start(self) -> std::io::Result<MockServer> {
+        self.start_on(None).await
+    }
+
+    /// Starts the mock on a listener of your own (a fixed port, another address).
+    pub async fn start_on(
+        self,
+        listener: Option<std::net::TcpListener>,
+    ) -> std::io::Result<MockServer> {
+        let allow = self.allow_rejected;
+        MockServer::start(Core::new(Box::new(self), allow), listener).await
+    }
+
+    fn incoming<'a>(req: &'a Request) -> IncomingRequest<'a> {
+        IncomingRequest {
+            method: &req.method,
+            path: req.url.path(),
+            query: req.url.query(),
+            headers: &req.headers,
+            body: &req.body,
+        }
+    }
+
+    fn problem_for(&self, operation: Option<&str>, status: u16, detail: &str, seq: u64) -> Reply {
+        let title = format!("the request does not match {}", self.doc.origin());
+        let reply = Reply::problem(status, "mock_mismatch", &title, detail);
+        let Some(op) = operation.and_then(|id| self.doc.operation(id)) else {
+            return reply;
+        };
+        if !op.documents(status) {
+            return reply;
+        }
+        // The document says what this status carries: answer that, the reason in the header.
+        let mut headers = http::HeaderMap::new();
+        if let Some(ct) = &reply.content_type
+            && let Ok(v) = ct.parse()
+        {
+            headers.insert(http::header::CONTENT_TYPE, v);
+        }
+        if conforms(&self.doc, op, status, &headers, &reply.body) {
+            return reply;
+        }
+        match self.doc.answer(op, Some(status), None, self.seed ^ seq) {
+            Some(a) => to_reply(a),
+            None => reply,
+        }
+    }
+}
+
+/// Whether a response conforms to `op` (checked on the operation directly: the template
+/// path is not a concrete path).
+fn conforms(
+    doc: &Document,
+    op: &harness_openapi::Operation,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> bool {
+    let concrete = concrete_path(&op.path);
+    doc.check_response(&op.method, &concrete, status, headers, body)
+        .is_ok()
+}
+
+/// A concrete path for a template (`/orders/{id}` -> `/orders/x`), to route a check.
+fn concrete_path(template: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('x');
+            }
+            '}' => in_param = false,
+            c if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn to_reply(a: harness_openapi::Answer) -> Reply {
+    match (a.content_type, a.body) {
+        (Some(ct), Some(body)) => Reply::json(a.status, &ct, &body),
+        _ => Reply {
+            status: a.status,
+            ..Reply::default()
+        },
+    }
+}
+
+/// FNV-1a of a text (stable across Rust releases, so seeds are).
+pub(crate) fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Responder for OpenApiMock {
+    fn kind(&self) -> &'static str {
+        "openapi"
+    }
+
+    fn source(&self) -> String {
+        self.doc.origin().to_owned()
+    }
+
+    fn operation(&self, req: &Request) -> Option<String> {
+        self.doc
+            .find(&req.method, req.url.path())
+            .ok()
+            .map(|o| o.id.clone())
+    }
+
+    fn respond(&self, req: &Request, seq: u64) -> Reply {
+        let op = match self.doc.check_request(&Self::incoming(req)) {
+            Ok(op) => op,
+            Err(m) => {
+                let mut reply =
+                    self.problem_for(m.operation.as_deref(), m.status, &m.to_string(), seq);
+                reply.rejected = Some(m.to_string());
+                return reply;
+            }
+        };
+        let request_body: Option<Value> = serde_json::from_slice(&req.body).ok();
+        let seed = self.seed ^ fnv(&op.id) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        match self.doc.answer(op, None, request_body.as_ref(), seed) {
+            Some(a) => to_reply(a),
+            None => {
+                let mut reply = Reply::problem(
+                    500,
+                    "mock_cannot_answer",
+                    "the mock cannot make an answer",
+                    &format!(
+                        "{}: no documented 2xx/3xx, or no value generated meets its schema",
+                        op.id
+                    ),
+                );
+                reply.violations = vec![format!(
+                    "{}: the mock could not make a valid answer (no documented 2xx/3xx, or a schema the generator cannot meet)",
+                    op.id
+                )];
+                reply
+            }
+        }
+    }
+
+    fn check(&self, req: &Request, reply: &Reply) -> Vec<String> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(ct) = &reply.content_type
+            && let Ok(v) = ct.parse()
+        {
+            headers.insert(http::header::CONTENT_TYPE, v);
+        }
+        for (n, v) in &reply.headers {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::try_from(n.as_str()),
+                http::HeaderValue::try_from(v.as_str()),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        match self.doc.check_response(
+            &req.method,
+            req.url.path(),
+            reply.status,
+            &headers,
+            &reply.body,
+        ) {
+            Ok(_) => Vec::new(),
+            Err(n) => n.violations.iter().map(ToString::to_string).collect(),
+        }
+    }
+}

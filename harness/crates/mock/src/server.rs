@@ -1,0 +1,652 @@
+//! The mock server: a [`wiremock::MockServer`] with three mounted mocks that route every
+//! request through one [`Core`]:
+//!
+//! 1. priority 1, `/__harness/...`: the control API ([`crate::control`]);
+//! 2. priority 2, every other request: its admission. The matcher records the call, decides
+//!    the fault for it, and matches only when the fault drops the connection (the mock then
+//!    answers with an I/O error, which wiremock turns into a closed connection);
+//! 3. priority 10, every request: the answer, from an override or the responder (OpenAPI,
+//!    pact or stubs), delayed or replaced by the fault decided in 2.
+//!
+//! wiremock serialises matching and answering under one lock, so 2 and 3 always see the same
+//! request. Mocks a test mounts itself on [`MockServer::inner`] (priority 5) answer before 3;
+//! their calls are recorded, and only a dropped connection applies to them.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wiremock::{Match, Mock, Request, Respond, ResponseTemplate, matchers::any};
+
+use crate::{
+    control::{self, MockControl},
+    fault::{Active, Effect, Fault},
+};
+
+/// One request a mock received, in order of arrival.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    /// 0, 1, 2... in order of arrival.
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Header names lowercased, in order.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The body, when it is JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// The body as text, when it is not JSON (lossy UTF-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_text: Option<String>,
+    /// The operation (OpenAPI `operationId`, pact interaction, stub) it was routed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The status answered; None when the connection was dropped (or the answer came from a
+    /// mock mounted on the inner server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The fault applied to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Effect>,
+    /// Why the contract does not accept it (it was answered with a 4xx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    /// How the answer broke the contract (an override that does not conform).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<String>,
+    /// Milliseconds since the mock started.
+    pub at_ms: u64,
+}
+
+impl Call {
+    /// The header's value, if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An answer that replaces the responder's for one operation (checked against the contract
+/// like every answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    pub operation: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+}
+
+/// How many calls an operation expects (checked by [`MockServer::verify`] and on drop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub operation: String,
+    pub min: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+impl Expectation {
+    /// Exactly `n` calls.
+    pub fn exactly(operation: impl Into<String>, n: u64) -> Self {
+        Self {
+            operation: operation.into(),
+            min: n,
+            max: Some(n),
+        }
+    }
+
+    /// At least `n` calls.
+    pub fn at_least(operation: impl Into<String>, n: u64) -> Self {
+        Self {
+            operation: operation.into(),
+            min: n,
+            max: None,
+        }
+    }
+
+    /// Between `min` and `max` calls.
+    pub fn between(operation: impl Into<String>, min: u64, max: u64) -> Self {
+        Self {
+            operation: operation.into(),
+            min,
+            max: Some(max),
+        }
+    }
+
+    fn holds(&self, n: u64) -> bool {
+        n >= self.min && self.max.is_none_or(|m| n <= m)
+    }
+}
+
+/// What a mock found wrong: each line names the call or the expectation.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the mock {name} was not used as the test expected:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct Unverified {
+    pub name: String,
+    pub problems: Vec<String>,
+}
+
+/// An answer a responder made.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) rejected: Option<String>,
+    pub(crate) violations: Vec<String>,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, content_type: &str, body: &Value) -> Self {
+        Self {
+            status,
+            content_type: Some(content_type.to_owned()),
+            body: serde_json::to_vec(body).unwrap_or_default(),
+            ..Self::default()
+        }
+    }
+
+    /// An `application/problem+json` answer.
+    pub(crate) fn problem(status: u16, kind: &str, title: &str, detail: &str) -> Self {
+        Self::json(
+            status,
+            "application/problem+json",
+            &serde_json::json!({"type": kind, "title": title, "status": status, "detail": detail}),
+        )
+    }
+}
+
+/// What answers: an OpenAPI document, a pact, stubs.
+pub(crate) trait Responder: Send + Sync + 'static {
+    /// `openapi`, `pact`, `stubs`.
+    fn kind(&self) -> &'static str;
+    /// What the mock is built from (a file, `stubs`).
+    fn source(&self) -> String;
+    /// The operation a request goes to (for fault filters and overrides), cheaply.
+    fn operation(&self, req: &Request) -> Option<String>;
+    /// The answer to a request (`seq`: its number, for seeds).
+    fn respond(&self, req: &Request, seq: u64) -> Reply;
+    /// How an answer breaks the contract (empty: it conforms, or there is no contract).
+    fn check(&self, _req: &Request, _reply: &Reply) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<Call>,
+    faults: Vec<Active>,
+    next_fault: u64,
+    overrides: Vec<Override>,
+    expectations: Vec<Expectation>,
+    /// The call admitted last and the fault it got (set by the admission matcher, taken by
+    /// the answer: wiremock handles one request at a time between the two).
+    pending: Option<(usize, Option<Effect>)>,
+}
+
+/// The state of one mock, shared by its wiremock mocks, its handle and its control API.
+pub(crate) struct Core {
+    responder: Box<dyn Responder>,
+    state: Mutex<State>,
+    started: Instant,
+    allow_rejected: bool,
+}
+
+impl Core {
+    pub(crate) fn new(responder: Box<dyn Responder>, allow_rejected: bool) -> Self {
+        Self {
+            responder,
+            state: Mutex::new(State::default()),
+            started: Instant::now(),
+            allow_rejected,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn name(&self) -> String {
+        format!("{} ({})", self.responder.source(), self.responder.kind())
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        self.responder.kind()
+    }
+
+    /// Records a request, decides its fault; true when the connection is to be dropped.
+    fn admit(&self, req: &Request) -> bool {
+        let operation = self.responder.operation(req);
+        let now = Instant::now();
+        let (body, body_text) = match serde_json::from_slice::<Value>(&req.body) {
+            _ if req.body.is_empty() => (None, None),
+            Ok(v) => (Some(v), None),
+            Err(_) => (None, Some(String::from_utf8_lossy(&req.body).into_owned())),
+        };
+        let mut state = self.state();
+        let effect = state.faults.iter_mut().find_map(|f| {
+            f.applies(operation.as_deref(), now)
+                .then(|| f.fault.effect.clone())
+        });
+        let seq = state.calls.len();
+        state.calls.push(Call {
+            seq: seq as u64,
+            method: req.method.to_string(),
+            path: req.url.path().to_owned(),
+            query: req.url.query().map(str::to_owned),
+            headers: req
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body,
+            body_text,
+            operation,
+            status: None,
+            fault: effect.clone(),
+            rejected: None,
+            violations: Vec::new(),
+            at_ms: u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(0),
+        });
+        let drop = effect == Some(Effect::Drop);
+        state.pending = Some((seq, effect));
+        drop
+    }
+
+    fn answer(&self, req: &Request) -> ResponseTemplate {
+        let pending = self.state().pending.take();
+        let (seq, effect) = match pending {
+            Some(p) => p,
+            None => {
+                self.admit(req);
+                self.state().pending.take().unwrap_or((0, None))
+            }
+        };
+        let operation = self
+            .state()
+            .calls
+            .get(seq)
+            .and_then(|c| c.operation.clone());
+        let over = operation.as_ref().and_then(|op| {
+            self.state()
+                .overrides
+                .iter()
+                .rev()
+                .find(|o| &o.operation == op)
+                .cloned()
+        });
+        let reply = match (&effect, over) {
+            (Some(Effect::Status { status }), _) => Reply::problem(
+                *status,
+                "injected_fault",
+                "a fault set on the mock",
+                &format!("status {status} injected"),
+            ),
+            (_, Some(o)) => {
+                let mut reply = match &o.body {
+                    Some(b) => Reply::json(o.status, "application/json", b),
+                    None => Reply {
+                        status: o.status,
+                        ..Reply::default()
+                    },
+                };
+                reply.headers = o.headers.clone();
+                reply.violations = self.responder.check(req, &reply);
+                reply
+            }
+            (_, None) => {
+                let mut reply = self.responder.respond(req, seq as u64);
+                if reply.violations.is_empty() && reply.rejected.is_none() {
+                    reply.violations = self.responder.check(req, &reply);
+                }
+                reply
+            }
+        };
+        {
+            let mut state = self.state();
+            if let Some(call) = state.calls.get_mut(seq) {
+                call.status = Some(reply.status);
+                call.rejected = reply.rejected.clone();
+                call.violations = reply.violations.clone();
+            }
+        }
+        let mut template = ResponseTemplate::new(reply.status);
+        for (n, v) in &reply.headers {
+            template = template.append_header(n.as_str(), v.as_str());
+        }
+        if let Some(reason) = &reply.rejected {
+            template = template.insert_header(
+                "x-harness-mock-mismatch",
+                reason.replace(['\r', '\n'], " ").as_str(),
+            );
+        }
+        template = match &reply.content_type {
+            Some(ct) => template.set_body_raw(reply.body, ct),
+            None if !reply.body.is_empty() => template.set_body_bytes(reply.body),
+            None => template,
+        };
+        if let Some(Effect::Latency { ms }) = effect {
+            template = template.set_delay(std::time::Duration::from_millis(ms));
+        }
+        template
+    }
+
+    pub(crate) fn calls(&self) -> Vec<Call> {
+        self.state().calls.clone()
+    }
+
+    pub(crate) fn clear_calls(&self) {
+        self.state().calls.clear();
+    }
+
+    pub(crate) fn add_fault(&self, fault: Fault) -> Result<u64, String> {
+        if let Some(p) = fault.problem() {
+            return Err(p);
+        }
+        let mut state = self.state();
+        state.next_fault += 1;
+        let id = state.next_fault;
+        state.faults.push(Active {
+            id,
+            fault,
+            set_at: Instant::now(),
+            seen: 0,
+        });
+        Ok(id)
+    }
+
+    pub(crate) fn faults(&self) -> Vec<(u64, Fault)> {
+        self.state()
+            .faults
+            .iter()
+            .map(|a| (a.id, a.fault.clone()))
+            .collect()
+    }
+
+    pub(crate) fn remove_fault(&self, id: u64) -> bool {
+        let mut state = self.state();
+        let before = state.faults.len();
+        state.faults.retain(|a| a.id != id);
+        state.faults.len() != before
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    pub(crate) fn add_override(&self, o: Override) {
+        self.state().overrides.push(o);
+    }
+
+    pub(crate) fn clear_overrides(&self) {
+        self.state().overrides.clear();
+    }
+
+    pub(crate) fn expect(&self, e: Expectation) {
+        self.state().expectations.push(e);
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut state = self.state();
+        *state = State::default();
+    }
+
+    /// What is wrong so far: answers that broke the contract, rejected requests (unless
+    /// allowed), unmet expectations.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let state = self.state();
+        let mut out = Vec::new();
+        for c in &state.calls {
+            let what = format!("call {} ({} {})", c.seq, c.method, c.path);
+            for v in &c.violations {
+                out.push(format!("{what}: the answer breaks the contract: {v}"));
+            }
+            if let Some(r) = &c.rejected
+                && !self.allow_rejected
+            {
+                out.push(format!("{what}: not accepted by the contract: {r}"));
+            }
+        }
+        for e in &state.expectations {
+            let n = state
+                .calls
+                .iter()
+                .filter(|c| c.operation.as_deref() == Some(e.operation.as_str()))
+                .count() as u64;
+            if !e.holds(n) {
+                let wanted = match e.max {
+                    Some(m) if m == e.min => format!("exactly {m}"),
+                    Some(m) => format!("{}..={m}", e.min),
+                    None => format!("at least {}", e.min),
+                };
+                out.push(format!(
+                    "{}: expected {wanted} calls, received {n}",
+                    e.operation
+                ));
+            }
+        }
+        out
+    }
+}
+
+struct Admission(Arc<Core>);
+
+impl Match for Admission {
+    fn matches(&self, request: &Request) -> bool {
+        if control::is_control(request) {
+            return false;
+        }
+        self.0.admit(request)
+    }
+}
+
+struct Answer(Arc<Core>);
+
+impl Respond for Answer {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.answer(request)
+    }
+}
+
+/// The error wiremock turns into a closed connection.
+fn dropped(_: &Request) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "connection dropped by a fault set on the mock",
+    )
+}
+
+/// A running mock: its address, its faults, the calls it received. Dropping it checks what
+/// it found (see [`MockServer::verify`]) and panics if something is wrong, as wiremock's
+/// expectations do; it never panics while the thread is already panicking.
+pub struct MockServer {
+    inner: wiremock::MockServer,
+    core: Arc<Core>,
+    verify_on_drop: bool,
+}
+
+impl fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockServer")
+            .field("uri", &self.inner.uri())
+            .field("mock", &self.core.name())
+            .finish()
+    }
+}
+
+impl MockServer {
+    pub(crate) async fn start(
+        core: Core,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<Self, std::io::Error> {
+        let core = Arc::new(core);
+        let listener = match listener {
+            Some(l) => l,
+            None => std::net::TcpListener::bind("127.0.0.1:0")?,
+        };
+        let inner = wiremock::MockServer::builder()
+            .listener(listener)
+            .disable_request_recording()
+            .start()
+            .await;
+        Mock::given(control::Control)
+            .respond_with(control::Api(core.clone()))
+            .with_priority(1)
+            .mount(&inner)
+            .await;
+        Mock::given(Admission(core.clone()))
+            .respond_with_err(dropped)
+            .with_priority(2)
+            .mount(&inner)
+            .await;
+        Mock::given(any())
+            .respond_with(Answer(core.clone()))
+            .with_priority(10)
+            .mount(&inner)
+            .await;
+        Ok(Self {
+            inner,
+            core,
+            verify_on_drop: true,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        self.inner.uri()
+    }
+
+    pub fn address(&self) -> &SocketAddr {
+        self.inner.address()
+    }
+
+    /// The wiremock server underneath, to mount wiremock mocks of your own (they answer
+    /// before the contract's; their calls are recorded).
+    pub fn inner(&self) -> &wiremock::MockServer {
+        &self.inner
+    }
+
+    /// Sets a fault; returns its id.
+    ///
+    /// # Panics
+    /// When the fault is not usable (a status outside 100..600, a fraction outside 0..=1).
+    pub fn fault(&self, fault: Fault) -> u64 {
+        self.core.add_fault(fault).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Removes one fault.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.core.remove_fault(id)
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.core.clear_faults();
+    }
+
+    /// Answers `operation` with `status` and `body` from now on (checked against the contract
+    /// like every answer: an override that breaks it is reported).
+    pub fn answer(&self, operation: impl Into<String>, status: u16, body: Option<Value>) {
+        self.core.add_override(Override {
+            operation: operation.into(),
+            status,
+            body,
+            headers: Vec::new(),
+        });
+    }
+
+    /// Removes every override.
+    pub fn clear_answers(&self) {
+        self.core.clear_overrides();
+    }
+
+    /// Expects a number of calls to an operation.
+    pub fn expect(&self, expectation: Expectation) {
+        self.core.expect(expectation);
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.core.calls()
+    }
+
+    /// The calls routed to `operation`, in order.
+    pub fn calls_to(&self, operation: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.operation.as_deref() == Some(operation))
+            .collect()
+    }
+
+    /// Forgets the calls so far (faults, overrides and expectations stay).
+    pub fn clear_calls(&self) {
+        self.core.clear_calls();
+    }
+
+    /// What is wrong so far: answers that broke the contract (overrides), requests the
+    /// contract does not accept (unless the mock was built to allow them), unmet
+    /// expectations.
+    pub fn problems(&self) -> Vec<String> {
+        self.core.problems()
+    }
+
+    /// Err with every problem, if there is one.
+    pub fn verify(&self) -> Result<(), Unverified> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Unverified {
+                name: self.core.name(),
+                problems,
+            })
+        }
+    }
+
+    /// Stops the check on drop (for a mock whose problems the test reads itself).
+    pub fn no_verify_on_drop(mut self) -> Self {
+        self.verify_on_drop = false;
+        self
+    }
+
+    /// A client of this mock's control API (what a test uses for a mock in a container).
+    pub fn control(&self) -> MockControl {
+        MockControl::new(&self.uri())
+    }
+
+    /// What the mock answers from: `openapi`, `pact`, `stubs`.
+    pub fn kind(&self) -> &'static str {
+        self.core.kind()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if self.verify_on_drop
+            && !std::thread::panicking()
+            && let Err(e) = self.verify()
+        {
+            panic!("{e}");
+        }
+    }
+}
