@@ -23,6 +23,7 @@
 //! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper: `harness-stack`, `harness-images` |
 //! | `pact` | | [`pact`]: consumer pact checks, provider verification (`harness-pact`, on the Pact crates) |
 //! | `openapi` | | [`openapi`]: response conformance, a recording client, the property-based verifier (`harness-openapi`, on jsonschema and proptest) |
+//! | `mock` | | [`mock`]: mocks from OpenAPI documents and stubs (with `pact`, from pacts too), faults, call verification, the control client of mocks in stacks (`harness-mock`, on wiremock) |
 //!
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.
@@ -36,10 +37,10 @@ pub use harness_core::{
 pub use harness_images::{self as images, ImageProvider, ImageRequest, ImageState, ImageStatus};
 #[cfg(feature = "stack")]
 pub use harness_stack::{
-    Condition, Dependency, Endpoint, ExecOutput, ImagePrune, ImageSource, Manifest, Readiness,
-    Removed, Resources, ServiceSpec, Stack, StackBuilder, SweepReport, connect, env_var_name,
-    labels, manifest, prune_images, prune_reports, reaper, remove_all_runs, remove_run,
-    sweep_dead_runs, sweep_dead_runs_in,
+    Condition, Dependency, Endpoint, ExecOutput, FileCopy, ImagePrune, ImageSource, Manifest,
+    MockContract, Readiness, Removed, Resources, ServiceSpec, Stack, StackBuilder, SweepReport,
+    connect, env_var_name, labels, manifest, prune_images, prune_reports, reaper, remove_all_runs,
+    remove_run, sweep_dead_runs, sweep_dead_runs_in,
 };
 
 /// Pact contracts: [`pact::PactCheck`] for consumer tests, [`pact::Verifier`] for providers.
@@ -54,6 +55,12 @@ pub use harness_pact as pact;
 /// [`openapi::PropertyVerifier`] for a whole service.
 #[cfg(feature = "openapi")]
 pub use harness_openapi as openapi;
+
+/// Mocks: [`mock::OpenApiMock`], [`mock::PactMock`] (with `pact`), [`mock::StubMock`], their
+/// [`mock::Fault`]s and verification on drop, and [`mock::MockControl`] for a mock that is a
+/// service of a stack (`ServiceSpec::mock_openapi`, `mock = { openapi = "..." }`).
+#[cfg(feature = "mock")]
+pub use harness_mock as mock;
 
 /// The testcontainers crate the bridge is built on (0.28), so an image type and
 /// `StackBuilder::container` always agree on its version.

@@ -9,6 +9,7 @@
 
 mod config;
 mod contract;
+mod mock;
 mod openapi;
 
 use std::{
@@ -87,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: ContractCommand,
     },
+    /// Serve a mock of a service on 127.0.0.1 from its OpenAPI document or a pact, for local
+    /// work: valid requests get answers the contract allows, others a 4xx saying why; one
+    /// line per call. Exit (on Ctrl-C) 0 when nothing was wrong, 1 when a request or an
+    /// answer broke the contract, 2 for an unreadable contract, 3 when the port is taken.
+    Mock(mock::MockArgs),
     /// List the images a manifest needs and whether they are present; `--build` builds
     /// what is missing.
     Images {
@@ -269,6 +275,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Images { manifest, build } => Ok(images(manifest, build).await?),
+        Command::Mock(args) => mock::serve(args).await,
         Command::Contract {
             command: ContractCommand::Verify(args),
         } => {

@@ -73,6 +73,10 @@ pub enum Error {
     /// created was removed.
     #[error("interrupted while starting; everything it had started was removed")]
     Interrupted,
+    /// Something of the machine is not as needed (a port taken, a signal that cannot be
+    /// watched).
+    #[error("{0}")]
+    Environment(String),
     /// A task of the harness itself failed (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,7 +99,10 @@ impl Error {
             | Error::Usage(_)
             | Error::UnknownService(_)
             | Error::Interrupted => 2,
-            Error::NoDocker { .. } | Error::MissingTool { .. } | Error::Reaper { .. } => 3,
+            Error::NoDocker { .. }
+            | Error::MissingTool { .. }
+            | Error::Reaper { .. }
+            | Error::Environment(_) => 3,
             _ => 1,
         }
     }

@@ -6,11 +6,18 @@ pub(crate) async fn build_context(
     binary: &[u8],
     dockerfile: &str,
 ) -> std::io::Result<Vec<u8>> {
-    let mut tar = tokio_tar::Builder::new(Vec::new());
-    for (name, data, mode) in [
+    tar_files(&[
         ("Dockerfile", dockerfile.as_bytes(), 0o644),
         (package, binary, 0o755),
-    ] {
+    ])
+    .await
+}
+
+/// A tar of files: (path inside the archive, content, mode); mtime 0, so the same files
+/// give the same bytes. Also what a stack copies into a container before it starts.
+pub async fn tar_files(files: &[(&str, &[u8], u32)]) -> std::io::Result<Vec<u8>> {
+    let mut tar = tokio_tar::Builder::new(Vec::new());
+    for &(name, data, mode) in files {
         let mut header = tokio_tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);

@@ -13,6 +13,10 @@
 //!   involved). Recipe images are tagged `harness-recipes/<recipe>:<12 hex of the recipe's
 //!   content>` and reused while the recipe is unchanged.
 //!
+//! * Helpers (the harness's own `harness-mock`, the mock server of stacks) are built the same
+//!   way from the harness's source tree, in a cargo build of their own, unless
+//!   `HARNESS_MOCK_IMAGE` names an image to use instead.
+//!
 //! Every image made here carries the label `dev.harness.managed=true`.
 //!
 //! Why bollard's `build_image` and not testcontainers' `GenericBuildableImage`: testcontainers
@@ -40,6 +44,7 @@ pub mod recipe;
 mod reference;
 
 pub(crate) use cargo::*;
+pub use context::tar_files;
 pub(crate) use context::*;
 pub use provider::*;
 pub(crate) use recipe::*;

@@ -74,6 +74,28 @@ pub enum ImageSource {
         package: String,
         dockerfile: Option<PathBuf>,
     },
+    /// A helper binary of the harness itself (`harness-mock`, the mock server of stacks):
+    /// the image named by `HARNESS_<NAME>_IMAGE` if set (`harness-mock` ->
+    /// `HARNESS_MOCK_IMAGE`; present, else pulled), else built like an own service from the
+    /// harness's source tree, in a cargo build of its own (its features never mix with the
+    /// workspace's).
+    Helper { package: String },
+}
+
+/// The environment variable naming a prebuilt image of a helper package
+/// (`harness-mock` -> `HARNESS_MOCK_IMAGE`).
+pub fn helper_image_env(package: &str) -> String {
+    let name = package.strip_prefix("harness-").unwrap_or(package);
+    format!(
+        "HARNESS_{}_IMAGE",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// The root of the harness's own source tree (where helper packages are built).
+pub fn harness_source_root() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    dir.canonicalize().unwrap_or(dir)
 }
 
 /// One service's image to provide.
@@ -149,6 +171,11 @@ impl ImageProvider {
                     self.dependency_status(req, reference, recipe.as_deref())
                         .await?
                 }
+                ImageSource::Helper { .. } => {
+                    let (provider, resolved) = self.helper(req);
+                    let mut status = Box::pin(provider.status(&[resolved])).await?;
+                    status.remove(0)
+                }
             };
             out.push(status);
         }
@@ -159,6 +186,12 @@ impl ImageProvider {
     /// service name -> image reference to run.
     pub async fn ensure(&self, requests: &[ImageRequest]) -> Result<HashMap<String, String>> {
         let mut out = HashMap::new();
+        for req in requests {
+            if let ImageSource::Helper { .. } = &req.source {
+                let (provider, resolved) = self.helper(req);
+                out.extend(Box::pin(provider.ensure(&[resolved])).await?);
+            }
+        }
         let builds: Vec<(&ImageRequest, &str, Option<&Path>)> = requests
             .iter()
             .filter_map(|r| match &r.source {
@@ -166,7 +199,7 @@ impl ImageProvider {
                     package,
                     dockerfile,
                 } => Some((r, package.as_str(), dockerfile.as_deref())),
-                ImageSource::Image { .. } => None,
+                ImageSource::Image { .. } | ImageSource::Helper { .. } => None,
             })
             .collect();
         if !builds.is_empty() {
@@ -202,6 +235,36 @@ impl ImageProvider {
             }
         }
         Ok(out)
+    }
+
+    /// The provider and request that make a helper's image: the override's image, else a
+    /// build of the package in the harness's source tree.
+    fn helper(&self, req: &ImageRequest) -> (ImageProvider, ImageRequest) {
+        let ImageSource::Helper { package } = &req.source else {
+            unreachable!("helper() is called for helper requests only")
+        };
+        let source = match std::env::var(helper_image_env(package)) {
+            Ok(reference) if !reference.is_empty() => ImageSource::Image {
+                reference,
+                recipe: None,
+            },
+            _ => ImageSource::Build {
+                package: package.clone(),
+                dockerfile: None,
+            },
+        };
+        let provider = ImageProvider {
+            docker: self.docker.clone(),
+            workspace_root: harness_source_root(),
+            events: self.events.clone(),
+        };
+        (
+            provider,
+            ImageRequest {
+                service: req.service.clone(),
+                source,
+            },
+        )
     }
 
     pub(crate) fn emit(&self, event: Event) {

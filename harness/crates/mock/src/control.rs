@@ -16,6 +16,10 @@
 //! | `GET /__harness/problems` | `{"problems": [..]}` (see [`crate::MockServer::problems`]) |
 //! | `POST /__harness/reset` | forgets calls, faults, overrides and expectations |
 //!
+//! `GET` on the health paths (`/health/live`, `/health/ready`, `/health`) is answered 200
+//! when the contract does not document them, so a caller's readiness checks pass; these
+//! probes are not recorded as calls.
+//!
 //! The client is hyper's (no TLS, no reqwest: a build that contains Pact would need a crypto
 //! provider installed before any reqwest client).
 
@@ -41,11 +45,12 @@ pub(crate) fn is_control(req: &Request) -> bool {
     req.url.path().starts_with(PREFIX)
 }
 
-pub(crate) struct Control;
+/// Matches the control API and the health probes a contract does not document.
+pub(crate) struct Control(pub(crate) Arc<Core>);
 
 impl Match for Control {
     fn matches(&self, request: &Request) -> bool {
-        is_control(request)
+        is_control(request) || self.0.is_probe(request)
     }
 }
 
@@ -66,6 +71,9 @@ fn parse<T: DeserializeOwned>(req: &Request) -> Result<T, ResponseTemplate> {
 impl Respond for Api {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let core = &self.0;
+        if !is_control(req) {
+            return ok(json!({"status": "ok", "mock": core.kind()}));
+        }
         let route = req.url.path().strip_prefix(PREFIX).unwrap_or_default();
         let result = match (req.method.clone(), route) {
             (Method::GET, "health") => Ok(ok(json!({

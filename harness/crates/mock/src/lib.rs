@@ -33,6 +33,6 @@ pub use fault::{Effect, Fault, When};
 pub use openapi::OpenApiMock;
 #[cfg(feature = "pact")]
 pub use pact::{PactError, PactMock};
-pub use server::{Call, Expectation, MockServer, Override, Unverified};
+pub use server::{Call, DEFAULT_HEALTH_PATHS, Expectation, MockServer, Override, Unverified};
 pub use stub::StubMock;
 pub use wiremock;

@@ -90,13 +90,15 @@ async fn run() -> Result<(), String> {
             _ = tokio::signal::ctrl_c() => break,
             _ = tick.tick() => {
                 let calls = server.calls();
-                for c in calls.iter().skip(logged) {
+                // The control API can forget calls: start over then.
+                logged = logged.min(calls.len());
+                for c in calls[logged..].iter().take_while(|c| c.finished()) {
                     let status = c.status.map_or("dropped".to_owned(), |s| s.to_string());
                     let op = c.operation.as_deref().unwrap_or("-");
                     let note = c.rejected.as_deref().map(|r| format!(" rejected: {r}")).unwrap_or_default();
                     println!("call {} {} {} [{op}] -> {status}{note}", c.seq, c.method, c.path);
+                    logged += 1;
                 }
-                logged = calls.len().max(if calls.len() < logged { 0 } else { logged });
             }
         }
     }

@@ -209,6 +209,26 @@ impl Responder for OpenApiMock {
         }
     }
 
+    fn echo(&self, req: &Request, operation: &str, status: u16, body: &Value) -> Value {
+        match (
+            self.doc.operation(operation),
+            serde_json::from_slice::<Value>(&req.body),
+        ) {
+            (Some(op), Ok(request)) => self.doc.echo(op, status, body, &request),
+            _ => body.clone(),
+        }
+    }
+
+    fn media_type(&self, operation: &str, status: u16) -> String {
+        self.doc
+            .operation(operation)
+            .and_then(|op| op.response(status))
+            .and_then(|r| r.content.iter().find(|m| m.is_json()).or(r.content.first()))
+            .map(|m| m.range.clone())
+            .filter(|r| !r.contains('*'))
+            .unwrap_or_else(|| "application/json".to_owned())
+    }
+
     fn check(&self, req: &Request, reply: &Reply) -> Vec<String> {
         let mut headers = http::HeaderMap::new();
         if let Some(ct) = &reply.content_type

@@ -67,6 +67,12 @@ pub struct Call {
 }
 
 impl Call {
+    /// Whether the call is over: answered, or its connection dropped (a call still being
+    /// answered has neither; so has one a mock on the inner server answered).
+    pub fn finished(&self) -> bool {
+        self.status.is_some() || self.fault == Some(Effect::Drop)
+    }
+
     /// The header's value, if the request had it.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -185,7 +191,20 @@ pub(crate) trait Responder: Send + Sync + 'static {
     fn check(&self, _req: &Request, _reply: &Reply) -> Vec<String> {
         Vec::new()
     }
+    /// An override's body made to follow the request (top-level fields the request also
+    /// has), where the contract allows it; as given by default.
+    fn echo(&self, _req: &Request, _operation: &str, _status: u16, body: &Value) -> Value {
+        body.clone()
+    }
+    /// The media type of an override's body: the contract's for that status, else JSON.
+    fn media_type(&self, _operation: &str, _status: u16) -> String {
+        "application/json".to_owned()
+    }
 }
+
+/// Routes a stand-in answers when its contract does not document them: the probes a
+/// caller's readiness check sends (`GET`, answered 200, not recorded as calls).
+pub const DEFAULT_HEALTH_PATHS: &[&str] = &["/health/live", "/health/ready", "/health"];
 
 #[derive(Default)]
 struct State {
@@ -202,6 +221,7 @@ struct State {
 /// The state of one mock, shared by its wiremock mocks, its handle and its control API.
 pub(crate) struct Core {
     responder: Box<dyn Responder>,
+    health_paths: Vec<String>,
     state: Mutex<State>,
     started: Instant,
     allow_rejected: bool,
@@ -211,10 +231,21 @@ impl Core {
     pub(crate) fn new(responder: Box<dyn Responder>, allow_rejected: bool) -> Self {
         Self {
             responder,
+            health_paths: DEFAULT_HEALTH_PATHS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             state: Mutex::new(State::default()),
             started: Instant::now(),
             allow_rejected,
         }
+    }
+
+    /// Whether a request is a health probe the contract does not document.
+    pub(crate) fn is_probe(&self, req: &Request) -> bool {
+        req.method == http::Method::GET
+            && self.health_paths.iter().any(|p| p == req.url.path())
+            && self.responder.operation(req).is_none()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -303,8 +334,13 @@ impl Core {
                 &format!("status {status} injected"),
             ),
             (_, Some(o)) => {
-                let mut reply = match &o.body {
-                    Some(b) => Reply::json(o.status, "application/json", b),
+                let body = o
+                    .body
+                    .as_ref()
+                    .map(|b| self.responder.echo(req, &o.operation, o.status, b));
+                let media = self.responder.media_type(&o.operation, o.status);
+                let mut reply = match &body {
+                    Some(b) => Reply::json(o.status, &media, b),
                     None => Reply {
                         status: o.status,
                         ..Reply::default()
@@ -453,7 +489,7 @@ struct Admission(Arc<Core>);
 
 impl Match for Admission {
     fn matches(&self, request: &Request) -> bool {
-        if control::is_control(request) {
+        if control::is_control(request) || self.0.is_probe(request) {
             return false;
         }
         self.0.admit(request)
@@ -509,7 +545,7 @@ impl MockServer {
             .disable_request_recording()
             .start()
             .await;
-        Mock::given(control::Control)
+        Mock::given(control::Control(core.clone()))
             .respond_with(control::Api(core.clone()))
             .with_priority(1)
             .mount(&inner)

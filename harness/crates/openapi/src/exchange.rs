@@ -303,19 +303,29 @@ impl Document {
                 Some(schema) => self.generate_with(schema, seed, |v| media.accepts(v)),
                 None => Some(Value::Object(Map::new())),
             })?;
-        let (Some(Value::Object(request)), Value::Object(_)) = (request_body, &base) else {
-            return Some(base);
-        };
-        let mut echoed = base.clone();
-        for (k, v) in request {
-            if let Some(slot) = echoed.get_mut(k) {
-                let before = std::mem::replace(slot, v.clone());
-                if !media.accepts(&echoed) {
-                    echoed[k] = before;
-                }
-            }
+        Some(match request_body {
+            Some(request) => echo(&base, request, |v| media.accepts(v)),
+            None => base,
+        })
+    }
+
+    /// `answer` with the top-level fields of `request` it also has copied in, each where
+    /// the result stays valid for `operation`'s `status` (a fixed answer made to follow the
+    /// request: the `order_id` asked about).
+    pub fn echo(
+        &self,
+        operation: &Operation,
+        status: u16,
+        answer: &Value,
+        request: &Value,
+    ) -> Value {
+        let media = operation
+            .response(status)
+            .and_then(|r| r.content.iter().find(|m| m.is_json()));
+        match media {
+            Some(m) => echo(answer, request, |v| m.accepts(v)),
+            None => answer.clone(),
         }
-        Some(echoed)
     }
 
     /// A value valid against `schema` (2020-12 dialect, `$ref`s into this document),
@@ -354,6 +364,22 @@ impl Document {
         }
         crate::document::compile(&with_root).ok()
     }
+}
+
+fn echo(base: &Value, request: &Value, accepts: impl Fn(&Value) -> bool) -> Value {
+    let (Value::Object(request), Value::Object(_)) = (request, base) else {
+        return base.clone();
+    };
+    let mut echoed = base.clone();
+    for (k, v) in request {
+        if let Some(slot) = echoed.get_mut(k) {
+            let before = std::mem::replace(slot, v.clone());
+            if !accepts(&echoed) {
+                echoed[k] = before;
+            }
+        }
+    }
+    echoed
 }
 
 /// `application/json` for `application/json`, `application/*+json` ranges made concrete.

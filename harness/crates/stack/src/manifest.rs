@@ -53,7 +53,32 @@ pub struct ServiceSpec {
     pub command: Vec<String>,
     /// Replaces the image's ENTRYPOINT.
     pub entrypoint: Option<Vec<String>>,
+    /// Files copied into the container before it starts.
+    pub files: Vec<FileCopy>,
 }
+
+/// A host file copied into a container before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCopy {
+    /// On the host; a relative path resolves against the manifest's folder.
+    pub host: PathBuf,
+    /// Absolute path in the container.
+    pub container: String,
+}
+
+/// What a mock service answers from (`mock = { openapi = "..." }` or `{ pact = "..." }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MockContract {
+    OpenApi(PathBuf),
+    Pact(PathBuf),
+}
+
+/// Where a mock's contract is copied in its container.
+pub const MOCK_CONTRACT_PATH: &str = "/harness-mock-contract.json";
+/// The cargo package of the mock server (a helper of the harness).
+pub const MOCK_PACKAGE: &str = "harness-mock";
+/// The port a mock listens on when the service names none.
+pub const MOCK_DEFAULT_PORT: u16 = 8080;
 
 /// One entry of `depends_on`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +190,16 @@ struct RawService {
     #[serde(default)]
     command: Vec<String>,
     entrypoint: Option<Vec<String>>,
+    mock: Option<RawMock>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMock {
+    openapi: Option<PathBuf>,
+    pact: Option<PathBuf>,
+    seed: Option<u64>,
+    allow_rejected: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,7 +260,32 @@ impl Manifest {
                     "names must be lowercase letters, digits and '-'".into(),
                 ));
             }
+            let mock = match r.mock {
+                None => None,
+                Some(m) => {
+                    if r.image.is_some() || r.build.is_some() || r.dockerfile.is_some() {
+                        return Err(err(
+                            &sname,
+                            "a mock runs the harness's mock server: leave out `image`, `build` and `dockerfile`".into(),
+                        ));
+                    }
+                    let contract = match (m.openapi, m.pact) {
+                        (Some(doc), None) => MockContract::OpenApi(doc),
+                        (None, Some(pact)) => MockContract::Pact(pact),
+                        _ => {
+                            return Err(err(
+                                &sname,
+                                "mock needs exactly one of `openapi = \"<document>\"` and `pact = \"<pact file>\"`".into(),
+                            ));
+                        }
+                    };
+                    Some((contract, m.seed, m.allow_rejected.unwrap_or(false)))
+                }
+            };
             let source = match (r.image, r.build) {
+                _ if mock.is_some() => ImageSource::Helper {
+                    package: MOCK_PACKAGE.to_owned(),
+                },
                 (Some(reference), None) => {
                     if r.dockerfile.is_some() {
                         return Err(err(&sname, "`dockerfile` only applies to `build`".into()));
@@ -257,9 +317,16 @@ impl Manifest {
                     ));
                 }
             };
+            let mut ports = r.ports;
+            if mock.is_some() && ports.is_empty() {
+                ports.push(MOCK_DEFAULT_PORT);
+            }
             let ready = match r.ready {
+                None if mock.is_some() => {
+                    Readiness::http_on(ports[0], crate::MOCK_HEALTH_PATH, 200)
+                }
                 None => Readiness::Started,
-                Some(rr) => parse_ready(rr, &r.ports).map_err(|m| err(&sname, m))?,
+                Some(rr) => parse_ready(rr, &ports).map_err(|m| err(&sname, m))?,
             };
             let ready_timeout = match r.ready_timeout {
                 None => Duration::from_secs(60),
@@ -292,11 +359,11 @@ impl Manifest {
                 }
                 depends_on.push(dependency);
             }
-            let spec = ServiceSpec {
+            let mut spec = ServiceSpec {
                 name: sname.clone(),
                 source,
                 env: r.env,
-                ports: r.ports,
+                ports,
                 scheme: r.scheme.unwrap_or_else(|| "http".to_owned()),
                 depends_on,
                 ready,
@@ -307,7 +374,19 @@ impl Manifest {
                 },
                 command: r.command,
                 entrypoint: r.entrypoint,
+                files: Vec::new(),
             };
+            if let Some((contract, seed, allow)) = mock {
+                spec = spec.with_mock(contract);
+                if let Some(seed) = seed {
+                    spec.env
+                        .insert("HARNESS_MOCK_SEED".into(), seed.to_string());
+                }
+                if allow {
+                    spec.env
+                        .insert("HARNESS_MOCK_ALLOW_REJECTED".into(), "true".into());
+                }
+            }
             check_service(&spec).map_err(|m| err(&sname, m))?;
             services.insert(sname, spec);
         }

@@ -35,7 +35,10 @@
 
 use std::time::Duration;
 
-use crate::manifest::{Condition, Dependency, ImageSource, Readiness, Resources, ServiceSpec};
+use crate::manifest::{
+    Condition, Dependency, FileCopy, ImageSource, MOCK_CONTRACT_PATH, MOCK_DEFAULT_PORT,
+    MOCK_PACKAGE, MockContract, Readiness, Resources, ServiceSpec,
+};
 
 impl ServiceSpec {
     fn with_source(source: ImageSource) -> Self {
@@ -51,7 +54,63 @@ impl ServiceSpec {
             resources: Resources::default(),
             command: Vec::new(),
             entrypoint: None,
+            files: Vec::new(),
         }
+    }
+
+    /// A mock that answers from an OpenAPI document: the harness's mock server in a
+    /// container (see `harness-mock`), reachable by name like any service, on port 8080
+    /// unless [`port`](Self::port) names another, ready when its control API answers.
+    /// Drive it with `harness_mock::MockControl` on [`Stack::url`](crate::Stack::url).
+    pub fn mock_openapi(document: impl Into<std::path::PathBuf>) -> Self {
+        Self::with_source(ImageSource::Helper {
+            package: MOCK_PACKAGE.to_owned(),
+        })
+        .with_mock(MockContract::OpenApi(document.into()))
+    }
+
+    /// A mock that answers from a pact, as [`mock_openapi`](Self::mock_openapi).
+    pub fn mock_pact(pact: impl Into<std::path::PathBuf>) -> Self {
+        Self::with_source(ImageSource::Helper {
+            package: MOCK_PACKAGE.to_owned(),
+        })
+        .with_mock(MockContract::Pact(pact.into()))
+    }
+
+    /// Wires a mock's contract, port and readiness (the port may be changed later: the
+    /// mock listens on the first port, read at start).
+    pub(crate) fn with_mock(mut self, contract: MockContract) -> Self {
+        let (var, host) = match contract {
+            MockContract::OpenApi(p) => ("HARNESS_MOCK_OPENAPI", p),
+            MockContract::Pact(p) => ("HARNESS_MOCK_PACT", p),
+        };
+        self.env
+            .insert(var.to_owned(), MOCK_CONTRACT_PATH.to_owned());
+        self.files.push(FileCopy {
+            host,
+            container: MOCK_CONTRACT_PATH.to_owned(),
+        });
+        if self.ports.is_empty() {
+            self.ports.push(MOCK_DEFAULT_PORT);
+        }
+        if self.ready == Readiness::Started {
+            self.ready = Readiness::http(crate::MOCK_HEALTH_PATH);
+        }
+        self
+    }
+
+    /// Copies a host file into the container before it starts (a relative `host` path
+    /// resolves against the manifest's folder).
+    pub fn file(
+        mut self,
+        host: impl Into<std::path::PathBuf>,
+        container: impl Into<String>,
+    ) -> Self {
+        self.files.push(FileCopy {
+            host: host.into(),
+            container: container.into(),
+        });
+        self
     }
 
     /// A service run from an image reference (`postgres:15`): present, else pulled, else

@@ -30,6 +30,7 @@ use bollard::{
     query_parameters::{
         CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
         LogsOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+        UploadToContainerOptionsBuilder,
     },
 };
 use tokio::{
@@ -1001,6 +1002,7 @@ impl StackBuilder {
                 any_attached_local: attach
                     .values()
                     .any(|u| u.contains("127.0.0.1") || u.contains("localhost")),
+                base_dir: manifest.base_dir(),
                 events: events.clone(),
             };
             tasks.spawn(async move {
@@ -1254,7 +1256,38 @@ struct StartContext {
     log_path: PathBuf,
     wiring: Arc<HashMap<String, (String, u16, String)>>,
     any_attached_local: bool,
+    /// Relative paths of `files` resolve against it (the manifest's folder).
+    base_dir: PathBuf,
     events: EventSink,
+}
+
+/// The tar of a service's `files` (None when it has none); a missing file is an input error
+/// naming the service and the path.
+async fn read_files(base_dir: &Path, spec: &ServiceSpec) -> Result<Option<Vec<u8>>> {
+    if spec.files.is_empty() {
+        return Ok(None);
+    }
+    let mut contents = Vec::new();
+    for f in &spec.files {
+        let path = base_dir.join(&f.host);
+        let bytes = tokio::fs::read(&path).await.map_err(|e| {
+            Error::Usage(format!(
+                "service {}: cannot read {} (to copy to {} in its container): {e}",
+                spec.name,
+                path.display(),
+                f.container
+            ))
+        })?;
+        contents.push((f.container.trim_start_matches('/').to_owned(), bytes));
+    }
+    let entries: Vec<(&str, &[u8], u32)> = contents
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice(), 0o644))
+        .collect();
+    harness_images::tar_files(&entries)
+        .await
+        .map(Some)
+        .map_err(|e| Error::io(format!("packing the files of service {}", spec.name), e))
 }
 
 /// Creates the service's container on the stack network and starts it, reports it started
@@ -1277,8 +1310,17 @@ async fn start_service(
 
     let mut labels = ctx.labels.clone();
     labels.insert(labels::SERVICE.to_owned(), spec.name.clone());
-    let env = spec
-        .env
+    let mut env_vars = spec.env.clone();
+    // A mock listens on the service's main port, whatever it was set to last.
+    if (env_vars.contains_key("HARNESS_MOCK_OPENAPI") || env_vars.contains_key("HARNESS_MOCK_PACT"))
+        && let Some(main) = spec.ports.first()
+    {
+        env_vars
+            .entry("HARNESS_MOCK_PORT".to_owned())
+            .or_insert_with(|| main.to_string());
+    }
+    let files = read_files(&ctx.base_dir, spec).await?;
+    let env = env_vars
         .iter()
         .map(|(k, v)| {
             let value = substitute(v, |svc, attr| {
@@ -1336,6 +1378,16 @@ async fn start_service(
                     message: format!("creating its container: {e}"),
                 })?
                 .id;
+            if let Some(tar) = files {
+                let options = UploadToContainerOptionsBuilder::new().path("/").build();
+                docker
+                    .upload_to_container(&id, Some(options), bollard::body_full(tar.into()))
+                    .await
+                    .map_err(|e| Error::Start {
+                        service: service.clone(),
+                        message: format!("copying its files into the container: {e}"),
+                    })?;
+            }
             docker
                 .start_container(&id, None::<StartContainerOptions>)
                 .await

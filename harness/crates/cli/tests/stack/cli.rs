@@ -356,3 +356,69 @@ fn contract_openapi_a_bad_document_is_exit_code_2_naming_file_and_pointer() {
         "{err}"
     );
 }
+
+/// `harness mock`: serves a contract's mock on 127.0.0.1, prints every call, and on SIGTERM
+/// exits 1 because a request was not accepted by the contract.
+#[test]
+fn mock_command_serves_a_contract_and_reports_what_it_did_not_accept() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../contracts/openapi/payments.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["mock", "--openapi", doc.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    let addr = url.trim_start_matches("http://");
+    let send = |request: String| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let body = r#"{"order_id":"5b0f1e5e-2f55-4a49-9d0b-6d3c2a4d9a10","customer_id":"c","amount_cents":5,"currency":"EUR"}"#;
+    let ok = send(format!(
+        "POST /payments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(ok.starts_with("HTTP/1.1 20"), "{ok}");
+    let bad = send(
+        "GET /payments/not-a-uuid HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_owned(),
+    );
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("[create_payment] -> 20"), "{rest}");
+    assert!(
+        rest.contains("not accepted: get_payment: path.id"),
+        "{rest}"
+    );
+    assert!(rest.contains("2 call(s), 1 problem(s)"), "{rest}");
+}
+
+#[test]
+fn mock_command_refuses_an_unreadable_contract_with_exit_code_2() {
+    let (code, _, err) = harness_out(&["mock", "--pact", "/nonexistent/pact.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent/pact.json"), "{err}");
+    let (code, _, err) = harness_out(&["mock"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -1,0 +1,165 @@
+//! Helpers of the sample system's integration suite (`tests/integration/`): the stacks'
+//! manifests, recording clients that check every answer of the service under test against
+//! its OpenAPI document, the mocks' control clients, waiting for an order's final state, and
+//! publishing events straight into RabbitMQ.
+//!
+//! Each stack is one test (under nextest every test is a process of its own, so a stack
+//! shared by several tests would be started once per test): the test runs its scenarios in
+//! turn on that stack and ends by checking the suite's two promises, no answer of the service
+//! under test broke its document and no answer of a mock broke its peer's.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use harness::{
+    Stack,
+    mock::MockControl,
+    openapi::{Document, RecordingClient},
+};
+use serde_json::Value;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A manifest of this suite (`suites/integration/<name>.toml`).
+pub fn manifest(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.toml"))
+}
+
+/// A service's checked-in OpenAPI document.
+pub fn document(service: &str) -> Arc<Document> {
+    let path = root().join(format!("contracts/openapi/{service}.json"));
+    Arc::new(Document::from_path(&path).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A strict recording client for `service`: every answer is checked against its document
+/// (a nonconforming one fails the request) and counted for coverage.
+pub fn recording(service: &str) -> RecordingClient {
+    // The build contains Pact (through the mock crate), which turns on reqwest's rustls
+    // backend without a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a reqwest client");
+    RecordingClient::new(http, document(service))
+}
+
+/// The control client of a mock service of `stack`, once it answers.
+pub async fn mock(stack: &Stack, service: &str) -> MockControl {
+    let url = stack
+        .url(service)
+        .expect("the mock is a service of the stack");
+    let control = MockControl::new(&url);
+    control
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("mock {service}: {e}"));
+    control
+}
+
+/// What the suite reports at the end of a stack's test: the coverage of the service under
+/// test, and that nothing broke a contract.
+pub async fn finish(service: &str, client: &RecordingClient, mocks: &[(&str, &MockControl)]) {
+    let coverage = client.coverage();
+    eprintln!("{service}: coverage of {}", client.document().origin());
+    for op in &coverage.operations {
+        eprintln!(
+            "  {:<28} {:>3} calls  statuses seen {:?}  unseen {:?}",
+            op.label, op.calls, op.statuses_seen, op.statuses_unseen
+        );
+    }
+    client.assert_conformant();
+    for (name, control) in mocks {
+        let problems = control
+            .problems()
+            .await
+            .unwrap_or_else(|e| panic!("mock {name}: {e}"));
+        assert!(
+            problems.is_empty(),
+            "mock {name} found problems:\n{}",
+            problems.join("\n")
+        );
+    }
+}
+
+/// Polls `GET /orders/{id}` until the order leaves `PENDING` (at most `timeout`).
+pub async fn final_order(
+    client: &RecordingClient,
+    base: &str,
+    id: &str,
+    timeout: Duration,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let order: Value = client
+            .send(client.get(format!("{base}/orders/{id}")))
+            .await
+            .unwrap_or_else(|e| panic!("GET /orders/{id}: {e}"))
+            .json()
+            .await
+            .expect("an order");
+        if order["status"] != "PENDING" {
+            return order;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "order {id} still PENDING after {timeout:?}: {order}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Publishes `body` on a topic exchange of the broker at `amqp_url` (persistent, JSON, with
+/// `message_id`), declaring the exchange as its owner declares it (durable topic).
+pub async fn publish(
+    amqp_url: &str,
+    exchange: &str,
+    routing_key: &str,
+    message_id: &str,
+    body: &Value,
+) {
+    use lapin::{
+        BasicProperties, Connection, ConnectionProperties, ExchangeKind,
+        options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
+        types::FieldTable,
+    };
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
+    let channel = conn.create_channel().await.expect("a channel");
+    channel
+        .exchange_declare(
+            exchange,
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the exchange");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("publisher confirms");
+    let payload = serde_json::to_vec(body).expect("JSON");
+    channel
+        .basic_publish(
+            exchange,
+            routing_key,
+            BasicPublishOptions::default(),
+            &payload,
+            BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2)
+                .with_message_id(message_id.into()),
+        )
+        .await
+        .expect("published")
+        .await
+        .expect("confirmed");
+    let _ = conn.close(200, "done").await;
+}
