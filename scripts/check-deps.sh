@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-HEAVY=(pact_consumer pact_verifier pact_models pact_mock_server pact-plugin-driver jsonschema proptest openapiv3 goose wiremock testcontainers tonic)
+HEAVY=(pact_consumer pact_verifier pact_models pact_matching pact_mock_server pact-plugin-driver jsonschema proptest openapiv3 goose wiremock testcontainers tonic)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -39,3 +39,15 @@ for crate in "${HEAVY[@]}"; do
 done
 [ "$found" = 0 ] || exit 1
 echo "check-deps: harness (default features) pulls in none of: ${HEAVY[*]} ($(wc -l <<<"$tree") crates in its tree)"
+
+# Mocks without Pact: the `mock` feature alone must not compile the Pact crates.
+sed -i 's|^harness = .*|harness = { path = "'"$root"'/harness", default-features = false, features = ["mock"] }|' "$work/Cargo.toml"
+tree=$(cargo tree --offline --manifest-path "$work/Cargo.toml" -e normal,build --prefix none --format '{p}' | sed 's/ (.*//' | sort -u)
+for crate in pact_consumer pact_verifier pact_models pact_matching pact_mock_server; do
+  if grep -q "^$crate v" <<<"$tree"; then
+    echo "check-deps: harness with only the mock feature pulls in $crate:" >&2
+    cargo tree --offline --manifest-path "$work/Cargo.toml" -e normal,build -i "$crate" >&2 || true
+    exit 1
+  fi
+done
+echo "check-deps: harness with only the mock feature pulls in no Pact crate ($(wc -l <<<"$tree") crates in its tree)"
