@@ -163,3 +163,92 @@ pub async fn publish(
         .expect("confirmed");
     let _ = conn.close(200, "done").await;
 }
+
+/// A durable queue bound to `exchange` with `routing_key`, declared as a consumer would (the
+/// exchange durable topic too): what takes the events a stack without their consumer
+/// publishes (a publisher that asks for routing is refused without one).
+pub async fn bind_queue(amqp_url: &str, exchange: &str, routing_key: &str, queue: &str) {
+    use lapin::{
+        Connection, ConnectionProperties, ExchangeKind,
+        options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+        types::FieldTable,
+    };
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
+    let channel = conn.create_channel().await.expect("a channel");
+    channel
+        .exchange_declare(
+            exchange,
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the exchange");
+    channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the queue");
+    channel
+        .queue_bind(
+            queue,
+            exchange,
+            routing_key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("the binding");
+    let _ = conn.close(200, "done").await;
+}
+
+/// Every message now on `queue` (acknowledged), as JSON with its `message_id`.
+pub async fn drain(amqp_url: &str, queue: &str) -> Vec<(Option<String>, Value)> {
+    use lapin::{
+        Connection, ConnectionProperties,
+        options::{BasicAckOptions, BasicGetOptions},
+    };
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
+    let channel = conn.create_channel().await.expect("a channel");
+    let mut out = Vec::new();
+    while let Some(message) = channel
+        .basic_get(queue, BasicGetOptions::default())
+        .await
+        .expect("basic.get")
+    {
+        let delivery = message.delivery;
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.to_string());
+        let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
+        delivery.ack(BasicAckOptions::default()).await.expect("ack");
+        out.push((id, body));
+    }
+    let _ = conn.close(200, "done").await;
+    out
+}
+
+/// The AMQP URL of a stack's `rabbitmq` service from the host (guest account).
+pub fn amqp_url(stack: &Stack) -> String {
+    format!(
+        "amqp://guest:guest@127.0.0.1:{}/%2f",
+        stack
+            .host_port("rabbitmq", 5672)
+            .expect("a rabbitmq service")
+    )
+}

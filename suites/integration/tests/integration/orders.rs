@@ -5,10 +5,13 @@
 use std::time::{Duration, Instant};
 
 use harness::{Stack, mock::Fault, mock::MockControl};
-use integration_suite::{final_order, finish, manifest, mock, recording};
+use integration_suite::{
+    amqp_url, bind_queue, drain, final_order, finish, manifest, mock, recording,
+};
 use serde_json::{Value, json};
 
 const FINAL: Duration = Duration::from_secs(60);
+const EXCHANGE: &str = "orders.events";
 
 /// A reservation inventory's document allows (order_id is echoed from the request).
 fn reservation() -> Value {
@@ -92,8 +95,11 @@ async fn orders_with_mocked_peers() {
     let client = recording("orders");
     let inventory = mock(&stack, "inventory").await;
     let payments = mock(&stack, "payments").await;
+    // What shipping would bind: orders publishes order.confirmed only where it is routed.
+    let amqp = amqp_url(&stack);
+    bind_queue(&amqp, EXCHANGE, "order.confirmed", "it.order-confirmed").await;
 
-    // 1. The happy path: reserved, paid, confirmed.
+    // 1. The happy path: reserved, paid, confirmed, and order.confirmed published.
     let (reservation_id, payment_id) = healthy_peers(&inventory, &payments).await;
     let id = place(&client, &base, "it-happy").await;
     let order = final_order(&client, &base, &id, FINAL).await;
@@ -119,6 +125,18 @@ async fn orders_with_mocked_peers() {
         charge.body.as_ref().unwrap()["amount_cents"],
         17800,
         "the reserved total"
+    );
+    let events = drain(&amqp, "it.order-confirmed").await;
+    let (message_id, event) = events
+        .iter()
+        .find(|(_, e)| e["order_id"] == id.as_str())
+        .expect("order.confirmed published for the order");
+    assert_eq!(event["total_cents"], 17800);
+    assert_eq!(event["items"], json!([{"sku": "KB-001", "quantity": 2}]));
+    assert_eq!(
+        message_id.as_deref(),
+        event["event_id"].as_str(),
+        "message_id = event_id"
     );
 
     // 2. Inventory refuses the reservation: rejected as out of stock, payments never asked.
@@ -291,6 +309,13 @@ async fn orders_breaker_opens_then_half_opens_and_recovers() {
     let client = recording("orders");
     let inventory = mock(&stack, "inventory").await;
     let payments = mock(&stack, "payments").await;
+    bind_queue(
+        &amqp_url(&stack),
+        EXCHANGE,
+        "order.confirmed",
+        "it.order-confirmed",
+    )
+    .await;
     healthy_peers(&inventory, &payments).await;
 
     // Payments fails: one attempt and two retries, and the third failure opens the circuit.
