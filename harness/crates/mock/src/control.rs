@@ -64,8 +64,8 @@ fn bad(status: u16, message: String) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({"error": message}))
 }
 
-fn parse<T: DeserializeOwned>(req: &Request) -> Result<T, ResponseTemplate> {
-    serde_json::from_slice(&req.body).map_err(|e| bad(400, format!("bad JSON body: {e}")))
+fn parse<T: DeserializeOwned>(req: &Request) -> Result<T, String> {
+    serde_json::from_slice(&req.body).map_err(|e| format!("bad JSON body: {e}"))
 }
 
 impl Respond for Api {
@@ -75,59 +75,63 @@ impl Respond for Api {
             return ok(json!({"status": "ok", "mock": core.kind()}));
         }
         let route = req.url.path().strip_prefix(PREFIX).unwrap_or_default();
-        let result = match (req.method.clone(), route) {
-            (Method::GET, "health") => Ok(ok(json!({
+        match (req.method.clone(), route) {
+            (Method::GET, "health") => ok(json!({
                 "kind": core.kind(),
                 "source": core.name(),
                 "calls": core.calls().len(),
-            }))),
-            (Method::GET, "calls") => Ok(ok(json!(core.calls()))),
+            })),
+            (Method::GET, "calls") => ok(json!(core.calls())),
             (Method::DELETE, "calls") => {
                 core.clear_calls();
-                Ok(ResponseTemplate::new(204))
+                ResponseTemplate::new(204)
             }
-            (Method::GET, "faults") => Ok(ok(Value::Array(
+            (Method::GET, "faults") => ok(Value::Array(
                 core.faults()
                     .into_iter()
                     .map(|(id, f)| json!({"id": id, "fault": f}))
                     .collect(),
-            ))),
-            (Method::POST, "faults") => parse::<Fault>(req).and_then(|f| {
-                core.add_fault(f)
-                    .map(|id| ResponseTemplate::new(201).set_body_json(json!({"id": id})))
-                    .map_err(|e| bad(400, e))
-            }),
+            )),
+            (Method::POST, "faults") => match parse::<Fault>(req).and_then(|f| core.add_fault(f)) {
+                Ok(id) => ResponseTemplate::new(201).set_body_json(json!({"id": id})),
+                Err(e) => bad(400, e),
+            },
             (Method::DELETE, "faults") => {
                 core.clear_faults();
-                Ok(ResponseTemplate::new(204))
+                ResponseTemplate::new(204)
             }
             (Method::DELETE, r) if r.starts_with("faults/") => {
                 match r["faults/".len()..].parse::<u64>() {
-                    Ok(id) if core.remove_fault(id) => Ok(ResponseTemplate::new(204)),
-                    Ok(id) => Err(bad(404, format!("no fault {id}"))),
-                    Err(_) => Err(bad(400, "a fault id is a number".into())),
+                    Ok(id) if core.remove_fault(id) => ResponseTemplate::new(204),
+                    Ok(id) => bad(404, format!("no fault {id}")),
+                    Err(_) => bad(400, "a fault id is a number".into()),
                 }
             }
-            (Method::POST, "answers") => parse::<Override>(req).map(|o| {
-                core.add_override(o);
-                ResponseTemplate::new(201)
-            }),
+            (Method::POST, "answers") => match parse::<Override>(req) {
+                Ok(o) => {
+                    core.add_override(o);
+                    ResponseTemplate::new(201)
+                }
+                Err(e) => bad(400, e),
+            },
             (Method::DELETE, "answers") => {
                 core.clear_overrides();
-                Ok(ResponseTemplate::new(204))
+                ResponseTemplate::new(204)
             }
-            (Method::POST, "expectations") => parse::<Expectation>(req).map(|e| {
-                core.expect(e);
-                ResponseTemplate::new(201)
-            }),
-            (Method::GET, "problems") => Ok(ok(json!({"problems": core.problems()}))),
+            (Method::POST, "expectations") => match parse::<Expectation>(req) {
+                Ok(e) => {
+                    core.expect(e);
+                    ResponseTemplate::new(201)
+                }
+                Err(e) => bad(400, e),
+            },
+            (Method::GET, "problems") => ok(json!({"problems": core.problems()})),
             (Method::POST, "reset") => {
                 core.reset();
-                Ok(ResponseTemplate::new(204))
+                ResponseTemplate::new(204)
             }
-            (m, r) => Err(bad(404, format!("the control API has no {m} {PREFIX}{r}"))),
-        };
-        result.unwrap_or_else(|e| e)
+            (m, r) => bad(404, format!("the control API has no {m} {PREFIX}{r}")),
+        }
     }
 }
 

@@ -46,7 +46,7 @@ pub struct PactMock {
 
 /// The outcome of matching one request.
 enum Matched {
-    Answer(HttpResponse),
+    Answer(Box<HttpResponse>),
     Mismatch(String, Vec<String>),
     NotFound,
 }
@@ -174,7 +174,7 @@ impl PactMock {
                             &HashMap::new(),
                         )
                         .await;
-                        Matched::Answer(response)
+                        Matched::Answer(Box::new(response))
                     }
                     Some((_, _, _, _, true)) | None => Matched::NotFound,
                     Some((_, description, _, mismatches, false)) => {

@@ -32,6 +32,9 @@ pub struct IncomingRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// Path parameters by name, percent-decoded.
+type PathParams = Vec<(String, String)>;
+
 /// Why the document does not accept a request, and what a provider would answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestMismatch {
@@ -48,9 +51,8 @@ pub struct RequestMismatch {
 
 impl std::fmt::Display for RequestMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.operation {
-            Some(op) => write!(f, "{op}: ")?,
-            None => {}
+        if let Some(op) = &self.operation {
+            write!(f, "{op}: ")?;
         }
         if self.location.is_empty() {
             f.write_str(&self.message)
@@ -216,11 +218,7 @@ impl Document {
 
     /// The operation answering `method` on a concrete path, with its path parameters
     /// (percent-decoded).
-    fn route(
-        &self,
-        method: &Method,
-        path: &str,
-    ) -> Result<(&Operation, Vec<(String, String)>), RouteError> {
+    fn route(&self, method: &Method, path: &str) -> Result<(&Operation, PathParams), RouteError> {
         let operation = self.find(method, path)?;
         let params = self
             .router
