@@ -8,7 +8,7 @@ use std::{path::PathBuf, time::Duration};
 
 use harness::{
     Error,
-    mock::{Call, MockServer, OpenApiMock, PactMock},
+    mock::{MockServer, OpenApiMock, PactMock},
 };
 
 use crate::Failure;
@@ -62,27 +62,24 @@ pub(crate) async fn serve(args: MockArgs) -> Result<(), Failure> {
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Environment(format!("cannot watch SIGTERM: {e}")))?;
-    let mut shown = 0;
+    let mut next = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = tick.tick() => {
-                let calls = server.calls();
-                // The control API can forget calls: start over then.
-                shown = shown.min(calls.len());
-                for c in calls[shown..].iter().take_while(|c| c.finished()) {
-                    println!("{}", line(c));
-                    shown += 1;
+                for c in server.finished_calls_since(next) {
+                    println!("{}", c.summary());
+                    next = c.seq + 1;
                 }
             }
         }
     }
-    let calls = server.calls();
-    for c in &calls[shown.min(calls.len())..] {
-        println!("{}", line(c));
+    for c in server.calls().iter().filter(|c| c.seq >= next) {
+        println!("{}", c.summary());
     }
+    let calls = server.calls();
     let problems = server.problems();
     println!("{} call(s), {} problem(s)", calls.len(), problems.len());
     for p in &problems {
@@ -95,30 +92,4 @@ pub(crate) async fn serve(args: MockArgs) -> Result<(), Failure> {
             "the mock saw requests or answers its contract does not allow".to_owned(),
         ))
     }
-}
-
-/// `#3 POST /payments [create_payment] -> 201`, with what went wrong.
-fn line(c: &Call) -> String {
-    let status = c.status.map_or("dropped".to_owned(), |s| s.to_string());
-    let mut out = format!(
-        "#{} {} {}{} [{}] -> {status}",
-        c.seq,
-        c.method,
-        c.path,
-        c.query
-            .as_deref()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default(),
-        c.operation.as_deref().unwrap_or("-")
-    );
-    if let Some(f) = &c.fault {
-        out.push_str(&format!(" (fault {f:?})"));
-    }
-    if let Some(r) = &c.rejected {
-        out.push_str(&format!("\n    not accepted: {r}"));
-    }
-    for v in &c.violations {
-        out.push_str(&format!("\n    answer breaks the contract: {v}"));
-    }
-    out
 }

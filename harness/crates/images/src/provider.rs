@@ -172,7 +172,7 @@ impl ImageProvider {
                         .await?
                 }
                 ImageSource::Helper { .. } => {
-                    let (provider, resolved) = self.helper(req);
+                    let (provider, resolved) = self.helper(req)?;
                     let mut status = Box::pin(provider.status(&[resolved])).await?;
                     status.remove(0)
                 }
@@ -186,11 +186,20 @@ impl ImageProvider {
     /// service name -> image reference to run.
     pub async fn ensure(&self, requests: &[ImageRequest]) -> Result<HashMap<String, String>> {
         let mut out = HashMap::new();
+        // Helpers in one go (one cargo build, each image made once), on a provider of their
+        // own rooted at the harness's source tree.
+        let mut helper: Option<(ImageProvider, Vec<ImageRequest>)> = None;
         for req in requests {
             if let ImageSource::Helper { .. } = &req.source {
-                let (provider, resolved) = self.helper(req);
-                out.extend(Box::pin(provider.ensure(&[resolved])).await?);
+                let (provider, resolved) = self.helper(req)?;
+                helper
+                    .get_or_insert((provider, Vec::new()))
+                    .1
+                    .push(resolved);
             }
+        }
+        if let Some((provider, resolved)) = helper {
+            out.extend(Box::pin(provider.ensure(&resolved)).await?);
         }
         let builds: Vec<(&ImageRequest, &str, Option<&Path>)> = requests
             .iter()
@@ -239,32 +248,47 @@ impl ImageProvider {
 
     /// The provider and request that make a helper's image: the override's image, else a
     /// build of the package in the harness's source tree.
-    fn helper(&self, req: &ImageRequest) -> (ImageProvider, ImageRequest) {
+    fn helper(&self, req: &ImageRequest) -> Result<(ImageProvider, ImageRequest)> {
         let ImageSource::Helper { package } = &req.source else {
             unreachable!("helper() is called for helper requests only")
         };
-        let source = match std::env::var(helper_image_env(package)) {
+        let env = helper_image_env(package);
+        let source = match std::env::var(&env) {
             Ok(reference) if !reference.is_empty() => ImageSource::Image {
                 reference,
                 recipe: None,
             },
-            _ => ImageSource::Build {
-                package: package.clone(),
-                dockerfile: None,
-            },
+            _ => {
+                let root = harness_source_root();
+                if !root.join("harness/crates").is_dir() {
+                    return Err(Error::Image {
+                        service: req.service.clone(),
+                        reference: format!("{BUILD_REPO}/{package}"),
+                        message: format!(
+                            "the {package} image is built from the harness's source tree, which is not at {} \
+                             (harness is a registry or git dependency here); set {env} to an image of {package}",
+                            root.display()
+                        ),
+                    });
+                }
+                ImageSource::Build {
+                    package: package.clone(),
+                    dockerfile: None,
+                }
+            }
         };
         let provider = ImageProvider {
             docker: self.docker.clone(),
             workspace_root: harness_source_root(),
             events: self.events.clone(),
         };
-        (
+        Ok((
             provider,
             ImageRequest {
                 service: req.service.clone(),
                 source,
             },
-        )
+        ))
     }
 
     pub(crate) fn emit(&self, event: Event) {

@@ -8,9 +8,9 @@
 //! | `GET /__harness/calls` | the calls received, in order ([`Call`]) |
 //! | `DELETE /__harness/calls` | forgets them |
 //! | `GET /__harness/faults` | `[{"id", "fault"}]` |
-//! | `POST /__harness/faults` | sets a [`Fault`], answers `{"id"}` (400 if unusable) |
+//! | `POST /__harness/faults` | sets a [`Fault`], answers `{"id"}` (400 if unusable or naming an operation the mock does not have) |
 //! | `DELETE /__harness/faults`, `DELETE /__harness/faults/{id}` | removes all, one |
-//! | `POST /__harness/answers` | sets an [`Override`] |
+//! | `POST /__harness/answers` | sets an [`Override`] (400 for an unknown operation, a status outside 200..600, a bad header) |
 //! | `DELETE /__harness/answers` | removes every override |
 //! | `POST /__harness/expectations` | adds an [`Expectation`] |
 //! | `GET /__harness/problems` | `{"problems": [..]}` (see [`crate::MockServer::problems`]) |
@@ -107,24 +107,22 @@ impl Respond for Api {
                     Err(_) => bad(400, "a fault id is a number".into()),
                 }
             }
-            (Method::POST, "answers") => match parse::<Override>(req) {
-                Ok(o) => {
-                    core.add_override(o);
-                    ResponseTemplate::new(201)
+            (Method::POST, "answers") => {
+                match parse::<Override>(req).and_then(|o| core.add_override(o)) {
+                    Ok(()) => ResponseTemplate::new(201),
+                    Err(e) => bad(400, e),
                 }
-                Err(e) => bad(400, e),
-            },
+            }
             (Method::DELETE, "answers") => {
                 core.clear_overrides();
                 ResponseTemplate::new(204)
             }
-            (Method::POST, "expectations") => match parse::<Expectation>(req) {
-                Ok(e) => {
-                    core.expect(e);
-                    ResponseTemplate::new(201)
+            (Method::POST, "expectations") => {
+                match parse::<Expectation>(req).and_then(|e| core.expect(e)) {
+                    Ok(()) => ResponseTemplate::new(201),
+                    Err(e) => bad(400, e),
                 }
-                Err(e) => bad(400, e),
-            },
+            }
             (Method::GET, "problems") => ok(json!({"problems": core.problems()})),
             (Method::POST, "reset") => {
                 core.reset();

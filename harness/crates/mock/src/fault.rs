@@ -24,7 +24,9 @@ pub enum Effect {
 }
 
 /// Which requests a fault applies to (counted among the requests it could apply to: all,
-/// or its operation's).
+/// or its operation's). Every fault sees every such request, so faults combine: latencies
+/// add up, and a drop or a status replaces the answer (a drop first, then the first status
+/// set).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum When {
@@ -128,9 +130,11 @@ impl Fault {
     /// Why the fault cannot be used, if it cannot.
     pub fn problem(&self) -> Option<String> {
         if let Effect::Status { status } = self.effect
-            && !(100..600).contains(&status)
+            && !(200..600).contains(&status)
         {
-            return Some(format!("status {status} is not an HTTP status"));
+            return Some(format!(
+                "status {status} is not a final HTTP status (200..=599)"
+            ));
         }
         if let When::Fraction { p, .. } = self.when
             && !(0.0..=1.0).contains(&p)

@@ -6,6 +6,8 @@
 //! - `HARNESS_MOCK_PORT` (default 8080) on `HARNESS_MOCK_HOST` (default 0.0.0.0: the
 //!   container's own network namespace, reached on the stack network or through a port
 //!   published on 127.0.0.1);
+//! - `HARNESS_MOCK_SOURCE`: the contract's name in messages (the stack passes the host file
+//!   as the manifest names it);
 //! - `HARNESS_MOCK_SEED` (default 0): the seed of generated answers;
 //! - `HARNESS_MOCK_ALLOW_REJECTED=true`: requests the contract does not accept are not
 //!   reported as problems.
@@ -52,16 +54,29 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
     let server: MockServer = match (env("HARNESS_MOCK_OPENAPI"), env("HARNESS_MOCK_PACT")) {
         (Some(doc), None) => {
-            let mut mock = OpenApiMock::from_path(&doc)
-                .map_err(|e| e.to_string())?
-                .seed(seed);
+            let shown = env("HARNESS_MOCK_SOURCE").unwrap_or_else(|| doc.clone());
+            let text = std::fs::read_to_string(&doc)
+                .map_err(|e| format!("{shown} (copied to {doc}): cannot read it: {e}"))?;
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{shown}: not JSON (line {}, column {}): {e}",
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            let document =
+                harness_openapi::Document::from_value(json, shown).map_err(|e| e.to_string())?;
+            let mut mock = OpenApiMock::new(document).seed(seed);
             if allow {
                 mock = mock.allow_rejected();
             }
             mock.start_on(Some(listener)).await
         }
         (None, Some(pact)) => {
-            let mut mock = PactMock::from_path(&pact).map_err(|e| e.to_string())?;
+            let shown = env("HARNESS_MOCK_SOURCE").unwrap_or_else(|| pact.clone());
+            let mut mock = PactMock::from_path(&pact)
+                .map_err(|e| format!("{shown}: {}", e.message))?
+                .with_origin(shown);
             if allow {
                 mock = mock.allow_unmatched();
             }
@@ -82,22 +97,16 @@ async fn run() -> Result<(), String> {
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
-    let mut logged = 0;
+    let mut next = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = tick.tick() => {
-                let calls = server.calls();
-                // The control API can forget calls: start over then.
-                logged = logged.min(calls.len());
-                for c in calls[logged..].iter().take_while(|c| c.finished()) {
-                    let status = c.status.map_or("dropped".to_owned(), |s| s.to_string());
-                    let op = c.operation.as_deref().unwrap_or("-");
-                    let note = c.rejected.as_deref().map(|r| format!(" rejected: {r}")).unwrap_or_default();
-                    println!("call {} {} {} [{op}] -> {status}{note}", c.seq, c.method, c.path);
-                    logged += 1;
+                for c in server.finished_calls_since(next) {
+                    println!("{}", c.summary());
+                    next = c.seq + 1;
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Mocks from OpenAPI documents: a request the document accepts is answered with the
-//! operation's first documented 2xx, its body the document's example, else data built from
-//! the schema's examples, else generated from the schema with a seed (the mock's seed, the
-//! operation and the request's number: the same requests get the same answers on every run).
+//! operation's lowest documented 2xx (else 3xx; else 200 for a `2XX` or `default` response),
+//! its body the document's example, else data built from the schema's examples, else
+//! generated from the schema with a seed (the mock's seed, the operation and the request's
+//! number: the same sequence of requests gets the same answers on every run).
 //! Top-level request fields the response also has are echoed where valid (a payment
 //! answers with the `order_id` it was asked about).
 //!
@@ -11,7 +12,13 @@
 //! call is reported by [`crate::MockServer::verify`] unless the mock allows it.
 //!
 //! Every answer, overrides included, is checked against the document with
-//! [`Document::check_response`]; one that breaks it is reported the same way.
+//! [`Document::check_response`]; one that breaks it is reported the same way. Two kinds of
+//! answer are not: those of status faults (deliberately outside the contract) and
+//! rejections, whose status the document may not list (a 404 for an unknown path); a
+//! rejection uses the operation's documented body for its status when it has one.
+//!
+//! An override is served only to requests the document accepts: a bad request gets its
+//! rejection whatever the override says.
 
 use std::{path::Path, sync::Arc};
 
@@ -169,6 +176,17 @@ impl Responder for OpenApiMock {
         self.doc.origin().to_owned()
     }
 
+    fn operations(&self) -> Vec<String> {
+        self.doc.operations().iter().map(|o| o.id.clone()).collect()
+    }
+
+    fn reject(&self, req: &Request, seq: u64) -> Option<Reply> {
+        let m = self.doc.check_request(&Self::incoming(req)).err()?;
+        let mut reply = self.problem_for(m.operation.as_deref(), m.status, &m.to_string(), seq);
+        reply.rejected = Some(m.to_string());
+        Some(reply)
+    }
+
     fn operation(&self, req: &Request) -> Option<String> {
         self.doc
             .find(&req.method, req.url.path())
@@ -179,12 +197,7 @@ impl Responder for OpenApiMock {
     fn respond(&self, req: &Request, seq: u64) -> Reply {
         let op = match self.doc.check_request(&Self::incoming(req)) {
             Ok(op) => op,
-            Err(m) => {
-                let mut reply =
-                    self.problem_for(m.operation.as_deref(), m.status, &m.to_string(), seq);
-                reply.rejected = Some(m.to_string());
-                return reply;
-            }
+            Err(_) => return self.reject(req, seq).unwrap_or_default(),
         };
         let request_body: Option<Value> = serde_json::from_slice(&req.body).ok();
         let seed = self.seed ^ fnv(&op.id) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);

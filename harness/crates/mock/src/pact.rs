@@ -46,7 +46,7 @@ pub struct PactMock {
 
 /// The outcome of matching one request.
 enum Matched {
-    Answer(Box<HttpResponse>),
+    Answer(String, Box<HttpResponse>),
     Mismatch(String, Vec<String>),
     NotFound,
 }
@@ -83,6 +83,12 @@ impl PactMock {
             ));
         }
         Ok(this)
+    }
+
+    /// Names the pact in messages (default: the path it was read from).
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = origin.into();
+        self
     }
 
     /// Unmatched requests are answered (4xx) but not reported.
@@ -138,7 +144,9 @@ impl PactMock {
             };
             rt.block_on(async move {
                 let boxed = pact.boxed();
-                let mut best: Option<(i8, String, HttpResponse, Vec<String>, bool)> = None;
+                // The first interaction that matches wholly answers; else the closest miss
+                // (the highest score) is reported, unless even its method or path differ.
+                let mut closest: Option<(i8, String, Vec<String>, bool)> = None;
                 for i in pact.filter_interactions(V4InteractionType::Synchronous_HTTP) {
                     let Some(http) = i.as_v4_http() else { continue };
                     let Ok(result) = pact_matching::match_request(
@@ -151,12 +159,20 @@ impl PactMock {
                     else {
                         continue;
                     };
+                    if result.all_matched() {
+                        let response = pact_matching::generate_response(
+                            &http.response,
+                            &GeneratorTestMode::Consumer,
+                            &HashMap::new(),
+                        )
+                        .await;
+                        return Matched::Answer(http.description.clone(), Box::new(response));
+                    }
                     let score = result.score();
-                    if best.as_ref().is_none_or(|b| score > b.0) {
-                        best = Some((
+                    if closest.as_ref().is_none_or(|c| score > c.0) {
+                        closest = Some((
                             score,
                             http.description.clone(),
-                            http.response.clone(),
                             result
                                 .mismatches()
                                 .iter()
@@ -166,20 +182,11 @@ impl PactMock {
                         ));
                     }
                 }
-                match best {
-                    Some((_, _, response, mismatches, _)) if mismatches.is_empty() => {
-                        let response = pact_matching::generate_response(
-                            &response,
-                            &GeneratorTestMode::Consumer,
-                            &HashMap::new(),
-                        )
-                        .await;
-                        Matched::Answer(Box::new(response))
-                    }
-                    Some((_, _, _, _, true)) | None => Matched::NotFound,
-                    Some((_, description, _, mismatches, false)) => {
+                match closest {
+                    Some((_, description, mismatches, false)) => {
                         Matched::Mismatch(description, mismatches)
                     }
+                    _ => Matched::NotFound,
                 }
             })
         };
@@ -232,6 +239,12 @@ impl Responder for PactMock {
         self.origin.clone()
     }
 
+    fn operations(&self) -> Vec<String> {
+        self.interactions()
+    }
+
+    /// The first interaction on the request's method and path (the one that answers may
+    /// differ when several share a path: the call then names the one that answered).
     fn operation(&self, req: &Request) -> Option<String> {
         let method = req.method.as_str();
         self.http()
@@ -242,7 +255,7 @@ impl Responder for PactMock {
 
     fn respond(&self, req: &Request, _seq: u64) -> Reply {
         match self.matched(to_pact(req)) {
-            Matched::Answer(response) => {
+            Matched::Answer(description, response) => {
                 let content_type = response.content_type().map(|c| c.to_string());
                 let headers = response
                     .headers
@@ -262,6 +275,7 @@ impl Responder for PactMock {
                     headers,
                     content_type: if body.is_empty() { None } else { content_type },
                     body,
+                    operation: Some(description),
                     ..Reply::default()
                 }
             }
@@ -276,6 +290,7 @@ impl Responder for PactMock {
                     &json!({"error": "request-mismatch", "interaction": description, "mismatches": mismatches}),
                 );
                 reply.rejected = Some(reason);
+                reply.operation = Some(description);
                 reply
             }
             Matched::NotFound => {

@@ -31,7 +31,7 @@ use crate::{
 /// One request a mock received, in order of arrival.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
-    /// 0, 1, 2... in order of arrival.
+    /// 0, 1, 2... in order of arrival (never reused, also after the calls are forgotten).
     pub seq: u64,
     pub method: String,
     pub path: String,
@@ -53,9 +53,9 @@ pub struct Call {
     /// mock mounted on the inner server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// The fault applied to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<Effect>,
+    /// The faults applied to it (latencies add up; a drop or a status replaces the answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Effect>,
     /// Why the contract does not accept it (it was answered with a 4xx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
@@ -70,7 +70,43 @@ impl Call {
     /// Whether the call is over: answered, or its connection dropped (a call still being
     /// answered has neither; so has one a mock on the inner server answered).
     pub fn finished(&self) -> bool {
-        self.status.is_some() || self.fault == Some(Effect::Drop)
+        self.status.is_some() || self.dropped()
+    }
+
+    /// Whether a fault dropped its connection.
+    pub fn dropped(&self) -> bool {
+        self.faults.contains(&Effect::Drop)
+    }
+
+    /// One line for a log: `#3 POST /payments [create_payment] -> 201`, then indented lines
+    /// with why the request was not accepted and how the answer broke the contract.
+    pub fn summary(&self) -> String {
+        let status = match self.status {
+            Some(s) => s.to_string(),
+            None if self.dropped() => "dropped".to_owned(),
+            None => "(no answer yet)".to_owned(),
+        };
+        let mut out = format!(
+            "#{} {} {}{} [{}] -> {status}",
+            self.seq,
+            self.method,
+            self.path,
+            self.query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default(),
+            self.operation.as_deref().unwrap_or("-")
+        );
+        for f in &self.faults {
+            out.push_str(&format!(" (fault {f:?})"));
+        }
+        if let Some(r) = &self.rejected {
+            out.push_str(&format!("\n    not accepted: {r}"));
+        }
+        for v in &self.violations {
+            out.push_str(&format!("\n    answer breaks the contract: {v}"));
+        }
+        out
     }
 
     /// The header's value, if the request had it.
@@ -155,6 +191,9 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
     pub(crate) rejected: Option<String>,
     pub(crate) violations: Vec<String>,
+    /// The operation that answered, when the responder knows better than
+    /// [`Responder::operation`] (the best-matching pact interaction).
+    pub(crate) operation: Option<String>,
 }
 
 impl Reply {
@@ -183,8 +222,15 @@ pub(crate) trait Responder: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// What the mock is built from (a file, `stubs`).
     fn source(&self) -> String;
+    /// Every operation name it knows (faults, overrides and expectations must name one).
+    fn operations(&self) -> Vec<String>;
     /// The operation a request goes to (for fault filters and overrides), cheaply.
     fn operation(&self, req: &Request) -> Option<String>;
+    /// The answer to a request the contract does not accept (None: it accepts it). Checked
+    /// before an override is served, so an override never hides a bad request.
+    fn reject(&self, _req: &Request, _seq: u64) -> Option<Reply> {
+        None
+    }
     /// The answer to a request (`seq`: its number, for seeds).
     fn respond(&self, req: &Request, seq: u64) -> Reply;
     /// How an answer breaks the contract (empty: it conforms, or there is no contract).
@@ -206,16 +252,30 @@ pub(crate) trait Responder: Send + Sync + 'static {
 /// caller's readiness check sends (`GET`, answered 200, not recorded as calls).
 pub const DEFAULT_HEALTH_PATHS: &[&str] = &["/health/live", "/health/ready", "/health"];
 
+/// Text made fit for a header value: visible ASCII and spaces, anything else `?`.
+fn header_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct State {
     calls: Vec<Call>,
+    next_seq: u64,
     faults: Vec<Active>,
     next_fault: u64,
     overrides: Vec<Override>,
     expectations: Vec<Expectation>,
-    /// The call admitted last and the fault it got (set by the admission matcher, taken by
-    /// the answer: wiremock handles one request at a time between the two).
-    pending: Option<(usize, Option<Effect>)>,
+    /// The call admitted last (its seq) and the faults it got (set by the admission matcher,
+    /// taken by the answer: wiremock handles one request at a time between the two).
+    pending: Option<(u64, Vec<Effect>)>,
 }
 
 /// The state of one mock, shared by its wiremock mocks, its handle and its control API.
@@ -260,7 +320,8 @@ impl Core {
         self.responder.kind()
     }
 
-    /// Records a request, decides its fault; true when the connection is to be dropped.
+    /// Records a request, decides its faults (every fault sees every request it could apply
+    /// to); true when the connection is to be dropped.
     fn admit(&self, req: &Request) -> bool {
         let operation = self.responder.operation(req);
         let now = Instant::now();
@@ -270,13 +331,19 @@ impl Core {
             Err(_) => (None, Some(String::from_utf8_lossy(&req.body).into_owned())),
         };
         let mut state = self.state();
-        let effect = state.faults.iter_mut().find_map(|f| {
-            f.applies(operation.as_deref(), now)
-                .then(|| f.fault.effect.clone())
-        });
-        let seq = state.calls.len();
+        let effects: Vec<Effect> = state
+            .faults
+            .iter_mut()
+            .filter_map(|f| {
+                f.applies(operation.as_deref(), now)
+                    .then(|| f.fault.effect.clone())
+            })
+            .collect();
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let drop = effects.contains(&Effect::Drop);
         state.calls.push(Call {
-            seq: seq as u64,
+            seq,
             method: req.method.to_string(),
             path: req.url.path().to_owned(),
             query: req.url.query().map(str::to_owned),
@@ -294,30 +361,31 @@ impl Core {
             body_text,
             operation,
             status: None,
-            fault: effect.clone(),
+            faults: effects.clone(),
             rejected: None,
             violations: Vec::new(),
             at_ms: u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(0),
         });
-        let drop = effect == Some(Effect::Drop);
-        state.pending = Some((seq, effect));
+        state.pending = Some((seq, effects));
         drop
+    }
+
+    fn call_mut<R>(&self, seq: u64, f: impl FnOnce(&mut Call) -> R) -> Option<R> {
+        let mut state = self.state();
+        let i = state.calls.binary_search_by_key(&seq, |c| c.seq).ok()?;
+        Some(f(&mut state.calls[i]))
     }
 
     fn answer(&self, req: &Request) -> ResponseTemplate {
         let pending = self.state().pending.take();
-        let (seq, effect) = match pending {
+        let (seq, effects) = match pending {
             Some(p) => p,
             None => {
                 self.admit(req);
-                self.state().pending.take().unwrap_or((0, None))
+                self.state().pending.take().unwrap_or((0, Vec::new()))
             }
         };
-        let operation = self
-            .state()
-            .calls
-            .get(seq)
-            .and_then(|c| c.operation.clone());
+        let operation = self.call_mut(seq, |c| c.operation.clone()).flatten();
         let over = operation.as_ref().and_then(|op| {
             self.state()
                 .overrides
@@ -326,65 +394,103 @@ impl Core {
                 .find(|o| &o.operation == op)
                 .cloned()
         });
-        let reply = match (&effect, over) {
-            (Some(Effect::Status { status }), _) => Reply::problem(
-                *status,
+        let status_fault = effects.iter().find_map(|e| match e {
+            Effect::Status { status } => Some(*status),
+            _ => None,
+        });
+        let latency: u64 = effects
+            .iter()
+            .map(|e| match e {
+                Effect::Latency { ms } => *ms,
+                _ => 0,
+            })
+            .fold(0, u64::saturating_add);
+        let reply = match (status_fault, over) {
+            (Some(status), _) => Reply::problem(
+                status,
                 "injected_fault",
                 "a fault set on the mock",
                 &format!("status {status} injected"),
             ),
-            (_, Some(o)) => {
-                let body = o
-                    .body
-                    .as_ref()
-                    .map(|b| self.responder.echo(req, &o.operation, o.status, b));
-                let media = self.responder.media_type(&o.operation, o.status);
-                let mut reply = match &body {
-                    Some(b) => Reply::json(o.status, &media, b),
-                    None => Reply {
-                        status: o.status,
-                        ..Reply::default()
-                    },
-                };
-                reply.headers = o.headers.clone();
-                reply.violations = self.responder.check(req, &reply);
-                reply
-            }
-            (_, None) => {
-                let mut reply = self.responder.respond(req, seq as u64);
+            (None, Some(o)) => match self.responder.reject(req, seq) {
+                Some(rejection) => rejection,
+                None => {
+                    let body = o
+                        .body
+                        .as_ref()
+                        .map(|b| self.responder.echo(req, &o.operation, o.status, b));
+                    let media = self.responder.media_type(&o.operation, o.status);
+                    let mut reply = match &body {
+                        Some(b) => Reply::json(o.status, &media, b),
+                        None => Reply {
+                            status: o.status,
+                            ..Reply::default()
+                        },
+                    };
+                    reply.headers = o.headers.clone();
+                    reply.violations = self.responder.check(req, &reply);
+                    reply
+                }
+            },
+            (None, None) => {
+                let mut reply = self.responder.respond(req, seq);
                 if reply.violations.is_empty() && reply.rejected.is_none() {
                     reply.violations = self.responder.check(req, &reply);
                 }
                 reply
             }
         };
-        {
-            let mut state = self.state();
-            if let Some(call) = state.calls.get_mut(seq) {
-                call.status = Some(reply.status);
-                call.rejected = reply.rejected.clone();
-                call.violations = reply.violations.clone();
+        self.call_mut(seq, |call| {
+            call.status = Some(reply.status);
+            call.rejected = reply.rejected.clone();
+            call.violations = reply.violations.clone();
+            if reply.operation.is_some() {
+                call.operation = reply.operation.clone();
             }
-        }
+        });
+        // Overrides and faults are validated when set, so these never panic in wiremock.
         let mut template = ResponseTemplate::new(reply.status);
         for (n, v) in &reply.headers {
             template = template.append_header(n.as_str(), v.as_str());
         }
         if let Some(reason) = &reply.rejected {
-            template = template.insert_header(
-                "x-harness-mock-mismatch",
-                reason.replace(['\r', '\n'], " ").as_str(),
-            );
+            template =
+                template.insert_header("x-harness-mock-mismatch", header_text(reason).as_str());
         }
         template = match &reply.content_type {
             Some(ct) => template.set_body_raw(reply.body, ct),
             None if !reply.body.is_empty() => template.set_body_bytes(reply.body),
             None => template,
         };
-        if let Some(Effect::Latency { ms }) = effect {
-            template = template.set_delay(std::time::Duration::from_millis(ms));
+        if latency > 0 {
+            template = template.set_delay(std::time::Duration::from_millis(latency));
         }
         template
+    }
+
+    /// Err naming the known operations when `operation` is not one of them.
+    fn known(&self, operation: &str) -> Result<(), String> {
+        let known = self.responder.operations();
+        if known.iter().any(|k| k == operation) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} has no operation {operation:?}; its operations: {}",
+                self.name(),
+                known.join(", ")
+            ))
+        }
+    }
+
+    /// The calls from `seq` on, up to the first one still being answered.
+    pub(crate) fn finished_since(&self, seq: u64) -> Vec<Call> {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.seq >= seq)
+            .take_while(|c| c.finished())
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn calls(&self) -> Vec<Call> {
@@ -398,6 +504,9 @@ impl Core {
     pub(crate) fn add_fault(&self, fault: Fault) -> Result<u64, String> {
         if let Some(p) = fault.problem() {
             return Err(p);
+        }
+        if let Some(op) = &fault.operation {
+            self.known(op)?;
         }
         let mut state = self.state();
         state.next_fault += 1;
@@ -430,21 +539,48 @@ impl Core {
         self.state().faults.clear();
     }
 
-    pub(crate) fn add_override(&self, o: Override) {
+    pub(crate) fn add_override(&self, o: Override) -> Result<(), String> {
+        self.known(&o.operation)?;
+        if !(200..600).contains(&o.status) {
+            return Err(format!(
+                "status {} is not a final HTTP status (200..=599)",
+                o.status
+            ));
+        }
+        for (n, v) in &o.headers {
+            if http::HeaderName::try_from(n.as_str()).is_err()
+                || http::HeaderValue::try_from(v.as_str()).is_err()
+            {
+                return Err(format!("{n}: {v:?} is not a valid header"));
+            }
+        }
         self.state().overrides.push(o);
+        Ok(())
     }
 
     pub(crate) fn clear_overrides(&self) {
         self.state().overrides.clear();
     }
 
-    pub(crate) fn expect(&self, e: Expectation) {
+    pub(crate) fn expect(&self, e: Expectation) -> Result<(), String> {
+        self.known(&e.operation)?;
+        if e.max.is_some_and(|m| m < e.min) {
+            return Err(format!(
+                "{}: max {:?} is below min {}",
+                e.operation, e.max, e.min
+            ));
+        }
         self.state().expectations.push(e);
+        Ok(())
     }
 
     pub(crate) fn reset(&self) {
         let mut state = self.state();
-        *state = State::default();
+        let next_seq = state.next_seq;
+        *state = State {
+            next_seq,
+            ..State::default()
+        };
     }
 
     /// What is wrong so far: answers that broke the contract, rejected requests (unless
@@ -585,7 +721,8 @@ impl MockServer {
     /// Sets a fault; returns its id.
     ///
     /// # Panics
-    /// When the fault is not usable (a status outside 100..600, a fraction outside 0..=1).
+    /// When the fault is not usable (a status outside 200..600, a fraction outside 0..=1,
+    /// an operation the mock does not have).
     pub fn fault(&self, fault: Fault) -> u64 {
         self.core.add_fault(fault).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -600,15 +737,21 @@ impl MockServer {
         self.core.clear_faults();
     }
 
-    /// Answers `operation` with `status` and `body` from now on (checked against the contract
-    /// like every answer: an override that breaks it is reported).
+    /// Answers `operation` with `status` and `body` from now on, to requests the contract
+    /// accepts (checked against the contract like every answer: an override that breaks it
+    /// is reported).
+    ///
+    /// # Panics
+    /// When the mock has no such operation or the status is not 200..600.
     pub fn answer(&self, operation: impl Into<String>, status: u16, body: Option<Value>) {
-        self.core.add_override(Override {
-            operation: operation.into(),
-            status,
-            body,
-            headers: Vec::new(),
-        });
+        self.core
+            .add_override(Override {
+                operation: operation.into(),
+                status,
+                body,
+                headers: Vec::new(),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Removes every override.
@@ -617,8 +760,19 @@ impl MockServer {
     }
 
     /// Expects a number of calls to an operation.
+    ///
+    /// # Panics
+    /// When the mock has no such operation, or `max` is below `min`.
     pub fn expect(&self, expectation: Expectation) {
-        self.core.expect(expectation);
+        self.core
+            .expect(expectation)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The calls from number `seq` on, up to the first one still being answered (for a log
+    /// that follows the mock: pass the last seq shown + 1).
+    pub fn finished_calls_since(&self, seq: u64) -> Vec<Call> {
+        self.core.finished_since(seq)
     }
 
     /// Every call so far, in order.

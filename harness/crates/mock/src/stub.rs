@@ -90,11 +90,25 @@ impl Responder for StubMock {
         format!("{} stub routes", self.routes.len())
     }
 
+    fn operations(&self) -> Vec<String> {
+        self.routes.iter().map(|r| r.name.clone()).collect()
+    }
+
     fn operation(&self, req: &Request) -> Option<String> {
         self.find(req).map(|r| r.name.clone())
     }
 
-    fn respond(&self, req: &Request, _seq: u64) -> Reply {
+    fn reject(&self, req: &Request, _seq: u64) -> Option<Reply> {
+        if self.find(req).is_some() {
+            return None;
+        }
+        let reason = format!("no stub route takes {} {}", req.method, req.url.path());
+        let mut reply = Reply::problem(404, "mock_no_route", "no stub route", &reason);
+        reply.rejected = Some(reason);
+        Some(reply)
+    }
+
+    fn respond(&self, req: &Request, seq: u64) -> Reply {
         match self.find(req) {
             Some(r) => match &r.body {
                 Some(b) => Reply::json(r.status, "application/json", b),
@@ -103,12 +117,7 @@ impl Responder for StubMock {
                     ..Reply::default()
                 },
             },
-            None => {
-                let reason = format!("no stub route takes {} {}", req.method, req.url.path());
-                let mut reply = Reply::problem(404, "mock_no_route", "no stub route", &reason);
-                reply.rejected = Some(reason);
-                reply
-            }
+            None => self.reject(req, seq).unwrap_or_default(),
         }
     }
 }

@@ -234,7 +234,8 @@ impl Document {
     }
 
     /// A response to `operation` the document allows: `status` if given (it must be
-    /// documented by an exact code or a range), else the first documented 2xx (then 3xx);
+    /// documented by an exact code, a range or `default`), else the lowest documented 2xx
+    /// code (then 3xx), else 200 when a `2XX` range or `default` documents it;
     /// the JSON media type's first valid example, else a value built from the schema's
     /// examples, else one generated with `seed`. None when no such status is documented, or
     /// when no valid body can be made.
@@ -258,7 +259,19 @@ impl Document {
                     crate::StatusKey::Code(c) if (200..400).contains(&c) => Some(c),
                     _ => None,
                 })
-                .min()?,
+                .min()
+                .or_else(|| {
+                    operation
+                        .responses
+                        .iter()
+                        .any(|r| {
+                            matches!(
+                                r.key,
+                                crate::StatusKey::Range(2) | crate::StatusKey::Default
+                            )
+                        })
+                        .then_some(200)
+                })?,
         };
         let response = operation.response(status)?;
         let Some(media) = response
@@ -380,7 +393,8 @@ fn echo(base: &Value, request: &Value, accepts: impl Fn(&Value) -> bool) -> Valu
     echoed
 }
 
-/// `application/json` for `application/json`, `application/*+json` ranges made concrete.
+/// The media type to send for a documented range: `*/*` and `application/*` become
+/// `application/json`; anything else is sent as documented.
 fn concrete_media(range: &str) -> String {
     match range {
         "*/*" | "application/*" => "application/json".to_owned(),

@@ -319,12 +319,10 @@ impl Manifest {
             };
             let mut ports = r.ports;
             if mock.is_some() && ports.is_empty() {
+                // Before the readiness rule is read, which may name the main port.
                 ports.push(MOCK_DEFAULT_PORT);
             }
             let ready = match r.ready {
-                None if mock.is_some() => {
-                    Readiness::http_on(ports[0], crate::MOCK_HEALTH_PATH, 200)
-                }
                 None => Readiness::Started,
                 Some(rr) => parse_ready(rr, &ports).map_err(|m| err(&sname, m))?,
             };
@@ -378,6 +376,7 @@ impl Manifest {
             };
             if let Some((contract, seed, allow)) = mock {
                 spec = spec.with_mock(contract);
+                spec.finish(&sname);
                 if let Some(seed) = seed {
                     spec.env
                         .insert("HARNESS_MOCK_SEED".into(), seed.to_string());

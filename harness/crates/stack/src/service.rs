@@ -60,7 +60,8 @@ impl ServiceSpec {
 
     /// A mock that answers from an OpenAPI document: the harness's mock server in a
     /// container (see `harness-mock`), reachable by name like any service, on port 8080
-    /// unless [`port`](Self::port) names another, ready when its control API answers.
+    /// unless [`port`](Self::port) names another (the first port), ready when its control
+    /// API answers.
     /// Drive it with `harness_mock::MockControl` on [`Stack::url`](crate::Stack::url).
     pub fn mock_openapi(document: impl Into<std::path::PathBuf>) -> Self {
         Self::with_source(ImageSource::Helper {
@@ -77,8 +78,9 @@ impl ServiceSpec {
         .with_mock(MockContract::Pact(pact.into()))
     }
 
-    /// Wires a mock's contract, port and readiness (the port may be changed later: the
-    /// mock listens on the first port, read at start).
+    /// Wires a mock's contract and readiness. Its port is the first of `ports`, 8080 when
+    /// none is given (set when the service is added: `finish`); the mock listens on it,
+    /// read at start.
     pub(crate) fn with_mock(mut self, contract: MockContract) -> Self {
         let (var, host) = match contract {
             MockContract::OpenApi(p) => ("HARNESS_MOCK_OPENAPI", p),
@@ -86,17 +88,22 @@ impl ServiceSpec {
         };
         self.env
             .insert(var.to_owned(), MOCK_CONTRACT_PATH.to_owned());
+        // What its messages name: the file as the manifest or the code gave it.
+        self.env
+            .insert("HARNESS_MOCK_SOURCE".to_owned(), host.display().to_string());
         self.files.push(FileCopy {
             host,
             container: MOCK_CONTRACT_PATH.to_owned(),
         });
-        if self.ports.is_empty() {
-            self.ports.push(MOCK_DEFAULT_PORT);
-        }
         if self.ready == Readiness::Started {
             self.ready = Readiness::http(crate::MOCK_HEALTH_PATH);
         }
         self
+    }
+
+    /// Whether the service is a mock (its contract is wired).
+    pub fn is_mock(&self) -> bool {
+        self.env.contains_key("HARNESS_MOCK_OPENAPI") || self.env.contains_key("HARNESS_MOCK_PACT")
     }
 
     /// Copies a host file into the container before it starts (a relative `host` path
@@ -228,6 +235,9 @@ impl ServiceSpec {
     /// main port.
     pub(crate) fn finish(&mut self, name: &str) {
         self.name = name.to_owned();
+        if self.is_mock() && self.ports.is_empty() {
+            self.ports.push(MOCK_DEFAULT_PORT);
+        }
         if let Readiness::Http { port, .. } = &mut self.ready
             && *port == 0
             && let Some(main) = self.ports.first()
@@ -303,5 +313,72 @@ mod tests {
         api.finish("api");
         assert_eq!(manifest.services["db"], db);
         assert_eq!(manifest.services["api"], api);
+    }
+
+    #[test]
+    fn a_mock_in_code_is_the_mock_a_manifest_would_give() {
+        let manifest = crate::Manifest::parse(
+            "[services.payments]\nmock = { openapi = \"../contracts/openapi/payments.json\" }\nports = [8082]\n[services.inventory]\nmock = { pact = \"p.json\", seed = 3, allow_rejected = true }\n",
+            std::path::Path::new("s.toml"),
+        )
+        .unwrap();
+        let mut payments =
+            ServiceSpec::mock_openapi("../contracts/openapi/payments.json").port(8082);
+        payments.finish("payments");
+        assert_eq!(manifest.services["payments"], payments);
+        assert_eq!(
+            payments.ports,
+            vec![8082],
+            "the port given, not 8080 beside it"
+        );
+        assert_eq!(
+            payments.ready,
+            Readiness::Http {
+                port: 8082,
+                path: crate::MOCK_HEALTH_PATH.to_owned(),
+                status: 200
+            }
+        );
+        assert_eq!(
+            payments.files,
+            vec![FileCopy {
+                host: "../contracts/openapi/payments.json".into(),
+                container: MOCK_CONTRACT_PATH.to_owned()
+            }]
+        );
+        assert_eq!(payments.env["HARNESS_MOCK_OPENAPI"], MOCK_CONTRACT_PATH);
+        let inventory = &manifest.services["inventory"];
+        assert_eq!(inventory.ports, vec![MOCK_DEFAULT_PORT]);
+        assert_eq!(inventory.env["HARNESS_MOCK_PACT"], MOCK_CONTRACT_PATH);
+        assert_eq!(inventory.env["HARNESS_MOCK_SEED"], "3");
+        assert_eq!(inventory.env["HARNESS_MOCK_ALLOW_REJECTED"], "true");
+        assert!(inventory.is_mock() && !ServiceSpec::build("x").is_mock());
+        let mut code = ServiceSpec::mock_pact("p.json");
+        code.finish("x");
+        assert_eq!(code.ports, vec![MOCK_DEFAULT_PORT]);
+    }
+
+    #[test]
+    fn mock_services_refuse_an_image_and_need_one_contract() {
+        for (text, wanted) in [
+            (
+                "[services.a]\nimage = \"x:1\"\nmock = { openapi = \"d.json\" }\n",
+                "leave out `image`",
+            ),
+            ("[services.a]\nmock = { }\n", "exactly one of"),
+            (
+                "[services.a]\nmock = { openapi = \"d.json\", pact = \"p.json\" }\n",
+                "exactly one of",
+            ),
+            (
+                "[services.a]\nmock = { openapi = \"d.json\", colour = 1 }\n",
+                "colour",
+            ),
+        ] {
+            let e = crate::Manifest::parse(text, std::path::Path::new("s.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(wanted) && e.contains("s.toml"), "{text}: {e}");
+        }
     }
 }

@@ -1312,7 +1312,7 @@ async fn start_service(
     labels.insert(labels::SERVICE.to_owned(), spec.name.clone());
     let mut env_vars = spec.env.clone();
     // A mock listens on the service's main port, whatever it was set to last.
-    if (env_vars.contains_key("HARNESS_MOCK_OPENAPI") || env_vars.contains_key("HARNESS_MOCK_PACT"))
+    if spec.is_mock()
         && let Some(main) = spec.ports.first()
     {
         env_vars
