@@ -297,7 +297,7 @@ async fn breaker_state(base: &str) -> Option<f64> {
 #[tokio::test]
 async fn orders_breaker_opens_then_half_opens_and_recovers() {
     // A stack of its own: a low threshold and a short open window.
-    const OPEN: Duration = Duration::from_millis(3000);
+    const OPEN: Duration = Duration::from_millis(5000);
     let stack = Stack::from_manifest(manifest("orders"))
         .unwrap()
         .env("orders", "BREAKER_FAILURE_THRESHOLD", "3")
