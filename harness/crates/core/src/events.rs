@@ -99,6 +99,23 @@ pub enum Event {
     },
     /// One operation of an OpenAPI document was verified.
     OperationVerified(crate::openapi::OperationReport),
+    /// A run of the test pyramid started (`harness run`): its id and the levels it will run.
+    RunStarted {
+        run_id: String,
+        levels: Vec<crate::run::Level>,
+    },
+    /// A level started.
+    LevelStarted { level: crate::run::Level },
+    /// A test of the level finished.
+    TestFinished(crate::run::TestResult),
+    /// A level finished (or was found not configured, or was not run).
+    LevelFinished(crate::run::LevelSummary),
+    /// The run finished: the gate's verdict, or interrupted.
+    RunFinished {
+        outcome: crate::run::RunOutcome,
+        #[serde(with = "seconds")]
+        duration: Duration,
+    },
     /// An event of a newer writer that this version does not know (read from a stored
     /// stream; never emitted).
     #[serde(other)]

@@ -1,0 +1,33 @@
+//! Harness reports: the events of one run (`harness_core::Event`: run and level started,
+//! each test finished, contract interactions and OpenAPI operations verified, levels and
+//! the run finished) collected into one [`RunReport`] by a [`Collector`], which every writer
+//! renders:
+//!
+//! - [`console`]: the final summary table of the CLI;
+//! - [`junit`]: `junit.xml`, one test suite per level (quick-junit);
+//! - `report.json`: the report itself (serde), versioned ([`REPORT_SCHEMA_VERSION`]) and
+//!   described by the JSON Schema [`REPORT_SCHEMA`] (`report.schema.json`, checked in);
+//! - [`markdown`]: `summary.md`, for a pull-request comment or a CI job summary;
+//! - [`html`]: `report.html`, one self-contained page with the pyramid, the levels, the
+//!   failures with their output and the contract results.
+//!
+//! [`write_reports`] writes the files of a run atomically; [`point_latest`] keeps
+//! `reports/latest` on the newest run. Nothing here prints.
+
+mod console;
+mod html;
+mod junit;
+mod markdown;
+mod model;
+mod text;
+mod write;
+
+pub use console::console;
+pub use html::html;
+pub use junit::junit;
+pub use markdown::markdown;
+pub use model::{Collector, Failure, LevelReport, REPORT_SCHEMA_VERSION, RunReport};
+pub use write::{FILES, atomic_write, point_latest, write_reports};
+
+/// The JSON Schema of `report.json` (draft 2020-12).
+pub const REPORT_SCHEMA: &str = include_str!("../report.schema.json");
