@@ -1,80 +1,54 @@
 #!/usr/bin/env bash
-# The main job: bring the sample system up in containers with `harness up` (images built
-# offline when missing), run the end-to-end suite (suites/e2e) through the gateway URL it
-# printed, verify every pact against the running stack with
-# `harness contract verify --attach ...`, check every service against its OpenAPI document
-# with `harness contract openapi --url ...`, then stop harness with SIGTERM and check
-# nothing is left behind.
+# The main job: `harness run`, the sample system's test pyramid (unit, integration,
+# contract, end-to-end; load not configured yet) with the reports and the gate, then the
+# same run's end-to-end level with a planted failure, which must fail the gate and be named
+# in every report; and nothing of either run may be left in Docker.
 #
-# Usage: scripts/e2e-harness.sh [--manifest suites/stack.toml]
+# Usage: scripts/e2e-harness.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-manifest=suites/stack.toml
-[ "${1:-}" = --manifest ] && manifest=$2
 
-say() { printf '[e2e-harness] %s\n' "$*" >&2; }
+say() { printf '[main-job] %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
-say "building harness, the gateway (for tokens) and the contract suite's state server"
-cargo build -q -p harness-cli -p gateway
-# As harness.toml runs it (`cargo run -p contract-suite`), so that run compiles nothing.
-cargo build -q --locked -p contract-suite --bin contract-states
+say "building the workspace and its tests (the build the levels' nextest runs reuse)"
+cargo build -q --workspace --all-targets
 bin="${CARGO_TARGET_DIR:-target}/debug"
+reports=reports
 work=$(mktemp -d)
-env_file="$work/stack.env"
+trap 'rm -rf "$work"' EXIT
 
-"$bin/harness" up --manifest "$manifest" --env-file "$env_file" >"$work/up.out" 2>"$work/up.err" &
-up_pid=$!
-stop_harness() {
-  if kill -0 "$up_pid" 2>/dev/null; then
-    kill -TERM "$up_pid" 2>/dev/null || true
-    wait "$up_pid" 2>/dev/null || true
-  fi
+left_behind() { # run id -> containers and networks still labelled with it
+  echo "$(docker ps -aq --filter "label=dev.harness.run=$1" | wc -l) container(s), $(docker network ls -q --filter "label=dev.harness.run=$1" | wc -l) network(s)"
 }
-trap stop_harness EXIT
+run_id_of() { sed -n 's/^run \([a-z0-9]*\): .*/\1/p' "$1" | tail -1; }
 
-# Image builds may take minutes on a fresh machine (Debian packages for the dependencies,
-# a release build of the services); then start-up takes seconds.
-for _ in $(seq 1 1800); do
-  [ -s "$env_file" ] && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.out" "$work/up.err" >&2; fail "harness up exited before the stack was ready"; }
-  sleep 1
+say "harness run: every level"
+"$bin/harness" run >"$work/main-run.out" || { cat "$work/main-run.out" >&2; fail "harness run failed (exit $?)"; }
+cat "$work/main-run.out" >&2
+run_id=$(run_id_of "$work/main-run.out")
+[ -n "$run_id" ] || fail "no run id in the output of harness run"
+for f in junit.xml report.json summary.md report.html; do
+  [ -s "$reports/$run_id/$f" ] || fail "harness run wrote no $f"
 done
-[ -s "$env_file" ] || fail "the stack was not ready within 30 minutes"
-cat "$work/up.out" >&2
-run_id=$(sed -n 's/.*(run \([a-z0-9]*\)).*/\1/p' "$work/up.out")
-# shellcheck disable=SC1090
-. "$env_file"
-say "gateway at $GATEWAY_URL (run $run_id)"
+[ "$(readlink "$reports/latest")" = "$run_id" ] || fail "reports/latest does not point at $run_id"
+[ "$(left_behind "$run_id")" = "0 container(s), 0 network(s)" ] || fail "run $run_id left $(left_behind "$run_id")"
+say "run $run_id passed; reports in $reports/$run_id; nothing left behind"
 
-say "the end-to-end suite (suites/e2e) through the gateway"
-# The workspace's test build (what the README's test command builds too), so nothing is
-# compiled twice; the default filter leaves this suite out of the test command.
-GATEWAY_URL="$GATEWAY_URL" HARNESS_LOGS_DIR="$PWD/reports/$run_id/logs" JWT_SECRET=harness-sample-secret \
-  cargo nextest run --workspace --ignore-default-filter -E 'package(e2e-suite)' --no-fail-fast ||
-  fail "the end-to-end suite failed"
-
-say "verifying every pact against the running stack (harness contract verify --attach)"
-attach=()
-while IFS='=' read -r key url; do
-  [ -n "$url" ] || continue
-  name=$(tr '[:upper:]_' '[:lower:]-' <<<"${key%_URL}")
-  attach+=(--attach "$name=$url")
-done <"$env_file"
-"$bin/harness" contract verify "${attach[@]}" || fail "harness contract verify failed (exit $?)"
-
-say "checking every service against its OpenAPI document (harness contract openapi --url)"
-for svc in payments inventory shipping orders gateway; do
-  var="$(tr '[:lower:]-' '[:upper:]_' <<<"$svc")_URL"
-  "$bin/harness" contract openapi --service "$svc" --url "${!var}" ||
-    fail "harness contract openapi --service $svc failed (exit $?)"
+say "harness run --level e2e with HARNESS_PLANTED_FAILURE=1: must fail and name the test"
+set +e
+HARNESS_PLANTED_FAILURE=1 "$bin/harness" run --level e2e >"$work/planted-run.out"
+code=$?
+set -e
+cat "$work/planted-run.out" >&2
+[ "$code" = 1 ] || fail "the planted failure exited $code, expected 1 (gate failed)"
+planted=$(run_id_of "$work/planted-run.out")
+for f in junit.xml report.json summary.md report.html; do
+  grep -q an_order_is_confirmed_and_shipped_exactly_once "$reports/$planted/$f" ||
+    fail "$f of run $planted does not name the failing test"
 done
-
-say "stopping harness (SIGTERM)"
-kill -TERM "$up_pid"
-wait "$up_pid" || fail "harness up exited with $? after SIGTERM"
-left=$(docker ps -aq --filter "label=dev.harness.run=$run_id" | wc -l)
-nets=$(docker network ls -q --filter "label=dev.harness.run=$run_id" | wc -l)
-[ "$left" = 0 ] && [ "$nets" = 0 ] || fail "run $run_id left $left container(s) and $nets network(s) behind"
-say "SIGTERM removed every container and network of run $run_id"
+[ "$(left_behind "$planted")" = "0 container(s), 0 network(s)" ] || fail "run $planted left $(left_behind "$planted")"
+say "the planted failure failed the gate (exit 1) and is named in junit.xml, report.json, summary.md and report.html"
+# The job's summary is the whole run's, not the planted one's.
+ln -sfn "$run_id" "$reports/latest"
 say "main job passed"

@@ -23,14 +23,15 @@
 //! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper: `harness-stack`, `harness-images` |
 //! | `pact` | | [`pact`]: consumer pact checks, provider verification (`harness-pact`, on the Pact crates) |
 //! | `openapi` | | [`openapi`]: response conformance, a recording client, the property-based verifier (`harness-openapi`, on jsonschema and proptest) |
+//! | `report` | | [`report`]: run reports (console summary, `junit.xml`, `report.json` with its schema, `summary.md`, `report.html`) from run events (`harness-report`) |
 //! | `mock` | | [`mock`]: mocks from OpenAPI documents and stubs (with `pact`, from pacts too), faults, call verification, the control client of mocks in stacks (`harness-mock`, on wiremock) |
 //!
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.
 
 pub use harness_core::{
-    Error, Event, EventRecord, EventSink, Result, SCHEMA_VERSION, contract, discard, run_dir, text,
-    workspace,
+    Error, Event, EventRecord, EventSink, Result, SCHEMA_VERSION, contract, discard, run, run_dir,
+    text, workspace,
 };
 
 #[cfg(feature = "stack")]
@@ -61,6 +62,12 @@ pub use harness_openapi as openapi;
 /// service of a stack (`ServiceSpec::mock_openapi`, `mock = { openapi = "..." }`).
 #[cfg(feature = "mock")]
 pub use harness_mock as mock;
+
+/// Reports of a run of the test pyramid: [`report::Collector`] turns run events into a
+/// [`report::RunReport`], written as `junit.xml`, `report.json`, `summary.md` and
+/// `report.html` by [`report::write_reports`].
+#[cfg(feature = "report")]
+pub use harness_report as report;
 
 /// The testcontainers crate the bridge is built on (0.28), so an image type and
 /// `StackBuilder::container` always agree on its version.

@@ -27,6 +27,20 @@
 //! max_examples = 100              # generated requests per phase and operation
 //! time_budget = "300s"            # per service
 //!
+//! [run.levels.unit]             # `harness run`: a nextest filterset per level
+//! tests = "package(orders) | package(payments)"
+//! [run.levels.e2e]
+//! tests = "package(e2e-suite)"
+//! stack = true                    # the run's stack, endpoints in the tests' environment
+//! [run.levels.contract]
+//! pact = true                     # every pact verified against the run's stack
+//! openapi = ["orders"]            # checked against their documents on the run's stack
+//! [run.gate]
+//! required = ["unit", "e2e"]      # default: every configured level
+//! min_tests = 1                   # per required level
+//! retries = 0                     # nextest retries of a failing test
+//! allow_flaky = true              # a test passing on a retry passes
+//!
 //! [openapi.services.gateway]
 //! # document = "contracts/openapi/gateway.json"
 //! headers = { X-Tenant = "t1" }   # sent with every request
@@ -55,6 +69,38 @@ struct Raw {
     contract: RawContract,
     #[serde(default)]
     openapi: RawOpenApi,
+    #[serde(default)]
+    run: RawRun,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    #[serde(default)]
+    levels: BTreeMap<String, RawLevel>,
+    #[serde(default)]
+    gate: RawGate,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLevel {
+    tests: Option<String>,
+    #[serde(default)]
+    stack: bool,
+    #[serde(default)]
+    pact: bool,
+    #[serde(default)]
+    openapi: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    required: Option<Vec<String>>,
+    min_tests: Option<u32>,
+    retries: Option<u32>,
+    allow_flaky: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +175,51 @@ pub(crate) struct Config {
     pub(crate) manifest: PathBuf,
     pub(crate) contract: Contract,
     pub(crate) openapi: OpenApi,
+    pub(crate) run: Run,
+}
+
+/// `[run]`: what `harness run` runs at each level, and the gate.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Run {
+    /// The configured levels (a level not here is "not configured").
+    pub(crate) levels: BTreeMap<harness::run::Level, LevelConfig>,
+    pub(crate) gate: Gate,
+}
+
+/// One level: a nextest filterset of the workspace's tests, whether its tests get the run's
+/// stack (endpoints in their environment), and services to check against their OpenAPI
+/// documents on that stack.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LevelConfig {
+    pub(crate) tests: Option<String>,
+    pub(crate) stack: bool,
+    /// Verify every pact ([contract]) against the run's stack, as `harness contract verify`.
+    pub(crate) pact: bool,
+    pub(crate) openapi: Vec<String>,
+}
+
+/// `[run.gate]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    /// Levels that must pass (default: every configured level).
+    pub(crate) required: Option<Vec<harness::run::Level>>,
+    /// Fewer tests than this in a required level fail it (an empty level cannot pass).
+    pub(crate) min_tests: u32,
+    /// nextest retries of a failing test.
+    pub(crate) retries: u32,
+    /// Whether a test that passed only on a retry passes.
+    pub(crate) allow_flaky: bool,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            required: None,
+            min_tests: 1,
+            retries: 0,
+            allow_flaky: true,
+        }
+    }
 }
 
 /// `[openapi]`: what `harness contract openapi` checks and how.
@@ -317,8 +408,64 @@ impl Config {
             },
             services: openapi_services,
         };
+        let level = |key: &str, name: &str| {
+            harness::run::Level::parse(name).ok_or_else(|| {
+                bad(
+                    key,
+                    format!(
+                        "{key}: {name:?} is not a level; the levels are unit, integration, contract, e2e, load"
+                    ),
+                )
+            })
+        };
+        let mut levels = BTreeMap::new();
+        for (name, l) in raw.run.levels {
+            let parsed = level(&format!("[run.levels.{name}]"), &name)?;
+            if parsed == harness::run::Level::Load {
+                return Err(bad(
+                    "[run.levels.load]",
+                    "[run.levels.load]: load profiles are not supported yet; leave it out (it is reported as not configured)".to_owned(),
+                ));
+            }
+            if l.tests.is_none() && l.openapi.is_empty() && !l.pact {
+                return Err(bad(
+                    &format!("[run.levels.{name}]"),
+                    format!(
+                        "[run.levels.{name}]: give `tests` (a nextest filterset), `pact = true` or `openapi` (services)"
+                    ),
+                ));
+            }
+            levels.insert(
+                parsed,
+                LevelConfig {
+                    tests: l.tests,
+                    stack: l.stack || l.pact || !l.openapi.is_empty(),
+                    pact: l.pact,
+                    openapi: l.openapi,
+                },
+            );
+        }
+        let required = match raw.run.gate.required {
+            None => None,
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|n| level("required", n))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let run = Run {
+            levels,
+            gate: Gate {
+                required,
+                min_tests: raw.run.gate.min_tests.unwrap_or(1),
+                retries: raw.run.gate.retries.unwrap_or(0),
+                allow_flaky: raw.run.gate.allow_flaky.unwrap_or(true),
+            },
+        };
         Ok(Self {
             openapi,
+            run,
             path: path.to_owned(),
             manifest: dir.join(
                 raw.stack
@@ -385,6 +532,54 @@ mod tests {
         assert!(config.openapi.documents.ends_with("contracts/openapi"));
         let gateway = &config.openapi.services["gateway"];
         assert_eq!(gateway.auth.as_ref().unwrap().header, "Authorization");
+        use harness::run::Level;
+        let levels: Vec<Level> = config.run.levels.keys().copied().collect();
+        assert_eq!(
+            levels,
+            [Level::Unit, Level::Integration, Level::Contract, Level::E2e]
+        );
+        let contract = &config.run.levels[&Level::Contract];
+        assert!(contract.pact && contract.stack && contract.openapi.len() == 5);
+        assert!(config.run.levels[&Level::E2e].stack);
+        assert!(!config.run.levels[&Level::Unit].stack);
+        assert_eq!(config.run.gate.min_tests, 1);
+    }
+
+    #[test]
+    fn run_levels_and_the_gate_refuse_what_they_do_not_know() {
+        let path = Path::new("/w/harness.toml");
+        for (text, wanted) in [
+            (
+                "[run.levels.smoke]\ntests = \"all()\"\n",
+                "\"smoke\" is not a level",
+            ),
+            (
+                "[run.levels.load]\ntests = \"all()\"\n",
+                "load profiles are not supported yet",
+            ),
+            ("[run.levels.unit]\nstack = true\n", "give `tests`"),
+            (
+                "[run.levels.unit]\ntest = \"all()\"\n",
+                "unknown field `test`",
+            ),
+            (
+                "[run.gate]\nrequired = [\"unit\", \"top\"]\n",
+                "\"top\" is not a level",
+            ),
+        ] {
+            let e = Config::parse(text, path).unwrap_err().to_string();
+            assert!(
+                e.contains(wanted) && e.contains("/w/harness.toml"),
+                "{text}: {e}"
+            );
+        }
+        let c = Config::parse(
+            "[run.levels.e2e]\ntests = \"package(e2e)\"\n[run.gate]\nrequired = [\"e2e\"]\nretries = 2\nallow_flaky = false\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(c.run.gate.required, Some(vec![harness::run::Level::E2e]));
+        assert_eq!((c.run.gate.retries, c.run.gate.allow_flaky), (2, false));
     }
 
     #[test]

@@ -46,12 +46,13 @@ pub(crate) struct VerifyArgs {
     pub(crate) config: Option<PathBuf>,
 }
 
-/// Runs the verification; `Ok(true)` when every provider passed.
-pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, Failure> {
-    let started = Instant::now();
-    let config = load_config(args.config.as_deref())?;
-    let contract = &config.contract;
+/// What a verification verifies: the pact sources and the providers (None: nothing, and
+/// `if_no_pacts = "pass"` allows it).
+pub(crate) type Plan = (Vec<PactSource>, BTreeSet<String>);
 
+/// Reads every pact first (a broken file is an input error) and decides the providers.
+pub(crate) fn plan(args: &VerifyArgs, config: &Config) -> Result<Option<Plan>, Failure> {
+    let contract = &config.contract;
     let broker = |url: &str| match std::env::var(BROKER_TOKEN_ENV) {
         Ok(token) if !token.is_empty() => PactSource::broker_with_token(url, &token),
         _ => PactSource::broker(url),
@@ -102,8 +103,18 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
             return Err(Failure::Gate(message));
         }
         eprintln!("{message} (allowed: if_no_pacts = \"pass\")");
-        return Ok(true);
+        return Ok(None);
     }
+    Ok(Some((sources, providers)))
+}
+
+/// Runs the verification; `Ok(true)` when every provider passed.
+pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let config = load_config(args.config.as_deref())?;
+    let Some((sources, providers)) = plan(&args, &config)? else {
+        return Ok(true);
+    };
 
     let builder = crate::attach_all(
         Stack::from_manifest(&config.manifest)?.events(events.clone()),
@@ -164,7 +175,7 @@ pub(crate) fn load_config(path: Option<&Path>) -> Result<Config, Error> {
     }
 }
 
-async fn verify_on(
+pub(crate) async fn verify_on(
     stack: &Stack,
     config: &Config,
     sources: &[PactSource],

@@ -11,6 +11,7 @@ mod config;
 mod contract;
 mod mock;
 mod openapi;
+mod run;
 
 use std::{
     io::Write,
@@ -88,6 +89,12 @@ enum Command {
         #[command(subcommand)]
         command: ContractCommand,
     },
+    /// Run the test pyramid: every level configured in harness.toml ([run.levels]), bottom
+    /// first (unit, integration, contract, e2e, load), then write the reports (junit.xml,
+    /// report.json, summary.md, report.html) into the run's folder and apply the gate
+    /// ([run.gate]). Exit 0 when the gate passed, 1 when it failed, 2 for bad input or
+    /// Ctrl-C (what finished is reported, marked interrupted), 3 for the environment.
+    Run(run::RunArgs),
     /// Serve a mock of a service on 127.0.0.1 from its OpenAPI document or a pact, for local
     /// work: valid requests get answers the contract allows, others a 4xx saying why; one
     /// line per call. Exit (on Ctrl-C) 0 when nothing was wrong, 1 when a request or an
@@ -276,6 +283,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Images { manifest, build } => Ok(images(manifest, build).await?),
         Command::Mock(args) => mock::serve(args).await,
+        Command::Run(args) => {
+            let (sink, multi) = progress();
+            let passed = run::run(args, sink).await;
+            gate(multi, passed, "the gate failed (see above and the reports)")
+        }
         Command::Contract {
             command: ContractCommand::Verify(args),
         } => {

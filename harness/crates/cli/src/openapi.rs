@@ -59,10 +59,16 @@ pub(crate) struct OpenApiArgs {
     pub(crate) config: Option<PathBuf>,
 }
 
-/// Runs the verification; `Ok(true)` when every operation held.
-pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool, Failure> {
-    let started = Instant::now();
-    let config = crate::contract::load_config(args.config.as_deref())?;
+/// What a verification needs before anything starts: the document (a broken one is an input
+/// error), the time budget and the headers.
+pub(crate) struct Prepared {
+    pub(crate) doc: Document,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) time_budget: Duration,
+}
+
+/// Reads the document and settings of `args.service`.
+pub(crate) fn prepare(args: &OpenApiArgs, config: &Config) -> Result<Prepared, Error> {
     let settings = config
         .openapi
         .services
@@ -76,7 +82,6 @@ pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool,
         .unwrap_or_else(|| {
             harness::openapi::document_path(&config.openapi.documents, &args.service)
         });
-    // The document first: a broken one is an input error, before anything starts.
     let doc = Document::from_path(&doc_path).map_err(|e| {
         Error::Usage(format!(
             "{e}{}",
@@ -118,6 +123,23 @@ pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool,
             &format!("[openapi.services.{}] headers", args.service),
         )?);
     }
+    Ok(Prepared {
+        doc,
+        headers,
+        time_budget,
+    })
+}
+
+/// Runs the verification; `Ok(true)` when every operation held.
+pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let config = crate::contract::load_config(args.config.as_deref())?;
+    // The document first: a broken one is an input error, before anything starts.
+    let Prepared {
+        doc,
+        headers,
+        time_budget,
+    } = prepare(&args, &config)?;
 
     let (stack, url) = match &args.url {
         Some(url) => (None, url.clone()),
@@ -161,7 +183,7 @@ pub(crate) async fn verify(args: OpenApiArgs, events: EventSink) -> Result<bool,
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(
+pub(crate) async fn run(
     args: &OpenApiArgs,
     config: &Config,
     doc: Document,

@@ -1,0 +1,651 @@
+//! `harness run`: the test pyramid in one command. Each level configured in `harness.toml`
+//! (`[run.levels.<level>]`) runs in order, bottom first: its tests are the workspace's tests
+//! that a nextest filterset selects, run by `cargo nextest run` (profile `harness`, whose
+//! JUnit output is read back with a real XML parser, not re-implemented), with the run's
+//! stack endpoints in their environment when the level asks for the stack; a contract
+//! level may also check services against their OpenAPI documents on that stack. The stack
+//! is started once, when the first level needs it, and shared by every level after.
+//!
+//! Every result is an event (`RunStarted`, `LevelStarted`, `TestFinished`,
+//! `OperationVerified`, `LevelFinished`, `RunFinished`) that a `harness::report::Collector`
+//! gathers; the reports are written into the run's folder at the end, or when Ctrl-C stops
+//! the run (marked interrupted). The gate (`[run.gate]`) decides the exit code: 0 passed,
+//! 1 failed, 2 bad input or interrupted, 3 environment.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use harness::{
+    Error, Event, EventSink, Stack,
+    report::{Collector, RunReport},
+    run::{Level, LevelStatus, LevelSummary, RunOutcome, TestOutcome, TestResult},
+};
+
+use crate::{
+    Failure,
+    config::{Config, LevelConfig},
+    openapi::{OpenApiArgs, Prepared},
+};
+
+/// The nextest profile whose JUnit output `harness run` reads (`.config/nextest.toml`).
+pub(crate) const NEXTEST_PROFILE: &str = "harness";
+
+/// The arguments of `harness run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Run only these levels (repeatable or comma-separated): unit, integration, contract,
+    /// e2e, load. Default: all, in that order.
+    #[arg(long = "level", value_name = "LEVEL", value_delimiter = ',')]
+    levels: Vec<String>,
+    /// Stop after the first level that fails (the levels after it are reported as not run).
+    #[arg(long)]
+    fail_fast: bool,
+    /// The harness.toml to read (default: the one at the workspace root).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Where run folders go (default: HARNESS_REPORTS_DIR, else `reports/` at the root of
+    /// the workspace).
+    #[arg(long, value_name = "DIR")]
+    reports_dir: Option<PathBuf>,
+}
+
+/// Runs the pyramid; `Ok(true)` when the gate passed.
+pub(crate) async fn run(args: RunArgs, progress: EventSink) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let config = crate::contract::load_config(args.config.as_deref())?;
+    let mut selected = Vec::new();
+    for name in &args.levels {
+        let level = Level::parse(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "--level {name}: the levels are unit, integration, contract, e2e, load"
+            ))
+        })?;
+        if !selected.contains(&level) {
+            selected.push(level);
+        }
+    }
+    if selected.is_empty() {
+        selected = Level::ALL.to_vec();
+    }
+    selected.sort();
+    let needs_nextest = selected
+        .iter()
+        .any(|l| config.run.levels.get(l).is_some_and(|c| c.tests.is_some()));
+    if needs_nextest && !nextest_installed().await {
+        return Err(Error::Environment(
+            "cargo-nextest is not installed (harness run runs the tests with it): cargo install cargo-nextest --locked".to_owned(),
+        )
+        .into());
+    }
+    let root = harness::workspace::find_workspace_root(&config.dir);
+    let reports = args
+        .reports_dir
+        .clone()
+        .unwrap_or_else(|| harness::run_dir::default_reports_dir(&root));
+    let run_id = harness::StackBuilder::new_run_id();
+    let run_dir = harness::run_dir::RunDir::new(&reports, &run_id)
+        .path()
+        .to_owned();
+    let logs = harness::run_dir::RunDir::at(&run_dir).logs();
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| Error::io(format!("creating {}", logs.display()), e))?;
+
+    let collector = Arc::new(Mutex::new(Collector::new()));
+    let sink: EventSink = {
+        let collector = collector.clone();
+        Arc::new(move |e: Event| {
+            collector.lock().unwrap_or_else(|p| p.into_inner()).push(&e);
+            progress(e);
+        })
+    };
+    sink(Event::RunStarted {
+        run_id: run_id.clone(),
+        levels: selected.clone(),
+    });
+    eprintln!(
+        "harness run {run_id}: levels {}; reports in {}",
+        selected
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        run_dir.display()
+    );
+
+    let mut state = RunState {
+        config: &config,
+        root: &root,
+        run_id: &run_id,
+        reports: &reports,
+        logs: &logs,
+        sink: sink.clone(),
+        stack: None,
+    };
+    let interrupted = tokio::select! {
+        () = state.levels(&selected, args.fail_fast) => false,
+        () = crate::signal() => true,
+    };
+    if let Some(stack) = state.stack.take() {
+        let _ = stack.shutdown().await;
+    }
+
+    let report = collector.lock().unwrap_or_else(|p| p.into_inner()).report();
+    let gate = if interrupted {
+        Vec::new()
+    } else {
+        gate_failures(&config, &selected, &report)
+    };
+    let outcome = match (interrupted, gate.is_empty()) {
+        (true, _) => RunOutcome::Interrupted,
+        (false, true) => RunOutcome::Passed,
+        (false, false) => RunOutcome::Failed,
+    };
+    sink(Event::RunFinished {
+        outcome,
+        duration: started.elapsed(),
+    });
+    let report = collector.lock().unwrap_or_else(|p| p.into_inner()).report();
+    let written = harness::report::write_reports(&run_dir, &report)
+        .map_err(|e| Error::io(format!("writing the reports into {}", run_dir.display()), e))?;
+    harness::report::point_latest(&reports, &run_id).map_err(|e| {
+        Error::io(
+            format!("pointing {}/latest at the run", reports.display()),
+            e,
+        )
+    })?;
+    print!("{}", harness::report::console(&report));
+    for g in &gate {
+        println!("gate: {g}");
+    }
+    for f in &written {
+        println!("wrote {}", f.display());
+    }
+    match outcome {
+        RunOutcome::Interrupted => Err(Error::Interrupted.into()),
+        RunOutcome::Passed => Ok(true),
+        RunOutcome::Failed => Ok(false),
+    }
+}
+
+async fn nextest_installed() -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    tokio::process::Command::new(cargo)
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// Why the gate fails (empty: it passes): a required level that did not pass, has too few
+/// tests, has flaky tests when they are not allowed, or is not configured.
+fn gate_failures(config: &Config, selected: &[Level], report: &RunReport) -> Vec<String> {
+    let gate = &config.run.gate;
+    let required: Vec<Level> = match &gate.required {
+        Some(levels) => levels
+            .iter()
+            .copied()
+            .filter(|l| selected.contains(l))
+            .collect(),
+        None => selected
+            .iter()
+            .copied()
+            .filter(|l| config.run.levels.contains_key(l))
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for level in required {
+        let Some(l) = report.level(level) else {
+            out.push(format!("{level}: not reported"));
+            continue;
+        };
+        let s = &l.summary;
+        match s.status {
+            LevelStatus::Passed => {}
+            LevelStatus::Failed => out.push(format!("{level}: {} test(s) failed", s.failed)),
+            LevelStatus::NotConfigured => {
+                out.push(format!(
+                    "{level}: required but not configured ([run.levels.{level}])"
+                ));
+                continue;
+            }
+            LevelStatus::NotRun => {
+                out.push(format!("{level}: not run"));
+                continue;
+            }
+        }
+        if s.ran() < gate.min_tests {
+            out.push(format!(
+                "{level}: {} test(s) ran, the gate wants at least {} (min_tests)",
+                s.ran(),
+                gate.min_tests
+            ));
+        }
+        if !gate.allow_flaky && s.flaky > 0 {
+            out.push(format!(
+                "{level}: {} flaky test(s) and allow_flaky = false",
+                s.flaky
+            ));
+        }
+    }
+    out
+}
+
+struct RunState<'a> {
+    config: &'a Config,
+    root: &'a Path,
+    run_id: &'a str,
+    reports: &'a Path,
+    logs: &'a Path,
+    sink: EventSink,
+    stack: Option<Stack>,
+}
+
+impl RunState<'_> {
+    async fn levels(&mut self, selected: &[Level], fail_fast: bool) {
+        let mut failed_below = false;
+        for &level in selected {
+            let note = |n: &str| Some(n.to_owned());
+            let Some(cfg) = self.config.run.levels.get(&level).cloned() else {
+                let why = if level == Level::Load {
+                    "no load profile: load tests are not available yet"
+                } else {
+                    "no [run.levels] entry for it in harness.toml"
+                };
+                (self.sink)(Event::LevelFinished(empty(
+                    level,
+                    LevelStatus::NotConfigured,
+                    note(why),
+                )));
+                continue;
+            };
+            if fail_fast && failed_below {
+                (self.sink)(Event::LevelFinished(empty(
+                    level,
+                    LevelStatus::NotRun,
+                    note("--fail-fast: a level below failed"),
+                )));
+                continue;
+            }
+            let summary = self.level(level, &cfg).await;
+            eprintln!(
+                "level {level}: {} ({} passed, {} failed, {} skipped, {} flaky) in {:.1}s{}",
+                match summary.status {
+                    LevelStatus::Passed => "passed",
+                    LevelStatus::Failed => "FAILED",
+                    LevelStatus::NotConfigured => "not configured",
+                    LevelStatus::NotRun => "not run",
+                },
+                summary.passed,
+                summary.failed,
+                summary.skipped,
+                summary.flaky,
+                summary.duration.as_secs_f64(),
+                summary
+                    .note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            );
+            failed_below |= summary.status == LevelStatus::Failed;
+            (self.sink)(Event::LevelFinished(summary));
+        }
+    }
+
+    async fn level(&mut self, level: Level, cfg: &LevelConfig) -> LevelSummary {
+        let started = Instant::now();
+        (self.sink)(Event::LevelStarted { level });
+        let mut summary = empty(level, LevelStatus::Passed, None);
+        let mut problems: Vec<String> = Vec::new();
+        if cfg.stack
+            && self.stack.is_none()
+            && let Err(e) = self.start_stack().await
+        {
+            problems.push(format!("the stack did not start: {e}"));
+        }
+        if let Some(filter) = &cfg.tests
+            && (!cfg.stack || self.stack.is_some())
+        {
+            match self.nextest(level, filter, cfg.stack).await {
+                Ok(tests) => {
+                    for t in tests {
+                        match t.outcome {
+                            TestOutcome::Passed => summary.passed += 1,
+                            TestOutcome::Failed => summary.failed += 1,
+                            TestOutcome::Skipped => summary.skipped += 1,
+                            TestOutcome::Flaky => summary.flaky += 1,
+                        }
+                        (self.sink)(Event::TestFinished(t));
+                    }
+                }
+                Err(why) => problems.push(why),
+            }
+        }
+        if cfg.pact && self.stack.is_some() {
+            match self.pact().await {
+                Ok((passed, failed)) => {
+                    summary.passed += passed;
+                    summary.failed += failed;
+                }
+                Err(why) => problems.push(format!("pact: {why}")),
+            }
+        }
+        for service in &cfg.openapi {
+            if self.stack.is_none() {
+                break;
+            }
+            match self.openapi(service).await {
+                Ok((passed, failed)) => {
+                    summary.passed += passed;
+                    summary.failed += failed;
+                }
+                Err(why) => problems.push(format!("openapi {service}: {why}")),
+            }
+        }
+        if summary.failed > 0 || !problems.is_empty() {
+            summary.status = LevelStatus::Failed;
+        }
+        if !problems.is_empty() {
+            summary.note = Some(problems.join("; "));
+        }
+        summary.duration = started.elapsed();
+        summary
+    }
+
+    async fn start_stack(&mut self) -> Result<(), Error> {
+        eprintln!("starting the stack {}", self.config.manifest.display());
+        let stack = Stack::from_manifest(&self.config.manifest)?
+            .run_id(self.run_id)
+            .reports_dir(self.reports)
+            .events(self.sink.clone())
+            .start()
+            .await?;
+        self.stack = Some(stack);
+        Ok(())
+    }
+
+    /// The level's tests through nextest; the JUnit report read back.
+    async fn nextest(
+        &self,
+        level: Level,
+        filter: &str,
+        with_stack: bool,
+    ) -> Result<Vec<TestResult>, String> {
+        let log_path = self.logs.join(format!("nextest-{level}.log"));
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.join("target"));
+        let junit = target
+            .join("nextest")
+            .join(NEXTEST_PROFILE)
+            .join("junit.xml");
+        let _ = std::fs::remove_file(&junit);
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = tokio::process::Command::new(cargo);
+        cmd.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--profile",
+            NEXTEST_PROFILE,
+            "--ignore-default-filter",
+            "--no-fail-fast",
+            "--no-tests=warn",
+            "--retries",
+            &self.config.run.gate.retries.to_string(),
+            "-E",
+            filter,
+        ])
+        .current_dir(self.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .kill_on_drop(true);
+        if with_stack && let Some(stack) = &self.stack {
+            for (k, v) in stack.env_vars() {
+                cmd.env(k, v);
+            }
+            cmd.env("HARNESS_LOGS_DIR", self.logs);
+            cmd.env("HARNESS_RUN_ID", self.run_id);
+        }
+        eprintln!(
+            "level {level}: cargo nextest run -E '{filter}' (output in {})",
+            log_path.display()
+        );
+        let status = cmd
+            .status()
+            .await
+            .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+        let xml = match std::fs::read_to_string(&junit) {
+            Ok(xml) => xml,
+            Err(_) => {
+                return Err(format!(
+                    "cargo nextest exited with {status} and wrote no JUnit report at {} (is the `{NEXTEST_PROFILE}` profile in .config/nextest.toml? see {})",
+                    junit.display(),
+                    log_path.display()
+                ));
+            }
+        };
+        parse_junit(level, &xml).map_err(|e| format!("{}: {e}", junit.display()))
+    }
+
+    /// Every pact against the run's stack, as `harness contract verify --attach` would:
+    /// (passed, failed) interactions.
+    async fn pact(&self) -> Result<(u32, u32), String> {
+        let stack = self.stack.as_ref().ok_or("no stack")?;
+        let args = crate::contract::VerifyArgs {
+            provider: None,
+            pacts: None,
+            broker: None,
+            attach: Vec::new(),
+            config: None,
+        };
+        let Some((sources, providers)) =
+            crate::contract::plan(&args, self.config).map_err(|e| e.to_string())?
+        else {
+            return Ok((0, 0));
+        };
+        eprintln!(
+            "pact: verifying {} against the run's stack",
+            providers.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        let reports =
+            crate::contract::verify_on(stack, self.config, &sources, &providers, self.sink.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        let results: Vec<_> = reports.iter().flat_map(|r| &r.results).collect();
+        let failed = results.iter().filter(|r| !r.passed()).count() as u32;
+        let mut problems: Vec<String> = reports
+            .iter()
+            .filter(|r| !r.passed() && r.results.iter().all(|i| i.passed()))
+            .map(|r| format!("provider {}: {}", r.provider, r.explain().trim()))
+            .collect();
+        if let Some(p) = problems.pop() {
+            return Err(p);
+        }
+        Ok((results.len() as u32 - failed, failed))
+    }
+
+    /// One service against its OpenAPI document on the run's stack: (passed, failed)
+    /// operations.
+    async fn openapi(&self, service: &str) -> Result<(u32, u32), String> {
+        let stack = self.stack.as_ref().ok_or("no stack")?;
+        let url = stack.url(service).map_err(|e| e.to_string())?;
+        let args = OpenApiArgs {
+            service: service.to_owned(),
+            max_examples: None,
+            seed: None,
+            headers: Vec::new(),
+            openapi: None,
+            url: Some(url.clone()),
+            time_budget: None,
+            operations: Vec::new(),
+            attach: Vec::new(),
+            config: None,
+        };
+        let Prepared {
+            doc,
+            headers,
+            time_budget,
+        } = crate::openapi::prepare(&args, self.config).map_err(|e| e.to_string())?;
+        eprintln!("openapi {service}: checking {url} against {}", doc.origin());
+        let report = crate::openapi::run(
+            &args,
+            self.config,
+            doc,
+            &url,
+            Some(stack),
+            headers,
+            time_budget,
+            self.sink.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let failed = report.operations.iter().filter(|o| !o.passed()).count() as u32;
+        Ok((report.operations.len() as u32 - failed, failed))
+    }
+}
+
+fn empty(level: Level, status: LevelStatus, note: Option<String>) -> LevelSummary {
+    LevelSummary {
+        level,
+        status,
+        passed: 0,
+        failed: 0,
+        skipped: 0,
+        flaky: 0,
+        duration: Duration::ZERO,
+        note,
+    }
+}
+
+/// nextest's JUnit report as test results: one per `<testcase>` (suite: its `classname`,
+/// the test binary), failed when it has `<failure>` or `<error>`, flaky when it passed with
+/// `<flakyFailure>`/`<flakyError>` reruns, skipped with `<skipped>`; the output of a failure
+/// is its text and the captured stdout and stderr.
+pub(crate) fn parse_junit(level: Level, xml: &str) -> Result<Vec<TestResult>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("not XML: {e}"))?;
+    let mut out = Vec::new();
+    for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
+        let suite = case
+            .attribute("classname")
+            .or_else(|| case.parent().and_then(|p| p.attribute("name")))
+            .unwrap_or_default()
+            .to_owned();
+        let name = case.attribute("name").unwrap_or_default().to_owned();
+        let duration = case
+            .attribute("time")
+            .and_then(|t| t.parse::<f64>().ok())
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .unwrap_or_default();
+        let children: BTreeMap<&str, usize> =
+            case.children()
+                .filter(|c| c.is_element())
+                .fold(BTreeMap::new(), |mut m, c| {
+                    *m.entry(c.tag_name().name()).or_default() += 1;
+                    m
+                });
+        let count = |tags: &[&str]| {
+            tags.iter()
+                .map(|t| children.get(t).copied().unwrap_or(0))
+                .sum::<usize>()
+        };
+        let retries = count(&["flakyFailure", "flakyError", "rerunFailure", "rerunError"]) as u32;
+        let outcome = if count(&["failure", "error"]) > 0 {
+            TestOutcome::Failed
+        } else if count(&["skipped"]) > 0 {
+            TestOutcome::Skipped
+        } else if retries > 0 {
+            TestOutcome::Flaky
+        } else {
+            TestOutcome::Passed
+        };
+        let output = if outcome == TestOutcome::Failed {
+            case.children()
+                .filter(|c| {
+                    c.is_element()
+                        && matches!(
+                            c.tag_name().name(),
+                            "failure" | "error" | "system-out" | "system-err"
+                        )
+                })
+                .filter_map(|c| {
+                    let text = c.text().unwrap_or_default().trim();
+                    let message = c.attribute("message").unwrap_or_default();
+                    let both = match (message.is_empty(), text.is_empty()) {
+                        (true, true) => return None,
+                        (false, true) => message.to_owned(),
+                        (true, false) => text.to_owned(),
+                        (false, false) if text.contains(message) => text.to_owned(),
+                        (false, false) => format!("{message}\n{text}"),
+                    };
+                    Some(both)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            String::new()
+        };
+        out.push(TestResult {
+            level,
+            suite,
+            name,
+            outcome,
+            duration,
+            retries,
+            output,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As nextest 0.9 writes it (profile with store-failure-output).
+    const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="4" failures="1" errors="0" uuid="x" timestamp="2026-12-01T10:00:00Z" time="1.5">
+  <testsuite name="e2e-suite::e2e" tests="4" disabled="0" errors="0" failures="1">
+    <testcase name="products_can_be_browsed" classname="e2e-suite::e2e" timestamp="2026-12-01T10:00:00Z" time="0.183"/>
+    <testcase name="an_order_is_confirmed" classname="e2e-suite::e2e" timestamp="2026-12-01T10:00:00Z" time="0.594">
+      <failure type="test failure with exit code 101">thread 'an_order_is_confirmed' panicked at suites/e2e/tests/e2e.rs:199:5:
+assertion `left == right` failed</failure>
+      <system-out>running 1 test</system-out>
+      <system-err>note: run with `RUST_BACKTRACE=1`</system-err>
+    </testcase>
+    <testcase name="clock_is_flaky" classname="e2e-suite::e2e" time="0.2">
+      <flakyFailure type="test failure" message="first try">boom</flakyFailure>
+    </testcase>
+    <testcase name="ignored_one" classname="e2e-suite::e2e" time="0"><skipped/></testcase>
+  </testsuite>
+</testsuites>"#;
+
+    #[test]
+    fn nextest_junit_reads_back_as_results() {
+        let r = parse_junit(Level::E2e, JUNIT).unwrap();
+        let by = |n: &str| r.iter().find(|t| t.name == n).unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(by("products_can_be_browsed").outcome, TestOutcome::Passed);
+        let failed = by("an_order_is_confirmed");
+        assert_eq!(failed.outcome, TestOutcome::Failed);
+        assert_eq!(failed.suite, "e2e-suite::e2e");
+        assert!(failed.output.contains("panicked at") && failed.output.contains("RUST_BACKTRACE"));
+        assert_eq!(failed.duration, Duration::from_millis(594));
+        let flaky = by("clock_is_flaky");
+        assert_eq!((flaky.outcome, flaky.retries), (TestOutcome::Flaky, 1));
+        assert_eq!(by("ignored_one").outcome, TestOutcome::Skipped);
+        assert!(parse_junit(Level::Unit, "<testsuites").is_err());
+    }
+}
