@@ -18,8 +18,12 @@ reports=reports
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-left_behind() { # run id -> containers and networks still labelled with it
-  echo "$(docker ps -aq --filter "label=dev.harness.run=$1" | wc -l) container(s), $(docker network ls -q --filter "label=dev.harness.run=$1" | wc -l) network(s)"
+left_behind() { # run id -> containers and networks still labelled with it (or with one of
+  # its levels' stacks: the run id and a number)
+  local c n
+  c=$(docker ps -a --filter label=dev.harness.run --format '{{.Label "dev.harness.run"}}' | grep -c "^$1" || true)
+  n=$(docker network ls --filter label=dev.harness.run --format '{{.Label "dev.harness.run"}}' | grep -c "^$1" || true)
+  echo "$c container(s), $n network(s)"
 }
 run_id_of() { sed -n 's/^run \([a-z0-9]*\): .*/\1/p' "$1" | tail -1; }
 

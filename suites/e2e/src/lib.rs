@@ -36,11 +36,12 @@ pub struct System {
 }
 
 impl System {
-    /// From the environment (`GATEWAY_URL`, `HARNESS_LOGS_DIR`), else a stack started from
-    /// `suites/stack.toml`.
+    /// From the environment (`GATEWAY_URL` or `HARNESS_GATEWAY_URL`, `HARNESS_LOGS_DIR`),
+    /// else a stack started from `suites/stack.toml`.
     pub async fn get() -> Self {
-        if let Ok(url) = std::env::var("GATEWAY_URL")
-            && !url.is_empty()
+        if let Some(url) = ["GATEWAY_URL", "HARNESS_GATEWAY_URL"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
         {
             return Self {
                 gateway: url.trim_end_matches('/').to_owned(),

@@ -3,8 +3,9 @@
 //! that a nextest filterset selects, run by `cargo nextest run` (profile `harness`, whose
 //! JUnit output is read back with a real XML parser, not re-implemented), with the run's
 //! stack endpoints in their environment when the level asks for the stack; a contract
-//! level may also check services against their OpenAPI documents on that stack. The stack
-//! is started once, when the first level needs it, and shared by every level after.
+//! level may also verify pacts and check services against their OpenAPI documents on that
+//! stack. A level's stack is started once for the level and shared by its tests and checks;
+//! the next level that needs one gets a fresh one (the images are built once per run).
 //!
 //! Every result is an event (`RunStarted`, `LevelStarted`, `TestFinished`,
 //! `OperationVerified`, `LevelFinished`, `RunFinished`) that a `harness::report::Collector`
@@ -125,6 +126,7 @@ pub(crate) async fn run(args: RunArgs, progress: EventSink) -> Result<bool, Fail
         logs: &logs,
         sink: sink.clone(),
         stack: None,
+        stacks_started: 0,
     };
     let interrupted = tokio::select! {
         () = state.levels(&selected, args.fail_fast) => false,
@@ -245,6 +247,7 @@ struct RunState<'a> {
     logs: &'a Path,
     sink: EventSink,
     stack: Option<Stack>,
+    stacks_started: u32,
 }
 
 impl RunState<'_> {
@@ -304,7 +307,6 @@ impl RunState<'_> {
         let mut summary = empty(level, LevelStatus::Passed, None);
         let mut problems: Vec<String> = Vec::new();
         if cfg.stack
-            && self.stack.is_none()
             && let Err(e) = self.start_stack().await
         {
             problems.push(format!("the stack did not start: {e}"));
@@ -348,6 +350,13 @@ impl RunState<'_> {
                 Err(why) => problems.push(format!("openapi {service}: {why}")),
             }
         }
+        // The level's stack goes with it: the next level gets a fresh one (generated
+        // contract traffic must not load or change the system the e2e tests see).
+        if let Some(stack) = self.stack.take()
+            && let Err(e) = stack.shutdown().await
+        {
+            problems.push(format!("removing the stack: {e}"));
+        }
         if summary.failed > 0 || !problems.is_empty() {
             summary.status = LevelStatus::Failed;
         }
@@ -360,9 +369,22 @@ impl RunState<'_> {
 
     async fn start_stack(&mut self) -> Result<(), Error> {
         eprintln!("starting the stack {}", self.config.manifest.display());
+        // The first stack has the run's id (its logs go in `<run>/logs`); later ones get the
+        // run's id and a number, their logs in `<run>/stacks/<id>/logs`.
+        let id = if self.stacks_started == 0 {
+            self.run_id.to_owned()
+        } else {
+            format!("{}{}", self.run_id, self.stacks_started)
+        };
+        self.stacks_started += 1;
+        let reports = if id == self.run_id {
+            self.reports.to_owned()
+        } else {
+            self.reports.join(self.run_id).join("stacks")
+        };
         let stack = Stack::from_manifest(&self.config.manifest)?
-            .run_id(self.run_id)
-            .reports_dir(self.reports)
+            .run_id(id)
+            .reports_dir(reports)
             .events(self.sink.clone())
             .start()
             .await?;
@@ -413,11 +435,16 @@ impl RunState<'_> {
         .stderr(Stdio::from(err))
         .kill_on_drop(true);
         if with_stack && let Some(stack) = &self.stack {
+            // As `harness up --env-file` writes them (GATEWAY_URL) and as provider-state
+            // programs get them (HARNESS_GATEWAY_URL).
             for (k, v) in stack.env_vars() {
+                if let Some(short) = k.strip_prefix("HARNESS_") {
+                    cmd.env(short, &v);
+                }
                 cmd.env(k, v);
             }
-            cmd.env("HARNESS_LOGS_DIR", self.logs);
-            cmd.env("HARNESS_RUN_ID", self.run_id);
+            cmd.env("HARNESS_LOGS_DIR", stack.run_dir().join("logs"));
+            cmd.env("HARNESS_RUN_ID", stack.run_id());
         }
         eprintln!(
             "level {level}: cargo nextest run -E '{filter}' (output in {})",
