@@ -143,7 +143,7 @@ fn pyramid(out: &mut String, report: &RunReport) {
     let _ = write!(
         out,
         "<h2>Pyramid</h2><svg id=\"pyramid\" role=\"img\" aria-label=\"tests per level\" width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {height}\">",
-        w = width + 260.0
+        w = width + 360.0
     );
     for (i, l) in levels.iter().enumerate() {
         let s = &l.summary;
