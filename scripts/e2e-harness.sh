@@ -14,21 +14,21 @@ fail() { say "FAILED: $*"; exit 1; }
 say "building the workspace and its tests (the build the levels' nextest runs reuse)"
 cargo build -q --workspace --all-targets
 bin="${CARGO_TARGET_DIR:-target}/debug"
-reports=reports
+reports=${HARNESS_REPORTS_DIR:-reports}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 left_behind() { # run id -> containers and networks still labelled with it (or with one of
-  # its levels' stacks: the run id and a number)
-  local c n
-  c=$(docker ps -a --filter label=dev.harness.run --format '{{.Label "dev.harness.run"}}' | grep -c "^$1" || true)
-  n=$(docker network ls --filter label=dev.harness.run --format '{{.Label "dev.harness.run"}}' | grep -c "^$1" || true)
-  echo "$c container(s), $n network(s)"
+  # its levels' stacks: the run id and a number); fails when Docker does not answer
+  local containers networks
+  containers=$(docker ps -a --filter label=dev.harness.run --format '{{.Label "dev.harness.run"}}') || return 1
+  networks=$(docker network ls --filter label=dev.harness.run --format '{{.Label "dev.harness.run"}}') || return 1
+  echo "$(grep -c "^$1" <<<"$containers" || true) container(s), $(grep -c "^$1" <<<"$networks" || true) network(s)"
 }
 run_id_of() { sed -n 's/^run \([a-z0-9]*\): .*/\1/p' "$1" | tail -1; }
 
 say "harness run: every level"
-"$bin/harness" run >"$work/main-run.out" || { cat "$work/main-run.out" >&2; fail "harness run failed (exit $?)"; }
+"$bin/harness" run >"$work/main-run.out" || { code=$?; cat "$work/main-run.out" >&2; fail "harness run failed (exit $code)"; }
 cat "$work/main-run.out" >&2
 run_id=$(run_id_of "$work/main-run.out")
 [ -n "$run_id" ] || fail "no run id in the output of harness run"
@@ -36,8 +36,10 @@ for f in junit.xml report.json summary.md report.html; do
   [ -s "$reports/$run_id/$f" ] || fail "harness run wrote no $f"
 done
 [ "$(readlink "$reports/latest")" = "$run_id" ] || fail "reports/latest does not point at $run_id"
+scripts/check-jsonschema.sh --schemafile harness/crates/report/report.schema.json "$reports/$run_id/report.json" ||
+  fail "report.json of run $run_id does not follow harness/crates/report/report.schema.json"
 [ "$(left_behind "$run_id")" = "0 container(s), 0 network(s)" ] || fail "run $run_id left $(left_behind "$run_id")"
-say "run $run_id passed; reports in $reports/$run_id; nothing left behind"
+say "run $run_id passed; reports in $reports/$run_id (report.json follows its schema); nothing left behind"
 
 say "harness run --level e2e with HARNESS_PLANTED_FAILURE=1: must fail and name the test"
 set +e
@@ -47,6 +49,7 @@ set -e
 cat "$work/planted-run.out" >&2
 [ "$code" = 1 ] || fail "the planted failure exited $code, expected 1 (gate failed)"
 planted=$(run_id_of "$work/planted-run.out")
+[ -n "$planted" ] || fail "no run id in the output of the planted run"
 for f in junit.xml report.json summary.md report.html; do
   grep -q an_order_is_confirmed_and_shipped_exactly_once "$reports/$planted/$f" ||
     fail "$f of run $planted does not name the failing test"

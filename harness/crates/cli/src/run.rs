@@ -132,9 +132,10 @@ pub(crate) async fn run(args: RunArgs, progress: EventSink) -> Result<bool, Fail
         () = state.levels(&selected, args.fail_fast) => false,
         () = crate::signal() => true,
     };
-    if let Some(stack) = state.stack.take() {
-        let _ = stack.shutdown().await;
-    }
+    // An interrupted level's stack is still up: the reports are written first (a hung
+    // engine must not cost them), then it is removed (its containers carry the run's labels:
+    // the reaper removes them if this process is stopped harder).
+    let leftover = state.stack.take();
 
     let report = collector.lock().unwrap_or_else(|p| p.into_inner()).report();
     let gate = if interrupted {
@@ -166,6 +167,9 @@ pub(crate) async fn run(args: RunArgs, progress: EventSink) -> Result<bool, Fail
     }
     for f in &written {
         println!("wrote {}", f.display());
+    }
+    if let Some(stack) = leftover {
+        let _ = stack.shutdown().await;
     }
     match outcome {
         RunOutcome::Interrupted => Err(Error::Interrupted.into()),
@@ -202,6 +206,12 @@ fn gate_failures(config: &Config, selected: &[Level], report: &RunReport) -> Vec
             .collect(),
     };
     let mut out = Vec::new();
+    if required.is_empty() {
+        out.push(
+            "no configured level was selected: nothing was checked ([run.levels] in harness.toml, --level)"
+                .to_owned(),
+        );
+    }
     for level in required {
         let Some(l) = report.level(level) else {
             out.push(format!("{level}: not reported"));
@@ -210,7 +220,10 @@ fn gate_failures(config: &Config, selected: &[Level], report: &RunReport) -> Vec
         let s = &l.summary;
         match s.status {
             LevelStatus::Passed => {}
-            LevelStatus::Failed => out.push(format!("{level}: {} test(s) failed", s.failed)),
+            LevelStatus::Failed => out.push(match &s.note {
+                Some(note) => format!("{level}: {} test(s) failed; {note}", s.failed),
+                None => format!("{level}: {} test(s) failed", s.failed),
+            }),
             LevelStatus::NotConfigured => {
                 out.push(format!(
                     "{level}: required but not configured ([run.levels.{level}])"
@@ -331,9 +344,10 @@ impl RunState<'_> {
         }
         if cfg.pact && self.stack.is_some() {
             match self.pact().await {
-                Ok((passed, failed)) => {
+                Ok((passed, failed, more)) => {
                     summary.passed += passed;
                     summary.failed += failed;
+                    problems.extend(more.into_iter().map(|p| format!("pact: {p}")));
                 }
                 Err(why) => problems.push(format!("pact: {why}")),
             }
@@ -432,8 +446,7 @@ impl RunState<'_> {
         .current_dir(self.root)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
-        .stderr(Stdio::from(err))
-        .kill_on_drop(true);
+        .stderr(Stdio::from(err));
         if with_stack && let Some(stack) = &self.stack {
             // As `harness up --env-file` writes them (GATEWAY_URL) and as provider-state
             // programs get them (HARNESS_GATEWAY_URL).
@@ -450,10 +463,18 @@ impl RunState<'_> {
             "level {level}: cargo nextest run -E '{filter}' (output in {})",
             log_path.display()
         );
-        let status = cmd
-            .status()
-            .await
+        // Its own process group, stopped with SIGTERM if the run is interrupted: nextest then
+        // stops its tests, whose stacks go with them.
+        cmd.process_group(0).kill_on_drop(false);
+        let mut child = cmd
+            .spawn()
             .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+        let guard = GroupGuard(child.id());
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| format!("waiting for cargo nextest: {e}"))?;
+        std::mem::forget(guard);
         let xml = match std::fs::read_to_string(&junit) {
             Ok(xml) => xml,
             Err(_) => {
@@ -464,12 +485,20 @@ impl RunState<'_> {
                 ));
             }
         };
-        parse_junit(level, &xml).map_err(|e| format!("{}: {e}", junit.display()))
+        let tests = parse_junit(level, &xml).map_err(|e| format!("{}: {e}", junit.display()))?;
+        if !status.success() && !tests.iter().any(|t| t.outcome == TestOutcome::Failed) {
+            return Err(format!(
+                "cargo nextest exited with {status} although no test failed (see {})",
+                log_path.display()
+            ));
+        }
+        Ok(tests)
     }
 
     /// Every pact against the run's stack, as `harness contract verify --attach` would:
-    /// (passed, failed) interactions.
-    async fn pact(&self) -> Result<(u32, u32), String> {
+    /// (passed, failed) interactions, and what went wrong beyond them (a provider without
+    /// pacts, a state program that did not start).
+    async fn pact(&self) -> Result<(u32, u32, Vec<String>), String> {
         let stack = self.stack.as_ref().ok_or("no stack")?;
         let args = crate::contract::VerifyArgs {
             provider: None,
@@ -481,10 +510,10 @@ impl RunState<'_> {
         let Some((sources, providers)) =
             crate::contract::plan(&args, self.config).map_err(|e| e.to_string())?
         else {
-            return Ok((0, 0));
+            return Ok((0, 0, Vec::new()));
         };
         eprintln!(
-            "pact: verifying {} against the run's stack",
+            "pact: verifying {} against the level's stack",
             providers.iter().cloned().collect::<Vec<_>>().join(", ")
         );
         let reports =
@@ -493,15 +522,12 @@ impl RunState<'_> {
                 .map_err(|e| e.to_string())?;
         let results: Vec<_> = reports.iter().flat_map(|r| &r.results).collect();
         let failed = results.iter().filter(|r| !r.passed()).count() as u32;
-        let mut problems: Vec<String> = reports
+        let problems = reports
             .iter()
             .filter(|r| !r.passed() && r.results.iter().all(|i| i.passed()))
             .map(|r| format!("provider {}: {}", r.provider, r.explain().trim()))
             .collect();
-        if let Some(p) = problems.pop() {
-            return Err(p);
-        }
-        Ok((results.len() as u32 - failed, failed))
+        Ok((results.len() as u32 - failed, failed, problems))
     }
 
     /// One service against its OpenAPI document on the run's stack: (passed, failed)
@@ -541,6 +567,20 @@ impl RunState<'_> {
         .map_err(|e| e.to_string())?;
         let failed = report.operations.iter().filter(|o| !o.passed()).count() as u32;
         Ok((report.operations.len() as u32 - failed, failed))
+    }
+}
+
+/// Sends SIGTERM to a process group when dropped (an interrupted level's nextest).
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
     }
 }
 
@@ -658,6 +698,35 @@ assertion `left == right` failed</failure>
     <testcase name="ignored_one" classname="e2e-suite::e2e" time="0"><skipped/></testcase>
   </testsuite>
 </testsuites>"#;
+
+    #[test]
+    fn a_gate_with_nothing_to_check_fails() {
+        let config = Config::parse("", Path::new("/w/harness.toml")).unwrap();
+        let report = Collector::new().report();
+        let gate = gate_failures(&config, &Level::ALL, &report);
+        assert!(gate[0].contains("nothing was checked"), "{gate:?}");
+        let config = Config::parse(
+            "[run.levels.e2e]\ntests = \"all()\"\n[run.gate]\nmin_tests = 2\n",
+            Path::new("/w/harness.toml"),
+        )
+        .unwrap();
+        let mut c = Collector::new();
+        c.push(&Event::LevelFinished(LevelSummary {
+            passed: 1,
+            ..empty(Level::E2e, LevelStatus::Passed, None)
+        }));
+        let gate = gate_failures(&config, &[Level::E2e, Level::Load], &c.report());
+        assert_eq!(gate.len(), 1, "{gate:?}");
+        assert!(gate[0].contains("at least 2"), "{gate:?}");
+        c.push(&Event::LevelFinished(LevelSummary {
+            passed: 2,
+            ..empty(Level::E2e, LevelStatus::Passed, None)
+        }));
+        assert!(
+            gate_failures(&config, &[Level::E2e, Level::Load], &c.report()).is_empty(),
+            "load is not required: not configured"
+        );
+    }
 
     #[test]
     fn nextest_junit_reads_back_as_results() {

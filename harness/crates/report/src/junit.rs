@@ -28,6 +28,18 @@ pub fn junit(report: &RunReport) -> String {
                 text::status(level.summary.status),
             ));
         }
+        // A level that failed beyond its tests (its stack did not start, nextest failed
+        // without a failing test, a provider had no pacts) is a test case of its own, so a
+        // tool that reads only junit.xml sees the failure too.
+        if level.summary.status == LevelStatus::Failed
+            && let Some(note) = &level.summary.note
+        {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(note.clone());
+            let mut case = TestCase::new(format!("{} level", level.summary.level), status);
+            case.set_classname("harness run");
+            suite.add_test_case(case);
+        }
         for t in &level.tests {
             let status = match t.outcome {
                 TestOutcome::Passed => TestCaseStatus::success(),

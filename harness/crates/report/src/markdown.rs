@@ -20,7 +20,7 @@ pub fn markdown(report: &RunReport) -> String {
     for l in &report.levels {
         let s = &l.summary;
         let status = match &s.note {
-            Some(note) => format!("{} ({note})", text::status(s.status)),
+            Some(note) => format!("{} ({})", text::status(s.status), plain(note)),
             None => text::status(s.status).to_owned(),
         };
         let _ = writeln!(
@@ -43,10 +43,10 @@ pub fn markdown(report: &RunReport) -> String {
         for f in failures {
             let _ = writeln!(
                 out,
-                "- **{}** `{}` `{}`: {}",
+                "- **{}** {} {}: {}",
                 f.level,
-                f.suite,
-                f.name,
+                code(&f.suite),
+                code(&f.name),
                 plain(&f.why)
             );
         }
@@ -54,10 +54,24 @@ pub fn markdown(report: &RunReport) -> String {
     out
 }
 
-/// Text that Markdown renders as written: no HTML, no table breaks, no emphasis.
+/// Inline code that holds any text: a fence longer than any run of backticks in it.
+fn code(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// Text that Markdown renders as written, on one line: no HTML, no table breaks, no
+/// emphasis.
 fn plain(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in s.replace(['\n', '\r'], " ").chars() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),

@@ -221,27 +221,31 @@ impl Collector {
 
 /// The pyramid is inverted when a level has more tests than one below it, or when the
 /// end-to-end level takes longer than every level below it together (load is apart: it is
-/// not a test count).
+/// not a test count). Counted in tests, not in contract checks.
 fn shape_warnings(levels: &[LevelReport]) -> Vec<String> {
-    let ran: Vec<&LevelSummary> = levels
+    let ran: Vec<&LevelReport> = levels
         .iter()
-        .map(|l| &l.summary)
-        .filter(|s| {
-            s.level != Level::Load && matches!(s.status, LevelStatus::Passed | LevelStatus::Failed)
+        .filter(|l| {
+            l.summary.level != Level::Load
+                && matches!(l.summary.status, LevelStatus::Passed | LevelStatus::Failed)
         })
         .collect();
+    // Tests are what the levels' test runs reported (a contract level's pact interactions
+    // and OpenAPI operations are checks, not tests); a level without tests is not compared.
+    let tests: Vec<(Level, usize)> = ran
+        .iter()
+        .map(|l| (l.summary.level, l.tests.len()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let mut out = Vec::new();
-    for (i, upper) in ran.iter().enumerate() {
-        if let Some(lower) = ran[..i].iter().find(|lower| upper.ran() > lower.ran()) {
+    for (i, (upper, n)) in tests.iter().enumerate() {
+        if let Some((lower, m)) = tests[..i].iter().find(|(_, m)| n > m) {
             out.push(format!(
-                "inverted pyramid: {} has more tests ({}) than {} below it ({})",
-                upper.level,
-                upper.ran(),
-                lower.level,
-                lower.ran()
+                "inverted pyramid: {upper} has more tests ({n}) than {lower} below it ({m})"
             ));
         }
     }
+    let ran: Vec<&LevelSummary> = ran.iter().map(|l| &l.summary).collect();
     if let Some(top) = ran.iter().find(|s| s.level == Level::E2e) {
         let below: Duration = ran
             .iter()

@@ -184,3 +184,37 @@ fn reports_are_written_atomically_and_latest_follows_the_newest_run() {
         std::path::Path::new("r2def")
     );
 }
+
+#[test]
+fn a_level_that_failed_beyond_its_tests_is_a_junit_case_and_markdown_stays_one_line() {
+    let mut c = Collector::new();
+    c.push(&summary(
+        Level::E2e,
+        LevelStatus::Failed,
+        [0, 0, 0, 0],
+        100,
+        Some("the stack did not start: orders exited 2\nlast log | <line>"),
+    ));
+    let report = c.report();
+    let xml = junit(&report);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("e2e level"))
+        .expect("a test case for the level");
+    let error = case.children().find(|n| n.has_tag_name("error")).unwrap();
+    assert!(
+        error
+            .attribute("message")
+            .unwrap()
+            .contains("the stack did not start")
+    );
+    let md = markdown(&report);
+    let row = md.lines().find(|l| l.starts_with("| e2e |")).unwrap();
+    assert!(row.contains("last log \\| &lt;line&gt;"), "{row}");
+    assert_eq!(
+        row.matches(" | ").count(),
+        6,
+        "the note cannot break the table: {row}"
+    );
+}
