@@ -4,7 +4,7 @@
 //! was wrong, 1 when a request was not accepted or an answer broke the contract, 2 for bad
 //! input (an unreadable contract), 3 when the port cannot be had.
 
-use std::{path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use harness::{
     Error,
@@ -60,25 +60,10 @@ pub(crate) async fn serve(args: MockArgs) -> Result<(), Failure> {
         server.uri(),
         server.uri()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    server
+        .follow_until_signal(|c| println!("{}", c.summary()))
+        .await
         .map_err(|e| Error::Environment(format!("cannot watch SIGTERM: {e}")))?;
-    let mut next = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tick.tick() => {
-                for c in server.finished_calls_since(next) {
-                    println!("{}", c.summary());
-                    next = c.seq + 1;
-                }
-            }
-        }
-    }
-    for c in server.calls().iter().filter(|c| c.seq >= next) {
-        println!("{}", c.summary());
-    }
     let calls = server.calls();
     let problems = server.problems();
     println!("{} call(s), {} problem(s)", calls.len(), problems.len());

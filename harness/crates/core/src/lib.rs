@@ -16,4 +16,4 @@ pub mod text;
 pub mod workspace;
 
 pub use error::{Error, Result};
-pub use events::{Event, EventRecord, EventSink, SCHEMA_VERSION, discard};
+pub use events::{Event, EventRecord, EventSink, SCHEMA_VERSION, discard, seconds};

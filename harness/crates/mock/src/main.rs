@@ -14,7 +14,7 @@
 //!
 //! It logs one line when it listens and one per call, and stops on SIGTERM or SIGINT.
 
-use std::{process::ExitCode, time::Duration};
+use std::process::ExitCode;
 
 use harness_mock::{MockServer, OpenApiMock, PactMock};
 
@@ -95,21 +95,9 @@ async fn run() -> Result<(), String> {
         "harness-mock: {} mock listening on {host}:{port}",
         server.kind()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
-    let mut next = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tick.tick() => {
-                for c in server.finished_calls_since(next) {
-                    println!("{}", c.summary());
-                    next = c.seq + 1;
-                }
-            }
-        }
-    }
+    server
+        .follow_until_signal(|c| println!("{}", c.summary()))
+        .await
+        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     Ok(())
 }

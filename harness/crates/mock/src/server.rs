@@ -824,6 +824,31 @@ impl MockServer {
         MockControl::new(&self.uri())
     }
 
+    /// Follows the calls until SIGTERM or Ctrl-C: `each` gets every call once it is over, in
+    /// order (the last ones too, once the signal came). What a mock server program or the
+    /// CLI prints its log lines with.
+    pub async fn follow_until_signal(&self, mut each: impl FnMut(&Call)) -> std::io::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut next = 0;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tick.tick() => {
+                    for c in self.finished_calls_since(next) {
+                        each(&c);
+                        next = c.seq + 1;
+                    }
+                }
+            }
+        }
+        for c in self.calls().iter().filter(|c| c.seq >= next) {
+            each(c);
+        }
+        Ok(())
+    }
+
     /// What the mock answers from: `openapi`, `pact`, `stubs`.
     pub fn kind(&self) -> &'static str {
         self.core.kind()

@@ -22,7 +22,7 @@ pub struct RunReport {
     pub run_id: String,
     /// None while the run has not finished (a report written then says `interrupted`).
     pub outcome: Option<RunOutcome>,
-    #[serde(with = "seconds")]
+    #[serde(with = "harness_core::seconds")]
     pub duration: Duration,
     /// Bottom to top.
     pub levels: Vec<LevelReport>,
@@ -261,20 +261,4 @@ fn shape_warnings(levels: &[LevelReport]) -> Vec<String> {
         }
     }
     out
-}
-
-/// Durations as fractional seconds, as the events write them.
-pub(crate) mod seconds {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
-    }
 }
