@@ -121,26 +121,10 @@ pub async fn publish(
     body: &Value,
 ) {
     use lapin::{
-        BasicProperties, Connection, ConnectionProperties, ExchangeKind,
-        options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
-        types::FieldTable,
+        BasicProperties,
+        options::{BasicPublishOptions, ConfirmSelectOptions},
     };
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
-    let channel = conn.create_channel().await.expect("a channel");
-    channel
-        .exchange_declare(
-            exchange,
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("the exchange");
+    let (conn, channel) = open(amqp_url, Some(exchange)).await;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
@@ -169,26 +153,10 @@ pub async fn publish(
 /// publishes (a publisher that asks for routing is refused without one).
 pub async fn bind_queue(amqp_url: &str, exchange: &str, routing_key: &str, queue: &str) {
     use lapin::{
-        Connection, ConnectionProperties, ExchangeKind,
-        options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+        options::{QueueBindOptions, QueueDeclareOptions},
         types::FieldTable,
     };
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
-    let channel = conn.create_channel().await.expect("a channel");
-    channel
-        .exchange_declare(
-            exchange,
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("the exchange");
+    let (conn, channel) = open(amqp_url, Some(exchange)).await;
     channel
         .queue_declare(
             queue,
@@ -215,14 +183,8 @@ pub async fn bind_queue(amqp_url: &str, exchange: &str, routing_key: &str, queue
 
 /// Every message now on `queue` (acknowledged), as JSON with its `message_id`.
 pub async fn drain(amqp_url: &str, queue: &str) -> Vec<(Option<String>, Value)> {
-    use lapin::{
-        Connection, ConnectionProperties,
-        options::{BasicAckOptions, BasicGetOptions},
-    };
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
-    let channel = conn.create_channel().await.expect("a channel");
+    use lapin::options::{BasicAckOptions, BasicGetOptions};
+    let (conn, channel) = open(amqp_url, None).await;
     let mut out = Vec::new();
     while let Some(message) = channel
         .basic_get(queue, BasicGetOptions::default())
@@ -251,4 +213,32 @@ pub fn amqp_url(stack: &Stack) -> String {
             .host_port("rabbitmq", 5672)
             .expect("a rabbitmq service")
     )
+}
+
+/// A connection and a channel to the broker at `amqp_url`, with `exchange` declared as its
+/// owner declares it (a durable topic exchange).
+async fn open(amqp_url: &str, exchange: Option<&str>) -> (lapin::Connection, lapin::Channel) {
+    use lapin::{
+        Connection, ConnectionProperties, ExchangeKind, options::ExchangeDeclareOptions,
+        types::FieldTable,
+    };
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {amqp_url}: {e}"));
+    let channel = conn.create_channel().await.expect("a channel");
+    if let Some(exchange) = exchange {
+        channel
+            .exchange_declare(
+                exchange,
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("the exchange");
+    }
+    (conn, channel)
 }

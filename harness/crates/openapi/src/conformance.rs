@@ -150,6 +150,23 @@ impl Document {
     }
 }
 
+impl Document {
+    /// Checks one response against `operation` itself (no route to match: for a mock that
+    /// knows which operation it answers).
+    pub fn check_answer(
+        &self,
+        operation: &Operation,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Nonconformance> {
+        match check_operation(operation, status, headers, body) {
+            None => Ok(()),
+            Some(violations) => Err(Nonconformance { violations }),
+        }
+    }
+}
+
 /// The violations of one response to `operation` (None: it conforms).
 pub(crate) fn check_operation(
     operation: &Operation,

@@ -1,8 +1,8 @@
 //! The provider's side of an exchange, for mocks that stand in for a documented service:
 //! [`Document::check_request`] says whether a request is one the document accepts (and if
-//! not, which status a provider would answer and why), [`Document::answer`] makes a response
-//! the document allows (its examples first, else a value generated from the schema with a
-//! seed), and [`Document::generate`] draws one schema-valid value.
+//! not, which status a provider would answer and why), and [`Document::answer`] makes a
+//! response the document allows (its examples first, else a value generated from the schema
+//! with a seed).
 //!
 //! Parameters are read as a provider reads them off the wire: path segments are
 //! percent-decoded, and a text that parses as a number or a boolean is also tried as one.
@@ -71,7 +71,7 @@ pub struct Answer {
     pub body: Option<Value>,
 }
 
-/// How many draws [`Document::generate`] makes before it gives up on a schema whose
+/// How many draws a generated answer gets before giving up on a schema whose
 /// constraints the generator does not meet (a `pattern`, say).
 const DRAWS: u32 = 64;
 
@@ -339,14 +339,6 @@ impl Document {
         }
     }
 
-    /// A value valid against `schema` (2020-12 dialect, `$ref`s into this document),
-    /// generated with `seed`: the same seed gives the same value. None when the generator
-    /// cannot meet the schema's constraints.
-    pub fn generate(&self, schema: &Value, seed: u64) -> Option<Value> {
-        let validator = self.compile_schema(schema)?;
-        self.generate_with(schema, seed, |v| validator.is_valid(v))
-    }
-
     fn generate_with(
         &self,
         schema: &Value,
@@ -362,18 +354,6 @@ impl Document {
             let value = strategy.new_tree(&mut runner).ok()?.current();
             accepts(&value).then_some(value)
         })
-    }
-
-    fn compile_schema(&self, schema: &Value) -> Option<jsonschema::Validator> {
-        let mut with_root = match schema {
-            Value::Object(m) => Value::Object(m.clone()),
-            Value::Bool(b) => return crate::document::compile(&Value::Bool(*b)).ok(),
-            _ => return None,
-        };
-        if let Some(c) = self.root().get("components") {
-            with_root["components"] = c.clone();
-        }
-        crate::document::compile(&with_root).ok()
     }
 }
 
@@ -414,20 +394,6 @@ fn location_word(l: Location) -> &'static str {
 /// Whether the wire values of a parameter are valid: one value read as text, number or
 /// boolean; several (repeated query keys, or comma-separated for an array) as an array.
 fn param_accepts(root: &Value, p: &Parameter, values: &[String]) -> bool {
-    let readings = |text: &str| {
-        let mut r = vec![Value::String(text.to_owned())];
-        if let Ok(n) = text.parse::<i64>() {
-            r.push(Value::from(n));
-        } else if let Ok(f) = text.parse::<f64>()
-            && f.is_finite()
-        {
-            r.push(Value::from(f));
-        }
-        if let Ok(b) = text.parse::<bool>() {
-            r.push(Value::Bool(b));
-        }
-        r
-    };
     let wants_array = generate::resolve(root, &p.schema)
         .get("type")
         .and_then(Value::as_str)
@@ -441,7 +407,7 @@ fn param_accepts(root: &Value, p: &Parameter, values: &[String]) -> bool {
         // Each item read the way its schema wants: try the combinations item by item.
         let mut arrays: Vec<Vec<Value>> = vec![Vec::new()];
         for item in items {
-            let options = readings(item);
+            let options = crate::verify::wire_readings(item);
             arrays = arrays
                 .into_iter()
                 .flat_map(|a| {
@@ -456,7 +422,10 @@ fn param_accepts(root: &Value, p: &Parameter, values: &[String]) -> bool {
         }
         return arrays.into_iter().any(|a| p.accepts(&Value::Array(a)));
     }
-    values.len() == 1 && readings(&values[0]).iter().any(|r| p.accepts(r))
+    values.len() == 1
+        && crate::verify::wire_readings(&values[0])
+            .iter()
+            .any(|r| p.accepts(r))
 }
 
 fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {

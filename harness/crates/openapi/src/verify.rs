@@ -1169,8 +1169,15 @@ fn wire_accepts(p: &Parameter, value: &Value) -> bool {
     if value.is_array() || value.is_object() {
         return p.accepts(value);
     }
-    let text = scalar_text(value);
-    let mut readings = vec![Value::String(text.clone())];
+    wire_readings(&scalar_text(value))
+        .iter()
+        .any(|r| p.accepts(r))
+}
+
+/// The values a text off the wire may stand for: the string itself, and the number or
+/// boolean it spells.
+pub(crate) fn wire_readings(text: &str) -> Vec<Value> {
+    let mut readings = vec![Value::String(text.to_owned())];
     if let Ok(n) = text.parse::<i64>() {
         readings.push(Value::from(n));
     } else if let Ok(f) = text.parse::<f64>()
@@ -1181,7 +1188,7 @@ fn wire_accepts(p: &Parameter, value: &Value) -> bool {
     if let Ok(b) = text.parse::<bool>() {
         readings.push(Value::Bool(b));
     }
-    readings.iter().any(|r| p.accepts(r))
+    readings
 }
 
 fn scalar_text(v: &Value) -> String {
