@@ -24,6 +24,8 @@ pub struct Config {
     pub breaker_open: Duration,
     /// Timeout of each call to inventory or payments.
     pub upstream_timeout: Duration,
+    /// How often the intake queue's depth is read for its gauge.
+    pub intake_depth_interval: Duration,
 }
 
 impl Config {
@@ -55,6 +57,15 @@ impl Config {
                 expected: "a whole number of failures, at least 1",
             });
         }
+        let intake_depth_interval = env.millis("INTAKE_DEPTH_INTERVAL_MS", 500)?;
+        if intake_depth_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "INTAKE_DEPTH_INTERVAL_MS".to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+                expected: "a whole number of milliseconds",
+            });
+        }
         Ok(Self {
             port: env.port(8081)?,
             database_url: env.string(
@@ -74,6 +85,7 @@ impl Config {
             breaker_failure_threshold,
             breaker_open: env.millis("BREAKER_OPEN_MS", 10_000)?,
             upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 3_000)?,
+            intake_depth_interval,
         })
     }
 }
@@ -103,6 +115,7 @@ mod tests {
         assert_eq!(c.breaker_failure_threshold, 5);
         assert_eq!(c.breaker_open, Duration::from_secs(10));
         assert_eq!(c.upstream_timeout, Duration::from_secs(3));
+        assert_eq!(c.intake_depth_interval, Duration::from_millis(500));
     }
 
     #[test]
@@ -115,6 +128,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("BREAKER_OPEN_MS"), "{err}");
+        let err = Config::from_env(&Env::from_pairs([("INTAKE_DEPTH_INTERVAL_MS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("INTAKE_DEPTH_INTERVAL_MS"), "{err}");
+        let c = Config::from_env(&Env::from_pairs([("INTAKE_DEPTH_INTERVAL_MS", "100")])).unwrap();
+        assert_eq!(c.intake_depth_interval, Duration::from_millis(100));
         let c = Config::from_env(&Env::from_pairs([("PAYMENTS_URL", "http://p:1/")])).unwrap();
         assert_eq!(c.payments_url, "http://p:1");
     }

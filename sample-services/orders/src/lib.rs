@@ -9,7 +9,8 @@
 //! Modules by capability: [`creation`] (intake and idempotency), [`payment`] (client,
 //! retries, circuit breaker), [`inventory`], [`fulfilment`] (the decision for one order),
 //! [`events`] and [`broker`] (the shipping hand-off and the intake queue), [`worker`]
-//! (consumer and sweeper); plus [`model`], [`view`], [`handlers`] and [`config`].
+//! (consumer and sweeper), [`intake_depth`] (the queue's depth as a gauge); plus [`model`],
+//! [`view`], [`handlers`] and [`config`].
 
 pub mod broker;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod creation;
 pub mod events;
 pub mod fulfilment;
 pub mod handlers;
+pub mod intake_depth;
 pub mod inventory;
 pub mod model;
 pub mod payment;

@@ -8,6 +8,7 @@ use orders::{
     config::Config,
     events::Publisher,
     fulfilment::Fulfilment,
+    intake_depth::{self, LapinDepth},
     inventory::HttpInventoryClient,
     model::{MIGRATOR, OrderRepository, PgOrderRepository},
     payment::{CircuitBreaker, HttpPaymentsClient, PaymentGateway, SystemClock},
@@ -110,6 +111,11 @@ async fn run(config: Config) -> Result<(), String> {
         worker::SWEEP_AFTER,
         shutdown.clone(),
     ));
+    let depth_task = tokio::spawn(intake_depth::run(
+        LapinDepth::new(conn.clone()),
+        config.intake_depth_interval,
+        shutdown.clone(),
+    ));
 
     let state = AppState {
         orders,
@@ -120,6 +126,7 @@ async fn run(config: Config) -> Result<(), String> {
     shutdown.cancel();
     let worker_result = worker_task.await;
     let _ = sweeper_task.await;
+    let _ = depth_task.await;
     lapin_publisher.close().await;
     if let Err(e) = conn.close(200, "orders stopping").await {
         tracing::warn!(error = %e, "closing the broker connection failed");

@@ -5,6 +5,7 @@
 //! Nothing here generates load: the scenario side (on goose) comes behind a feature, so the
 //! CLI can evaluate thresholds over recorded measurements without compiling it.
 
+pub mod scrape;
 pub mod series;
 pub mod threshold;
 

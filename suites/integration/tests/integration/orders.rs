@@ -138,6 +138,12 @@ async fn orders_with_mocked_peers() {
         event["event_id"].as_str(),
         "message_id = event_id"
     );
+    // The intake queue's depth is a gauge on /metrics (read every INTAKE_DEPTH_INTERVAL_MS).
+    let depth = gauge(&base, "orders_intake_queue_depth").await;
+    assert!(
+        depth.is_some_and(|d| d >= 0.0),
+        "orders_intake_queue_depth on /metrics: {depth:?}"
+    );
 
     // 2. Inventory refuses the reservation: rejected as out of stock, payments never asked.
     inventory
@@ -282,6 +288,11 @@ async fn orders_with_mocked_peers() {
 
 /// The breaker state gauge of orders (0 closed, 1 half-open, 2 open) from `/metrics`.
 async fn breaker_state(base: &str) -> Option<f64> {
+    gauge(base, "orders_breaker_state").await
+}
+
+/// A gauge without labels from the `/metrics` of the service at `base`.
+async fn gauge(base: &str, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("{base}/metrics"))
         .await
         .ok()?
@@ -289,7 +300,7 @@ async fn breaker_state(base: &str) -> Option<f64> {
         .await
         .ok()?;
     text.lines()
-        .find(|l| l.starts_with("orders_breaker_state"))
+        .find(|l| l.split_whitespace().next() == Some(name))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
 }
