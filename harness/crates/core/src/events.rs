@@ -126,6 +126,8 @@ pub enum Event {
     TestFinished(crate::run::TestResult),
     /// A level finished (or was found not configured, or was not run).
     LevelFinished(crate::run::LevelSummary),
+    /// A load run ended: its figures, the server's view and each threshold's verdict.
+    LoadFinished(Box<crate::load::LoadReport>),
     /// The run finished: the gate's verdict, or interrupted.
     RunFinished {
         outcome: crate::run::RunOutcome,
