@@ -285,7 +285,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Mock(args) => mock::serve(args).await,
         Command::Run(args) => {
             let (sink, multi) = progress();
-            let passed = run::run(args, sink).await;
+            let passed = run::run(args, sink, &multi).await;
             gate(multi, passed, "the gate failed (see above and the reports)")
         }
         Command::Contract {
@@ -391,6 +391,17 @@ fn describe(event: &Event) -> Option<String> {
             "{service}: its container exited with code {exit_code} while the stack is up; last lines of its log:\n{log_tail}"
         ),
         Event::Stopping { run_id } => format!("removing run {run_id}"),
+        Event::LevelStarted { level } => format!("level {level}: started"),
+        Event::LevelStep { level, step } => format!("level {level}: {step}"),
+        // Progress lines for failures only (the log would otherwise get a line per test).
+        Event::LevelProgress {
+            level,
+            last,
+            passed,
+            failed,
+            last_passed: false,
+        } => format!("level {level}: {last} FAILED ({passed} passed, {failed} failed so far)"),
+        Event::LevelFinished(summary) => level_line(summary),
         Event::PactVerifying {
             consumer,
             provider,
@@ -427,6 +438,27 @@ fn describe(event: &Event) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// A level's closing line: its status and totals.
+fn level_line(s: &harness::run::LevelSummary) -> String {
+    use harness::run::LevelStatus;
+    format!(
+        "level {}: {} ({} passed, {} failed, {} skipped, {} flaky) in {:.1}s{}",
+        s.level,
+        match s.status {
+            LevelStatus::Passed => "passed",
+            LevelStatus::Failed => "FAILED",
+            LevelStatus::NotConfigured => "not configured",
+            LevelStatus::NotRun => "not run",
+        },
+        s.passed,
+        s.failed,
+        s.skipped,
+        s.flaky,
+        s.duration.as_secs_f64(),
+        s.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+    )
 }
 
 fn progress() -> (EventSink, MultiProgress) {
@@ -523,6 +555,28 @@ fn progress() -> (EventSink, MultiProgress) {
             }
             Event::Stopping { run_id } => {
                 let _ = m.println(format!("removing run {run_id}"));
+            }
+            // A spinner per level of `harness run`: what it does now, its tests as they end.
+            Event::LevelStarted { level } => {
+                bar(&format!("level {level}")).set_message("started".to_owned())
+            }
+            Event::LevelStep { level, step } => bar(&format!("level {level}")).set_message(step),
+            Event::LevelProgress {
+                level,
+                passed,
+                failed,
+                last,
+                last_passed,
+            } => {
+                if !last_passed {
+                    // A failure is worth a line of its own as it happens.
+                    let _ = m.println(format!("level {level}: {last} FAILED"));
+                }
+                bar(&format!("level {level}"))
+                    .set_message(format!("{passed} passed, {failed} failed; last: {last}"));
+            }
+            Event::LevelFinished(summary) => {
+                bar(&format!("level {}", summary.level)).finish_with_message(level_line(&summary))
             }
             _ => {}
         }

@@ -56,7 +56,11 @@ pub(crate) struct RunArgs {
 }
 
 /// Runs the pyramid; `Ok(true)` when the gate passed.
-pub(crate) async fn run(args: RunArgs, progress: EventSink) -> Result<bool, Failure> {
+pub(crate) async fn run(
+    args: RunArgs,
+    progress: EventSink,
+    display: &indicatif::MultiProgress,
+) -> Result<bool, Failure> {
     let started = Instant::now();
     let config = crate::contract::load_config(args.config.as_deref())?;
     let mut selected = Vec::new();
@@ -161,6 +165,8 @@ pub(crate) async fn run(args: RunArgs, progress: EventSink) -> Result<bool, Fail
             e,
         )
     })?;
+    // The level spinners go before the summary is printed (they would redraw over it).
+    let _ = display.clear();
     print!("{}", harness::report::console(&report));
     for g in &gate {
         println!("gate: {g}");
@@ -290,25 +296,6 @@ impl RunState<'_> {
                 continue;
             }
             let summary = self.level(level, &cfg).await;
-            eprintln!(
-                "level {level}: {} ({} passed, {} failed, {} skipped, {} flaky) in {:.1}s{}",
-                match summary.status {
-                    LevelStatus::Passed => "passed",
-                    LevelStatus::Failed => "FAILED",
-                    LevelStatus::NotConfigured => "not configured",
-                    LevelStatus::NotRun => "not run",
-                },
-                summary.passed,
-                summary.failed,
-                summary.skipped,
-                summary.flaky,
-                summary.duration.as_secs_f64(),
-                summary
-                    .note
-                    .as_deref()
-                    .map(|n| format!(": {n}"))
-                    .unwrap_or_default()
-            );
             failed_below |= summary.status == LevelStatus::Failed;
             (self.sink)(Event::LevelFinished(summary));
         }
@@ -320,7 +307,7 @@ impl RunState<'_> {
         let mut summary = empty(level, LevelStatus::Passed, None);
         let mut problems: Vec<String> = Vec::new();
         if cfg.stack
-            && let Err(e) = self.start_stack().await
+            && let Err(e) = self.start_stack(level).await
         {
             problems.push(format!("the stack did not start: {e}"));
         }
@@ -343,7 +330,7 @@ impl RunState<'_> {
             }
         }
         if cfg.pact && self.stack.is_some() {
-            match self.pact().await {
+            match self.pact(level).await {
                 Ok((passed, failed, more)) => {
                     summary.passed += passed;
                     summary.failed += failed;
@@ -356,7 +343,7 @@ impl RunState<'_> {
             if self.stack.is_none() {
                 break;
             }
-            match self.openapi(service).await {
+            match self.openapi(level, service).await {
                 Ok((passed, failed)) => {
                     summary.passed += passed;
                     summary.failed += failed;
@@ -381,8 +368,15 @@ impl RunState<'_> {
         summary
     }
 
-    async fn start_stack(&mut self) -> Result<(), Error> {
-        eprintln!("starting the stack {}", self.config.manifest.display());
+    fn step(&self, level: Level, step: String) {
+        (self.sink)(Event::LevelStep { level, step });
+    }
+
+    async fn start_stack(&mut self, level: Level) -> Result<(), Error> {
+        self.step(
+            level,
+            format!("starting the stack {}", self.config.manifest.display()),
+        );
         // The first stack has the run's id (its logs go in `<run>/logs`); later ones get the
         // run's id and a number, their logs in `<run>/stacks/<id>/logs`.
         let id = if self.stacks_started == 0 {
@@ -440,13 +434,29 @@ impl RunState<'_> {
             "--no-tests=warn",
             "--retries",
             &self.config.run.gate.retries.to_string(),
+            // Live progress only (the results are read from the JUnit report): one JSON
+            // line per test event on stdout.
+            "--message-format",
+            "libtest-json",
             "-E",
             filter,
         ])
+        .env("NEXTEST_EXPERIMENTAL_LIBTEST_JSON", "1")
         .current_dir(self.root)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
+        .stdout(Stdio::piped())
         .stderr(Stdio::from(err));
+        // Run from a test or a cargo-run program, the variables cargo set for it must not
+        // reach the build nextest starts (they would rebuild crates whose build scripts watch
+        // them), nor the settings of a nextest that runs us.
+        for key in harness::images::inherited_cargo_vars() {
+            cmd.env_remove(key);
+        }
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("NEXTEST_") {
+                cmd.env_remove(key);
+            }
+        }
         if with_stack && let Some(stack) = &self.stack {
             // As `harness up --env-file` writes them (GATEWAY_URL) and as provider-state
             // programs get them (HARNESS_GATEWAY_URL).
@@ -459,9 +469,12 @@ impl RunState<'_> {
             cmd.env("HARNESS_LOGS_DIR", stack.run_dir().join("logs"));
             cmd.env("HARNESS_RUN_ID", stack.run_id());
         }
-        eprintln!(
-            "level {level}: cargo nextest run -E '{filter}' (output in {})",
-            log_path.display()
+        self.step(
+            level,
+            format!(
+                "cargo nextest run -E '{filter}' (output in {})",
+                log_path.display()
+            ),
         );
         // Its own process group, stopped with SIGTERM if the run is interrupted: nextest then
         // stops its tests, whose stacks go with them.
@@ -470,6 +483,9 @@ impl RunState<'_> {
             .spawn()
             .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
         let guard = GroupGuard(child.id());
+        if let Some(stdout) = child.stdout.take() {
+            follow_progress(level, stdout, log, self.sink.clone()).await;
+        }
         let status = child
             .wait()
             .await
@@ -498,7 +514,7 @@ impl RunState<'_> {
     /// Every pact against the run's stack, as `harness contract verify --attach` would:
     /// (passed, failed) interactions, and what went wrong beyond them (a provider without
     /// pacts, a state program that did not start).
-    async fn pact(&self) -> Result<(u32, u32, Vec<String>), String> {
+    async fn pact(&self, level: Level) -> Result<(u32, u32, Vec<String>), String> {
         let stack = self.stack.as_ref().ok_or("no stack")?;
         let args = crate::contract::VerifyArgs {
             provider: None,
@@ -512,9 +528,12 @@ impl RunState<'_> {
         else {
             return Ok((0, 0, Vec::new()));
         };
-        eprintln!(
-            "pact: verifying {} against the level's stack",
-            providers.iter().cloned().collect::<Vec<_>>().join(", ")
+        self.step(
+            level,
+            format!(
+                "pact: verifying {} against the level's stack",
+                providers.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
         );
         let reports =
             crate::contract::verify_on(stack, self.config, &sources, &providers, self.sink.clone())
@@ -532,7 +551,7 @@ impl RunState<'_> {
 
     /// One service against its OpenAPI document on the run's stack: (passed, failed)
     /// operations.
-    async fn openapi(&self, service: &str) -> Result<(u32, u32), String> {
+    async fn openapi(&self, level: Level, service: &str) -> Result<(u32, u32), String> {
         let stack = self.stack.as_ref().ok_or("no stack")?;
         let url = stack.url(service).map_err(|e| e.to_string())?;
         let args = OpenApiArgs {
@@ -552,7 +571,10 @@ impl RunState<'_> {
             headers,
             time_budget,
         } = crate::openapi::prepare(&args, self.config).map_err(|e| e.to_string())?;
-        eprintln!("openapi {service}: checking {url} against {}", doc.origin());
+        self.step(
+            level,
+            format!("openapi {service}: checking {url} against {}", doc.origin()),
+        );
         let report = crate::openapi::run(
             &args,
             self.config,
@@ -568,6 +590,66 @@ impl RunState<'_> {
         let failed = report.operations.iter().filter(|o| !o.passed()).count() as u32;
         Ok((report.operations.len() as u32 - failed, failed))
     }
+}
+
+/// Reads nextest's libtest-json lines until its stdout closes: each goes into the level's
+/// log, and each test that ends is a [`Event::LevelProgress`].
+async fn follow_progress(
+    level: Level,
+    stdout: tokio::process::ChildStdout,
+    log: std::fs::File,
+    sink: EventSink,
+) {
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+    let mut log = std::io::LineWriter::new(log);
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let (mut passed, mut failed) = (0, 0);
+    while let Ok(Some(line)) = lines.next_line().await {
+        let _ = writeln!(log, "{line}");
+        let Some((name, ok)) = test_ended(&line) else {
+            continue;
+        };
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        sink(Event::LevelProgress {
+            level,
+            passed,
+            failed,
+            last: name,
+            last_passed: ok,
+        });
+    }
+}
+
+/// A libtest-json line of a test that ended: its name (without nextest's `binary-id$`
+/// prefix) and whether it passed. Other lines (suites, starts, ignored tests) are `None`.
+fn test_ended(line: &str) -> Option<(String, bool)> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        event: &'a str,
+        #[serde(default)]
+        name: String,
+    }
+    let l: Line<'_> = serde_json::from_str(line).ok()?;
+    if l.kind != "test" {
+        return None;
+    }
+    let ok = match l.event {
+        "ok" => true,
+        "failed" | "timeout" => false,
+        _ => return None,
+    };
+    let name = match l.name.split_once('$') {
+        Some((_, test)) => test.to_owned(),
+        None => l.name,
+    };
+    Some((name, ok))
 }
 
 /// Sends SIGTERM to a process group when dropped (an interrupted level's nextest).

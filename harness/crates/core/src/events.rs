@@ -106,10 +106,28 @@ pub enum Event {
     },
     /// A level started.
     LevelStarted { level: crate::run::Level },
+    /// What a running level is doing now ("starting the stack", "cargo nextest run ...").
+    LevelStep {
+        level: crate::run::Level,
+        step: String,
+    },
+    /// Live progress of a level's tests as the runner reports them (nextest's libtest-json
+    /// stream): how many ended so far and the last one. Progress only: the results are the
+    /// [`Event::TestFinished`] events read from the runner's JUnit report.
+    LevelProgress {
+        level: crate::run::Level,
+        passed: u32,
+        failed: u32,
+        /// The test that ended last, and whether it passed.
+        last: String,
+        last_passed: bool,
+    },
     /// A test of the level finished.
     TestFinished(crate::run::TestResult),
     /// A level finished (or was found not configured, or was not run).
     LevelFinished(crate::run::LevelSummary),
+    /// A load run ended: its figures, the server's view and each threshold's verdict.
+    LoadFinished(Box<crate::load::LoadReport>),
     /// The run finished: the gate's verdict, or interrupted.
     RunFinished {
         outcome: crate::run::RunOutcome,

@@ -1,7 +1,7 @@
 //! The core of Harness, shared by every other crate: the events the libraries emit
 //! ([`Event`], serialisable and versioned), the errors they return ([`Error`], with the CLI's
 //! exit code for each kind), contract verification results ([`contract`], [`openapi`]), runs of the test pyramid
-//! ([`run`]), where a run writes its files ([`run_dir`]), and small text and
+//! ([`run`]), load runs as reports read them ([`load`]), where a run writes its files ([`run_dir`]), and small text and
 //! workspace helpers that several crates need once. It depends on nothing heavy, so report
 //! writers can build on it alone.
 
@@ -9,6 +9,7 @@ pub mod contract;
 mod error;
 mod events;
 pub mod labels;
+pub mod load;
 pub mod openapi;
 pub mod run;
 pub mod run_dir;

@@ -66,25 +66,8 @@ impl ImageProvider {
         }
         // cargo's progress goes to stderr, which the user sees; stdout stays quiet.
         // CARGO_ENCODED_RUSTFLAGS would take precedence over RUSTFLAGS.
-        // What cargo sets for the test or program that runs us (CARGO_MANIFEST_DIR...) must
-        // not reach this build: build scripts that watch such a variable (ring's does)
-        // would make every build from a different test rebuild them and all that depends
-        // on them.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if matches!(
-                key.as_ref(),
-                "CARGO_MANIFEST_DIR"
-                    | "CARGO_MANIFEST_PATH"
-                    | "CARGO_CRATE_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "CARGO_RUSTC_CURRENT_DIR"
-            ) || key.starts_with("CARGO_PKG_")
-                || key.starts_with("CARGO_BIN_")
-            {
-                cmd.env_remove(key.as_ref());
-            }
+        for key in inherited_cargo_vars() {
+            cmd.env_remove(key);
         }
         cmd.env("RUSTFLAGS", "-C target-feature=+crt-static")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -125,6 +108,30 @@ pub(crate) fn cargo_failure(
             packages.join(", ")
         ),
     }
+}
+
+/// The variables cargo sets for the test or program that runs us (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`...), to remove from a cargo build or test run started from there: build
+/// scripts that watch such a variable (ring's does) would make every build started from a
+/// different test rebuild them and all that depends on them. `CARGO`, `CARGO_HOME`,
+/// `CARGO_TARGET_DIR` and the like stay: they say which cargo and where, as the caller meant.
+pub fn inherited_cargo_vars() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            let key = key.to_string_lossy();
+            matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            ) || key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
+        })
+        .collect()
 }
 
 pub(crate) fn cargo_program() -> std::ffi::OsString {

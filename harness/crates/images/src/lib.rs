@@ -43,6 +43,7 @@ mod pull;
 pub mod recipe;
 mod reference;
 
+pub use cargo::inherited_cargo_vars;
 pub(crate) use cargo::*;
 pub use context::tar_files;
 pub(crate) use context::*;

@@ -8,6 +8,7 @@
 mod cli;
 mod code;
 mod leaks;
+mod run;
 
 use std::{
     collections::HashMap,
