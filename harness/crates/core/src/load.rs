@@ -68,27 +68,50 @@ pub struct ClientPoint {
     pub p99: Option<f64>,
 }
 
-/// One service's figures from its `/metrics`, before and after the run.
+/// What one service saw over a window (the load run, warm-up included), from its
+/// `/metrics` scraped before and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerStats {
     pub service: String,
+    /// The window's length, seconds.
+    pub window: f64,
     pub requests: u64,
     /// Answers with a 5xx status.
     pub errors: u64,
     /// Answers with a 4xx status.
     pub client_errors: u64,
     pub rps: f64,
-    /// Seconds, from the latency histogram's buckets.
+    /// Latency percentiles in seconds, interpolated inside the histogram's buckets.
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// The same per route template and method, by route then method.
+    #[serde(default)]
+    pub by_route: Vec<RouteStats>,
+}
+
+/// What one service saw of one route over a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteStats {
+    pub method: String,
+    /// The route template (`/orders/{id}`).
+    pub route: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub client_errors: u64,
+    pub rps: f64,
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
 }
 
-/// One second of a service's view.
+/// One step of a service's timeline: the window ending at `at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerPoint {
+    /// End of the window, seconds since the run started.
     pub at: f64,
     pub rps: f64,
+    /// 5xx answers in the window.
     pub errors: u64,
     pub p95: Option<f64>,
 }
@@ -105,7 +128,7 @@ pub struct ServerTimeline {
 pub struct GaugeSeries {
     pub service: String,
     pub metric: String,
-    /// (seconds since the load started, value).
+    /// `(seconds since the run started, value summed over label sets)`.
     pub points: Vec<(f64, f64)>,
 }
 

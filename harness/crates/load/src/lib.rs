@@ -1,14 +1,28 @@
-//! Harness load testing, the part that judges a run: what was measured ([`series`]: latency
-//! histograms, request and error counts per target) and the threshold language that turns
-//! it into pass/fail verdicts ([`threshold`]: `p95(GET /api/products) < 300ms`).
+//! Harness load testing. The part that judges a run needs no load generator: what was
+//! measured ([`series`]: latency histograms, request and error counts per target), the
+//! threshold language that turns it into verdicts ([`threshold`]: `p95(GET /api/products)
+//! < 300ms`), the server's view from the services' `/metrics` ([`scrape`]), what a suite
+//! hands the harness ([`plan`] in, [`results`] out) and the judged report ([`judge`]).
 //!
-//! Nothing here generates load: the scenario side (on goose) comes behind a feature, so the
-//! CLI can evaluate thresholds over recorded measurements without compiling it.
+//! The scenario side runs on goose behind the `goose` feature ([`goose`](crate::goose)):
+//! a load suite is a binary of the user's workspace, so the CLI evaluates, scrapes and
+//! reports without compiling goose.
 
+mod error;
+#[cfg(feature = "goose")]
+pub mod goose;
+pub mod judge;
+pub mod plan;
+pub mod results;
 pub mod scrape;
 pub mod series;
 pub mod threshold;
+pub mod usage;
 
+pub use error::LoadError;
+pub use judge::{abort_rules, judge};
+pub use plan::Plan;
+pub use results::LoadResults;
 pub use series::{Histogram, Measurements, Series};
 pub use threshold::{
     Kind, Limit, Measured, MeasuredValue, Metric, Op, Threshold, ThresholdError, Unit, Verdict,
