@@ -1,4 +1,5 @@
-//! The console's final summary: a plain-text table the CLI prints after its progress lines.
+//! The console's final summary: a plain-text table the CLI prints after its progress lines,
+//! then, for a load run, its thresholds and one line of figures.
 
 use std::fmt::Write;
 
@@ -27,6 +28,49 @@ pub fn console(report: &RunReport) -> String {
         );
         if let Some(note) = &s.note {
             let _ = writeln!(out, "{:<12} {note}", "");
+        }
+    }
+    for (level, load) in report.loads() {
+        let _ = writeln!(
+            out,
+            "{level} {}: {} users, {} warm-up, {} measured",
+            load.profile,
+            load.users,
+            text::span(load.warmup),
+            text::span(load.duration)
+        );
+        for t in &load.thresholds {
+            let why = t
+                .measured
+                .iter()
+                .chain(&t.reason)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            };
+            let verdict = if t.passed { "passed" } else { "failed" };
+            let _ = writeln!(out, "  {verdict} {}{why}", t.threshold);
+        }
+        match load.all() {
+            Some(all) => {
+                let _ = writeln!(
+                    out,
+                    "  {} requests, {}/s, p95 {}, {} errors ({})",
+                    all.count,
+                    text::rate(all.rate),
+                    text::latency(all.p95),
+                    all.errors,
+                    text::share(all.errors, all.count)
+                );
+            }
+            None => out.push_str("  no requests\n"),
+        }
+        for w in &load.warnings {
+            let _ = writeln!(out, "warning: {level}: {w}");
         }
     }
     for w in &report.warnings {

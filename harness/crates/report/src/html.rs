@@ -1,7 +1,9 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched)
 //! with the verdict, the pyramid (a bar per level, its width the level's test count, bottom
 //! level at the bottom), per-level results, each failure with its output, and the contract
-//! results (pact interactions, OpenAPI operations).
+//! results (pact interactions, OpenAPI operations), and a load run's section: its thresholds,
+//! the client's and the server's figures, line charts of latency, requests per second and
+//! each gauge over time ([`crate::chart`]), the load generator's use of the machine.
 //!
 //! Written by hand rather than with a template engine: one page, a few loops, and every
 //! value goes through [`esc`].
@@ -10,10 +12,15 @@ use std::fmt::Write;
 
 use harness_core::{
     contract::Outcome,
-    run::{LevelStatus, TestOutcome},
+    load::LoadReport,
+    run::{Level, LevelStatus, TestOutcome},
 };
 
-use crate::{model::RunReport, text};
+use crate::{
+    chart::{Chart, Series, line_chart},
+    model::RunReport,
+    text,
+};
 
 /// HTML-escapes text for element content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -38,7 +45,9 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border-bottom:1px
 th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 pre{background:#f6f8fa;padding:.6rem;overflow:auto;max-height:24rem;font-size:12.5px}\
 .warn{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:6px}\
-details{margin:.4rem 0}summary{cursor:pointer}svg text{font:13px system-ui,sans-serif}";
+details{margin:.4rem 0}summary{cursor:pointer}svg text{font:13px system-ui,sans-serif}\
+figure{margin:1.2rem 0}figcaption{font-weight:600;margin-bottom:.3rem}svg.chart{max-width:100%;height:auto}\
+.chart text{font-size:12px;fill:#1d232a}.chart .axis-label,.chart .band-label{fill:#57606a}";
 
 /// The HTML page of a run.
 pub fn html(report: &RunReport) -> String {
@@ -124,6 +133,9 @@ pub fn html(report: &RunReport) -> String {
         out.push_str("</table></details>");
     }
     contracts(&mut out, report);
+    for (level, load) in report.loads() {
+        load_section(&mut out, level, load);
+    }
     out.push_str("</body></html>\n");
     out
 }
@@ -238,5 +250,184 @@ fn contracts(out: &mut String, report: &RunReport) {
             );
         }
         out.push_str("</table>");
+    }
+}
+
+/// A load run: settings, thresholds, the client's figures, charts over time, the server's
+/// figures, the load generator, warnings.
+fn load_section(out: &mut String, level: Level, load: &LoadReport) {
+    let title = if level == Level::Load {
+        "Load".to_owned()
+    } else {
+        format!("Load (level {level})")
+    };
+    let passed = load.thresholds.iter().filter(|t| t.passed).count();
+    let _ = write!(
+        out,
+        "<section id=\"load-{level}\" class=\"load\"><h2>{title}</h2><p>Profile <code>{profile}</code>: {users} users, {warmup} warm-up, {duration} measured; thresholds: <span class=\"{class}\">{passed} of {n} passed</span>.</p>",
+        profile = esc(&load.profile),
+        users = load.users,
+        warmup = text::span(load.warmup),
+        duration = text::span(load.duration),
+        class = if load.passed() { "passed" } else { "failed" },
+        n = load.thresholds.len(),
+    );
+    if !load.thresholds.is_empty() {
+        out.push_str(
+            "<table class=\"thresholds\"><tr><th>threshold</th><th>result</th><th>measured</th></tr>",
+        );
+        for t in &load.thresholds {
+            let (class, verdict) = if t.passed {
+                ("passed", "passed")
+            } else {
+                ("failed", "failed")
+            };
+            let measured = t
+                .measured
+                .iter()
+                .chain(&t.reason)
+                .map(|s| esc(s))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td class=\"{class}\">{verdict}</td><td>{measured}</td></tr>",
+                esc(&t.threshold)
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !load.targets.is_empty() {
+        out.push_str("<h3>Client</h3><table class=\"targets\"><tr><th>target</th><th>kind</th><th>count</th><th>rate/s</th><th>p50</th><th>p95</th><th>p99</th><th>errors</th></tr>");
+        for t in &load.targets {
+            let kind = text::kind(t.kind);
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{kind}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{} ({})</td></tr>",
+                esc(&t.target),
+                t.count,
+                text::rate(t.rate),
+                text::latency(t.p50),
+                text::latency(t.p95),
+                text::latency(t.p99),
+                t.errors,
+                text::share(t.errors, t.count)
+            );
+        }
+        out.push_str("</table>");
+    }
+    charts(out, level, load);
+    if !load.server.is_empty() {
+        out.push_str("<h3>Server (its <code>/metrics</code>)</h3><table class=\"server\"><tr><th>service</th><th>requests</th><th>rps</th><th>5xx</th><th>4xx</th><th>p50</th><th>p95</th><th>p99</th></tr>");
+        for s in &load.server {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                esc(&s.service),
+                s.requests,
+                text::rate(s.rps),
+                s.errors,
+                s.client_errors,
+                text::latency(s.p50),
+                text::latency(s.p95),
+                text::latency(s.p99)
+            );
+        }
+        out.push_str("</table>");
+    }
+    let _ = write!(
+        out,
+        "<p class=\"generator\">Load generator: {}.</p>",
+        esc(&text::generator(&load.generator))
+    );
+    for w in &load.warnings {
+        let _ = write!(out, "<p class=\"warn\">{}</p>", esc(w));
+    }
+    out.push_str("</section>");
+}
+
+/// The load run's charts: the client's latency, requests per second (the client's and each
+/// service's), each gauge; the warm-up shaded.
+fn charts(out: &mut String, level: Level, load: &LoadReport) {
+    const SECONDS: &str = "seconds since the load started";
+    let band = (load.warmup > 0.0).then(|| (0.0, load.warmup, "warm-up".to_owned()));
+    let mut figure = |caption: &str, chart: Chart| {
+        let _ = write!(
+            out,
+            "<figure><figcaption>{}</figcaption>{}</figure>",
+            esc(caption),
+            line_chart(&chart)
+        );
+    };
+    if !load.timeline.is_empty() {
+        let ms = |f: fn(&harness_core::load::ClientPoint) -> Option<f64>| {
+            load.timeline
+                .iter()
+                .map(|p| (p.at, f(p).map(|s| s * 1000.0)))
+                .collect::<Vec<_>>()
+        };
+        figure(
+            "Client latency per second (ms)",
+            Chart {
+                id: format!("chart-{level}-latency"),
+                label: "the client's p50, p95 and p99 latency per second, in milliseconds".into(),
+                x_label: SECONDS.into(),
+                y_label: "ms".into(),
+                series: vec![
+                    Series::new("p50", ms(|p| p.p50)),
+                    Series::new("p95", ms(|p| p.p95)),
+                    Series::new("p99", ms(|p| p.p99)),
+                ],
+                band: band.clone(),
+            },
+        );
+    }
+    if !load.timeline.is_empty() || !load.server_timeline.is_empty() {
+        let mut series = Vec::new();
+        if !load.timeline.is_empty() {
+            series.push(Series::new(
+                "client",
+                load.timeline
+                    .iter()
+                    .map(|p| (p.at, Some(p.requests as f64)))
+                    .collect(),
+            ));
+        }
+        for s in &load.server_timeline {
+            series.push(
+                Series::new(
+                    format!("{} (server)", s.service),
+                    s.points.iter().map(|p| (p.at, Some(p.rps))).collect(),
+                )
+                .dashed(),
+            );
+        }
+        figure(
+            "Requests per second",
+            Chart {
+                id: format!("chart-{level}-rps"),
+                label: "requests per second: sent by the client, answered by each service".into(),
+                x_label: SECONDS.into(),
+                y_label: "requests/s".into(),
+                series,
+                band: band.clone(),
+            },
+        );
+    }
+    for (i, g) in load.gauges.iter().enumerate() {
+        figure(
+            &format!("{} of {} over time", g.metric, g.service),
+            Chart {
+                id: format!("chart-{level}-gauge-{i}"),
+                label: format!("{} of {} over time", g.metric, g.service),
+                x_label: SECONDS.into(),
+                y_label: "value".into(),
+                series: vec![Series::new(
+                    g.metric.clone(),
+                    g.points.iter().map(|&(x, y)| (x, Some(y))).collect(),
+                )],
+                band: band.clone(),
+            },
+        );
     }
 }

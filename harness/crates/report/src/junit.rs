@@ -1,7 +1,9 @@
 //! `junit.xml`: one `<testsuite>` per level, one `<testcase>` per test (classname: its
 //! suite), failures with their output, flaky tests as passes with `<flakyFailure>` reruns
 //! (as nextest writes them), contract interactions and OpenAPI operations as test cases of
-//! their level. Written with quick-junit, the crate nextest writes its own with.
+//! their level. A load run's thresholds are tests of their level already; its figures are
+//! properties of the level's suite (`load.requests`, `load.rps`, `load.p95_seconds`...).
+//! Written with quick-junit, the crate nextest writes its own with.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
@@ -27,6 +29,35 @@ pub fn junit(report: &RunReport) -> String {
                 "status",
                 text::status(level.summary.status),
             ));
+        }
+        if let Some(load) = &level.load {
+            let mut props = vec![
+                ("load.profile", load.profile.clone()),
+                ("load.users", load.users.to_string()),
+                ("load.warmup_seconds", load.warmup.to_string()),
+                ("load.duration_seconds", load.duration.to_string()),
+            ];
+            if let Some(all) = load.all() {
+                props.extend([
+                    ("load.requests", all.count.to_string()),
+                    ("load.errors", all.errors.to_string()),
+                    ("load.rps", format!("{:.3}", all.rate)),
+                ]);
+                if let Some(p95) = all.p95 {
+                    props.push(("load.p95_seconds", format!("{p95:.6}")));
+                }
+            }
+            let passed = load.thresholds.iter().filter(|t| t.passed).count();
+            props.extend([
+                ("load.thresholds_passed", passed.to_string()),
+                (
+                    "load.thresholds_failed",
+                    (load.thresholds.len() - passed).to_string(),
+                ),
+            ]);
+            for (name, value) in props {
+                suite.add_property(quick_junit::Property::new(name, value));
+            }
         }
         // A level that failed beyond its tests (its stack did not start, nextest failed
         // without a failing test, a provider had no pacts) is a test case of its own, so a

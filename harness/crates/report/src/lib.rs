@@ -9,11 +9,17 @@
 //!   described by the JSON Schema [`REPORT_SCHEMA`] (`report.schema.json`, checked in);
 //! - [`markdown`]: `summary.md`, for a pull-request comment or a CI job summary;
 //! - [`html`]: `report.html`, one self-contained page with the pyramid, the levels, the
-//!   failures with their output and the contract results.
+//!   failures with their output, the contract results and a load run's figures with line
+//!   charts over time (inline SVG).
+//!
+//! A load run (`Event::LoadFinished`) is kept on its level ([`LevelReport::load`]); its
+//! thresholds arrive as tests of the level like any other. The console, `summary.md` and
+//! `report.html` show its figures; `junit.xml` adds them as properties of the level's suite.
 //!
 //! [`write_reports`] writes the files of a run atomically; [`point_latest`] keeps
 //! `reports/latest` on the newest run. Nothing here prints.
 
+mod chart;
 mod console;
 mod html;
 mod junit;

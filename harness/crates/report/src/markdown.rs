@@ -1,7 +1,11 @@
 //! `summary.md`: short Markdown for a pull-request comment or a CI job summary: the verdict,
-//! one row per level, the pyramid's warnings, and each failure with the line that says why.
+//! one row per level, the pyramid's warnings, each failure with the line that says why, and
+//! a load run's section (its settings, thresholds, client and server figures, the load
+//! generator's use of the machine, warnings).
 
 use std::fmt::Write;
+
+use harness_core::{load::LoadReport, run::Level};
 
 use crate::{model::RunReport, text};
 
@@ -51,7 +55,96 @@ pub fn markdown(report: &RunReport) -> String {
             );
         }
     }
+    for (level, load) in report.loads() {
+        load_section(&mut out, level, load);
+    }
     out
+}
+
+fn load_section(out: &mut String, level: Level, load: &LoadReport) {
+    let title = if level == Level::Load {
+        "Load".to_owned()
+    } else {
+        format!("Load (level {level})")
+    };
+    let _ = writeln!(
+        out,
+        "\n### {title}\n\nProfile {}, {} users, {} warm-up, {} measured.",
+        code(&load.profile),
+        load.users,
+        text::span(load.warmup),
+        text::span(load.duration)
+    );
+    if !load.thresholds.is_empty() {
+        let passed = load.thresholds.iter().filter(|t| t.passed).count();
+        let _ = writeln!(
+            out,
+            "\nThresholds: {passed} of {} passed.\n",
+            load.thresholds.len()
+        );
+        for t in &load.thresholds {
+            let verdict = if t.passed { "passed" } else { "**failed**" };
+            let why = t
+                .measured
+                .iter()
+                .chain(&t.reason)
+                .map(|s| plain(s))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            };
+            let _ = writeln!(out, "- {verdict} {}{why}", code(&t.threshold));
+        }
+    }
+    if !load.targets.is_empty() {
+        out.push_str("\n| target | kind | count | rate/s | p50 | p95 | p99 | errors |\n");
+        out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for t in &load.targets {
+            let kind = text::kind(t.kind);
+            let _ = writeln!(
+                out,
+                "| {} | {kind} | {} | {} | {} | {} | {} | {} ({}) |",
+                code(&t.target),
+                t.count,
+                text::rate(t.rate),
+                text::latency(t.p50),
+                text::latency(t.p95),
+                text::latency(t.p99),
+                t.errors,
+                text::share(t.errors, t.count)
+            );
+        }
+    }
+    if !load.server.is_empty() {
+        out.push_str("\nThe server's view (its `/metrics`):\n\n");
+        out.push_str("| service | requests | rps | 5xx | 4xx | p50 | p95 | p99 |\n");
+        out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for s in &load.server {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                code(&s.service),
+                s.requests,
+                text::rate(s.rps),
+                s.errors,
+                s.client_errors,
+                text::latency(s.p50),
+                text::latency(s.p95),
+                text::latency(s.p99)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nLoad generator: {}.",
+        text::generator(&load.generator)
+    );
+    for w in &load.warnings {
+        let _ = writeln!(out, "\n> **Warning**: {}", plain(w));
+    }
 }
 
 /// Inline code that holds any text: a fence longer than any run of backticks in it.

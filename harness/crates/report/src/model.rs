@@ -1,11 +1,13 @@
 //! The report of one run, built from its events by [`Collector`]: what every writer renders.
 //! Its JSON form is `report.json` (see [`REPORT_SCHEMA_VERSION`] and `report.schema.json`).
+//! A load run's result (`harness_core::load::LoadReport`) is kept on its level as it came.
 
 use std::time::Duration;
 
 use harness_core::{
     Event,
     contract::InteractionResult,
+    load::LoadReport,
     openapi::OperationReport,
     run::{Level, LevelStatus, LevelSummary, RunOutcome, TestOutcome, TestResult},
 };
@@ -30,7 +32,8 @@ pub struct RunReport {
     pub warnings: Vec<String>,
 }
 
-/// One level: its totals, its tests, and the contract results gathered in it.
+/// One level: its totals, its tests, the contract results gathered in it and, for the load
+/// level, the load run's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LevelReport {
     pub summary: LevelSummary,
@@ -39,6 +42,10 @@ pub struct LevelReport {
     pub interactions: Vec<InteractionResult>,
     #[serde(default)]
     pub operations: Vec<OperationReport>,
+    /// The load run's figures, timelines and verdicts (its thresholds are also among
+    /// `tests`, one test each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadReport>,
 }
 
 impl RunReport {
@@ -107,6 +114,13 @@ impl RunReport {
         out
     }
 
+    /// The load runs' results with their levels, bottom level first.
+    pub fn loads(&self) -> impl Iterator<Item = (Level, &LoadReport)> {
+        self.levels
+            .iter()
+            .filter_map(|l| l.load.as_ref().map(|r| (l.summary.level, r)))
+    }
+
     /// The level's report, if the run has it.
     pub fn level(&self, level: Level) -> Option<&LevelReport> {
         self.levels.iter().find(|l| l.summary.level == level)
@@ -126,8 +140,9 @@ pub struct Failure {
 }
 
 /// Builds a [`RunReport`] from the events of a run, in the order they were emitted.
-/// Contract results (`InteractionVerified`, `OperationVerified`) belong to the level that is
-/// running when they arrive.
+/// Contract results (`InteractionVerified`, `OperationVerified`) and a load run's result
+/// (`LoadFinished`) belong to the level that is running when they arrive (without one: the
+/// contract level, the load level).
 #[derive(Debug, Default)]
 pub struct Collector {
     run_id: String,
@@ -170,6 +185,11 @@ impl Collector {
                 let level = self.current.unwrap_or(Level::Contract);
                 self.level_mut(level).operations.push(o.clone());
             }
+            Event::LoadFinished(load) => {
+                let level = self.current.unwrap_or(Level::Load);
+                // A second load run in the same level replaces the first.
+                self.level_mut(level).load = Some(LoadReport::clone(load));
+            }
             Event::RunFinished { outcome, duration } => {
                 self.outcome = Some(*outcome);
                 self.duration = *duration;
@@ -196,6 +216,7 @@ impl Collector {
             tests: Vec::new(),
             interactions: Vec::new(),
             operations: Vec::new(),
+            load: None,
         });
         self.levels.sort_by_key(|l| l.summary.level);
         let i = self

@@ -54,6 +54,27 @@ fn junit_xml_is_xml_with_a_suite_per_level_and_every_failure() {
     let unit = suites[0];
     assert_eq!(unit.attribute("tests"), Some("3"));
     assert_eq!(suites[2].attribute("failures"), Some("1"));
+    // Load: a test case per threshold, the run's figures as properties of its suite.
+    let load = suites[4];
+    assert_eq!(load.attribute("tests"), Some("2"));
+    assert_eq!(load.attribute("failures"), Some("1"));
+    let threshold = case("p99(order_complete) < 1s");
+    assert_eq!(threshold.attribute("classname"), Some("load smoke"));
+    assert!(threshold.children().any(|n| n.has_tag_name("failure")));
+    let property = |name: &str| {
+        load.descendants()
+            .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name))
+            .and_then(|n| n.attribute("value"))
+            .unwrap_or_else(|| panic!("no property {name}"))
+    };
+    assert_eq!(property("load.profile"), "smoke");
+    assert_eq!(property("load.requests"), "11006");
+    assert_eq!(property("load.p95_seconds"), "0.044000");
+    assert_eq!(property("load.thresholds_failed"), "1");
+    assert!(
+        !unit.descendants().any(|n| n.has_tag_name("property")),
+        "only the load level has load figures"
+    );
 }
 
 #[test]
@@ -73,14 +94,44 @@ fn report_json_follows_its_schema_and_reads_back() {
     let mut broken = json.clone();
     broken.as_object_mut().unwrap().remove("run_id");
     assert!(!validator.is_valid(&broken));
-    let mut broken = json;
+    let mut broken = json.clone();
     broken["levels"][0]["summary"]["status"] = "green".into();
+    assert!(!validator.is_valid(&broken));
+    // The load run is on its level, and its schema is checked too.
+    let load = json["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l.get("load").is_some())
+        .expect("a level with a load run");
+    assert_eq!(json["levels"][load]["summary"]["level"], "load");
+    assert!(
+        json["levels"][0].get("load").is_none(),
+        "no load field without a load run"
+    );
+    for (pointer, bad) in [
+        ("/targets/0/kind", serde_json::json!("everything")),
+        ("/timeline/3/p95", serde_json::json!("fast")),
+        ("/gauges/0/points/2", serde_json::json!([1.0])),
+        ("/thresholds/0/passed", serde_json::json!("yes")),
+    ] {
+        let mut broken = json.clone();
+        *broken["levels"][load]["load"].pointer_mut(pointer).unwrap() = bad;
+        assert!(!validator.is_valid(&broken), "{pointer}");
+    }
+    let mut broken = json;
+    broken["levels"][load]["load"]
+        .as_object_mut()
+        .unwrap()
+        .remove("profile");
     assert!(!validator.is_valid(&broken));
     // An unfinished run is still a valid report.
     assert!(validator.is_valid(&serde_json::to_value(run(None)).unwrap()));
 }
 
-// Durations differ from run to run: snapshots show them redacted.
+// Durations differ from run to run: snapshots show them redacted. The load run's figures are
+// the sample's own and stay: latencies read `12.4 ms` or `1.42 s` (two decimals) and spans
+// `2 s`, which the filter does not take for a run's `12.3 s`.
 #[test]
 fn markdown_summary() {
     let md = markdown(&run(Some(RunOutcome::Failed)));
@@ -114,7 +165,7 @@ fn report_html_is_one_self_contained_page_with_the_pyramid_and_the_failures() {
         "unit: 3 tests",
         "contract: 1 test,",
         "e2e: 2 tests",
-        "load: 0 tests, not configured",
+        "load: 2 tests, failed",
     ] {
         assert!(page.contains(level), "{level}");
     }
@@ -128,8 +179,111 @@ fn report_html_is_one_self_contained_page_with_the_pyramid_and_the_failures() {
         page.contains("expected status 201 but was 500"),
         "the pact mismatch"
     );
-    for forbidden in ["<script", "http://", "https://", "<link"] {
+    for forbidden in ["<script", "http://", "https://", "<link", "url(", "@import"] {
         assert!(!page.contains(forbidden), "self-contained: {forbidden}");
+    }
+}
+
+/// The part of `page` from `start` to the end of the element it opens (`</tag>`).
+fn element<'a>(page: &'a str, start: &str, tag: &str) -> &'a str {
+    let from = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in the page"));
+    let end = format!("</{tag}>");
+    let len = page[from..].find(&end).expect("closed") + end.len();
+    &page[from..from + len]
+}
+
+#[test]
+fn report_html_has_the_load_section_with_its_tables_and_three_charts() {
+    let page = html(&run(Some(RunOutcome::Failed)));
+    let load = element(&page, "<section id=\"load-load\"", "section");
+    assert!(load.contains("<h2>Load</h2>"));
+    assert!(load.contains("Profile <code>smoke</code>: 20 users, 2 s warm-up, 18 s measured"));
+    assert!(load.contains("1 of 2 passed"));
+    assert!(
+        load.contains("<code>p99(order_complete) &lt; 1s</code></td><td class=\"failed\">failed</td><td>p99 = 1.42s</td>"),
+        "the failing threshold, escaped"
+    );
+    for row in [
+        "<code>GET /api/products</code></td><td>request</td>",
+        "<code>browse and order</code></td><td>scenario</td>",
+        "<code>order_complete</code></td><td>measurement</td>",
+        "<tr><td>gateway</td>",
+        "<tr><td>orders</td>",
+    ] {
+        assert!(load.contains(row), "{row}");
+    }
+    assert!(load.contains("CPU 85 % avg, 140 % max of 200 % (2 cores), RSS 48.3 MB"));
+    assert!(load.contains("<p class=\"warn\">payments: /metrics could not be read"));
+
+    // Latency: p50, p95 and p99; the first second has no responses, so each line starts at
+    // 1 s (19 points), and the warm-up is shaded.
+    let latency = element(load, "<svg id=\"chart-load-latency\"", "svg");
+    assert_eq!(latency.matches("<g class=\"series\"").count(), 3);
+    assert_eq!(latency.matches("<polyline").count(), 3);
+    for line in latency.split("<polyline").skip(1) {
+        let points = line.split("points=\"").nth(1).unwrap();
+        assert_eq!(points[..points.find('"').unwrap()].split(' ').count(), 19);
+    }
+    assert!(latency.contains("class=\"band\"") && latency.contains(">warm-up<"));
+    // Requests per second: the client's and each service's, 20 points each.
+    let rps = element(load, "<svg id=\"chart-load-rps\"", "svg");
+    for name in ["client", "gateway (server)", "orders (server)"] {
+        assert!(rps.contains(&format!("data-series=\"{name}\"")), "{name}");
+    }
+    assert_eq!(rps.matches("<polyline").count(), 3);
+    // The queue's depth.
+    let gauge = element(load, "<svg id=\"chart-load-gauge-0\"", "svg");
+    assert!(gauge.contains("data-series=\"orders_intake_queue_depth\""));
+    assert_eq!(gauge.matches("<polyline").count(), 1);
+    assert_eq!(load.matches("<svg").count(), 3);
+    assert!(!load.contains("NaN"));
+}
+
+#[test]
+fn a_load_run_belongs_to_the_running_level_or_else_to_load() {
+    let load = sample::load_report();
+    let mut c = Collector::new();
+    c.push(&harness_core::Event::LoadFinished(Box::new(load.clone())));
+    let report = c.report();
+    assert_eq!(
+        report.level(Level::Load).unwrap().load.as_ref(),
+        Some(&load)
+    );
+    let mut c = Collector::new();
+    c.push(&harness_core::Event::LevelStarted { level: Level::E2e });
+    c.push(&harness_core::Event::LoadFinished(Box::new(load.clone())));
+    let report = c.report();
+    assert_eq!(report.level(Level::E2e).unwrap().load.as_ref(), Some(&load));
+    assert!(report.level(Level::Load).is_none());
+    assert!(markdown(&report).contains("### Load (level e2e)"));
+    assert!(console(&report).starts_with("level"), "the table first");
+    assert!(console(&report).contains("e2e smoke: 20 users"));
+}
+
+#[test]
+fn markdown_load_tables_keep_their_columns() {
+    let md = markdown(&run(Some(RunOutcome::Failed)));
+    let section = &md[md.find("### Load").expect("a load section")..];
+    let targets: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| target |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(
+        targets.len(),
+        2 + 5,
+        "header, rule and 5 targets: {targets:#?}"
+    );
+    let server: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| service |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(server.len(), 2 + 2, "{server:#?}");
+    for row in targets.iter().chain(&server) {
+        assert_eq!(row.matches(" | ").count(), 7, "8 columns: {row}");
     }
 }
 
