@@ -298,6 +298,8 @@ pub fn load_report() -> LoadReport {
         server: vec![
             ServerStats {
                 service: "gateway".into(),
+                window: duration,
+                by_route: Vec::new(),
                 requests: count + 23,
                 errors: 3,
                 client_errors: 11,
@@ -308,6 +310,8 @@ pub fn load_report() -> LoadReport {
             },
             ServerStats {
                 service: "orders".into(),
+                window: duration,
+                by_route: Vec::new(),
                 requests: count - products + 4,
                 errors: errors - 2,
                 client_errors: 0,
