@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: `harness run`, the sample system's test pyramid (unit, integration,
-# contract, end-to-end; load not configured yet) with the reports and the gate, then the
+# contract, end-to-end, load) with the reports and the gate, then the
 # same run's end-to-end level with a planted failure, which must fail the gate and be named
 # in every report; and nothing of either run may be left in Docker.
 #
@@ -39,7 +39,31 @@ done
 scripts/check-jsonschema.sh --schemafile harness/crates/report/report.schema.json "$reports/$run_id/report.json" ||
   fail "report.json of run $run_id does not follow harness/crates/report/report.schema.json"
 [ "$(left_behind "$run_id")" = "0 container(s), 0 network(s)" ] || fail "run $run_id left $(left_behind "$run_id")"
-say "run $run_id passed; reports in $reports/$run_id (report.json follows its schema); nothing left behind"
+# The load level: its figures in summary.md and its charts in report.html.
+grep -q 'order_complete' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no load figures"
+grep -q 'GET /api/products' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no per-request load figures"
+grep -q 'orders_intake_queue_depth' "$reports/$run_id/report.html" || fail "report.html of run $run_id has no queue depth chart"
+say "run $run_id passed; reports in $reports/$run_id (report.json follows its schema, the load figures in summary.md and report.html); nothing left behind"
+
+say "harness load: a threshold nothing can meet and one on a measurement without samples must fail the gate"
+set +e
+"$bin/harness" load --profile smoke --duration 4s --threshold 'p99 < 1us' --threshold 'p95(no_such_measurement) < 1s' >"$work/load.out" 2>"$work/load.err"
+code=$?
+set -e
+cat "$work/load.out" >&2
+[ "$code" = 1 ] || { cat "$work/load.err" >&2; fail "harness load with p99 < 1us exited $code, expected 1 (a threshold failed)"; }
+grep -q 'threshold FAILED p99 < 1us: p99 = ' "$work/load.out" || fail "harness load did not name the failed threshold and its measured value"
+grep -q 'threshold FAILED p95(no_such_measurement) < 1s: no samples' "$work/load.out" || fail "a threshold without samples did not fail as such"
+load_run=$(run_id_of "$work/load.out")
+[ -n "$load_run" ] || fail "no run id in the output of harness load"
+[ "$(left_behind "$load_run")" = "0 container(s), 0 network(s)" ] || fail "run $load_run left $(left_behind "$load_run")"
+set +e
+"$bin/harness" load --threshold 'p95 << 2s' >"$work/bad.out" 2>&1
+code=$?
+set -e
+[ "$code" = 2 ] || { cat "$work/bad.out" >&2; fail "a bad threshold exited $code, expected 2"; }
+grep -q 'column 6' "$work/bad.out" || { cat "$work/bad.out" >&2; fail "a bad threshold's message does not name its column"; }
+say "harness load: exit 1 naming 'p99 < 1us' and its measured value, a threshold without samples failed, bad threshold text exit 2 at column 6"
 
 say "harness run --level e2e with HARNESS_PLANTED_FAILURE=1: must fail and name the test"
 set +e

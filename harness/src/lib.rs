@@ -69,6 +69,13 @@ pub use harness_mock as mock;
 #[cfg(feature = "report")]
 pub use harness_report as report;
 
+/// Load runs: [`load::Threshold`]s (`p95(GET /api/products) < 300ms`) judged over what a
+/// load suite measured, the servers' view from their `/metrics` ([`load::scrape`]), and
+/// (feature `goose`) the scenario side a load suite is written with
+/// (`harness::load::goose::main`).
+#[cfg(feature = "load")]
+pub use harness_load as load;
+
 /// The testcontainers crate the bridge is built on (0.28), so an image type and
 /// `StackBuilder::container` always agree on its version.
 #[cfg(feature = "testcontainers")]

@@ -41,6 +41,20 @@
 //! retries = 0                     # nextest retries of a failing test
 //! allow_flaky = true              # a test passing on a retry passes
 //!
+//! [load]                          # `harness load`, the load level of `harness run`
+//! command = ["cargo", "run", "-p", "load-suite"]   # the load suite (a goose binary)
+//! target = "gateway"              # the stack service it drives (HARNESS_LOAD_TARGET)
+//! scrape = ["gateway", "orders"]  # services whose /metrics are scraped (default: every HTTP one)
+//! gauges = ["orders_intake_queue_depth"]   # gauges followed over time
+//! [load.profiles.smoke]
+//! users = 4
+//! duration = "10s"                # measured, after the warm-up
+//! warmup = "2s"
+//! thresholds = ["error_rate < 1%", "p95(GET /api/products) < 500ms"]
+//! abort = false                   # stop once a threshold goose can judge is lost
+//! [run.levels.load]
+//! profile = "smoke"
+//!
 //! [openapi.services.gateway]
 //! # document = "contracts/openapi/gateway.json"
 //! headers = { X-Tenant = "t1" }   # sent with every request
@@ -71,6 +85,34 @@ struct Raw {
     openapi: RawOpenApi,
     #[serde(default)]
     run: RawRun,
+    load: Option<RawLoad>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoad {
+    command: Option<Vec<String>>,
+    target: Option<String>,
+    scrape: Option<Vec<String>>,
+    metrics_path: Option<String>,
+    #[serde(default)]
+    gauges: Vec<String>,
+    seed: Option<u64>,
+    start_timeout: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    users: Option<usize>,
+    duration: Option<String>,
+    warmup: Option<String>,
+    #[serde(default)]
+    thresholds: Vec<String>,
+    #[serde(default)]
+    abort: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +128,7 @@ struct RawRun {
 #[serde(deny_unknown_fields)]
 struct RawLevel {
     tests: Option<String>,
+    profile: Option<String>,
     #[serde(default)]
     stack: bool,
     #[serde(default)]
@@ -176,6 +219,44 @@ pub(crate) struct Config {
     pub(crate) contract: Contract,
     pub(crate) openapi: OpenApi,
     pub(crate) run: Run,
+    pub(crate) load: Option<LoadConfig>,
+}
+
+/// `[load]`: the load suite, what it drives, what is scraped, and the named profiles.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadConfig {
+    pub(crate) command: Vec<String>,
+    pub(crate) target: String,
+    /// Services whose `/metrics` are scraped (None: every service with an HTTP URL).
+    pub(crate) scrape: Option<Vec<String>>,
+    pub(crate) metrics_path: String,
+    pub(crate) gauges: Vec<String>,
+    pub(crate) seed: u64,
+    /// How long the suite may take to start (a `cargo run` may compile it first).
+    pub(crate) start_timeout: Duration,
+    pub(crate) profiles: BTreeMap<String, Profile>,
+}
+
+/// A named load profile (`[load.profiles.smoke]`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Profile {
+    pub(crate) users: usize,
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) thresholds: Vec<harness::load::Threshold>,
+    pub(crate) abort: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            users: 1,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            thresholds: Vec::new(),
+            abort: false,
+        }
+    }
 }
 
 /// `[run]`: what `harness run` runs at each level, and the gate.
@@ -192,6 +273,8 @@ pub(crate) struct Run {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LevelConfig {
     pub(crate) tests: Option<String>,
+    /// The load profile the level runs (`[load.profiles.<name>]`).
+    pub(crate) profile: Option<String>,
     pub(crate) stack: bool,
     /// Verify every pact ([contract]) against the run's stack, as `harness contract verify`.
     pub(crate) pact: bool,
@@ -418,20 +501,29 @@ impl Config {
                 )
             })
         };
+        let load = match raw.load {
+            None => None,
+            Some(raw) => Some(parse_load(raw, text, path, &duration)?),
+        };
         let mut levels = BTreeMap::new();
         for (name, l) in raw.run.levels {
             let parsed = level(&format!("[run.levels.{name}]"), &name)?;
-            if parsed == harness::run::Level::Load {
-                return Err(bad(
-                    "[run.levels.load]",
-                    "[run.levels.load]: load profiles are not supported yet; leave it out (it is reported as not configured)".to_owned(),
-                ));
+            if let Some(profile) = &l.profile {
+                let known = load.as_ref().is_some_and(|c| c.profiles.contains_key(profile));
+                if !known {
+                    return Err(bad(
+                        "profile",
+                        format!(
+                            "[run.levels.{name}] profile = {profile:?}: no [load.profiles.{profile}] in this file"
+                        ),
+                    ));
+                }
             }
-            if l.tests.is_none() && l.openapi.is_empty() && !l.pact {
+            if l.tests.is_none() && l.openapi.is_empty() && !l.pact && l.profile.is_none() {
                 return Err(bad(
                     &format!("[run.levels.{name}]"),
                     format!(
-                        "[run.levels.{name}]: give `tests` (a nextest filterset), `pact = true` or `openapi` (services)"
+                        "[run.levels.{name}]: give `tests` (a nextest filterset), `pact = true`, `openapi` (services) or `profile` (a load profile)"
                     ),
                 ));
             }
@@ -439,7 +531,8 @@ impl Config {
                 parsed,
                 LevelConfig {
                     tests: l.tests,
-                    stack: l.stack || l.pact || !l.openapi.is_empty(),
+                    profile: l.profile.clone(),
+                    stack: l.stack || l.pact || !l.openapi.is_empty() || l.profile.is_some(),
                     pact: l.pact,
                     openapi: l.openapi,
                 },
@@ -466,6 +559,7 @@ impl Config {
         Ok(Self {
             openapi,
             run,
+            load,
             path: path.to_owned(),
             manifest: dir.join(
                 raw.stack
@@ -505,6 +599,72 @@ impl Config {
             dir,
         })
     }
+}
+
+/// `[load]`, its profiles' thresholds parsed (a bad one names its line and column).
+fn parse_load(
+    raw: RawLoad,
+    text: &str,
+    path: &Path,
+    duration: &dyn Fn(&str, Option<&String>, Duration) -> Result<Duration, Error>,
+) -> Result<LoadConfig, Error> {
+    let bad = |key: &str, message: String| Error::Manifest {
+        path: path.to_owned(),
+        line: harness::text::line_of_key(text, key),
+        message,
+    };
+    let command = raw.command.unwrap_or_default();
+    if command.is_empty() {
+        return Err(bad(
+            "[load]",
+            "[load]: give `command`, the load suite to start (e.g. [\"cargo\", \"run\", \"-p\", \"load-suite\"])".to_owned(),
+        ));
+    }
+    let mut profiles = BTreeMap::new();
+    for (name, p) in raw.profiles {
+        let key = format!("[load.profiles.{name}]");
+        let users = p.users.unwrap_or(1);
+        if users == 0 {
+            return Err(bad(&key, format!("{key} users = 0: at least one user")));
+        }
+        let mut thresholds = Vec::new();
+        for t in &p.thresholds {
+            let parsed = harness::load::Threshold::parse(t).map_err(|e| Error::Manifest {
+                path: path.to_owned(),
+                line: text
+                    .lines()
+                    .position(|l| l.contains(t.as_str()))
+                    .map(|i| i + 1),
+                message: format!("{key} thresholds: {e}"),
+            })?;
+            thresholds.push(parsed);
+        }
+        let d = Profile::default();
+        profiles.insert(
+            name,
+            Profile {
+                users,
+                duration: duration("duration", p.duration.as_ref(), d.duration)?,
+                warmup: duration("warmup", p.warmup.as_ref(), d.warmup)?,
+                thresholds,
+                abort: p.abort,
+            },
+        );
+    }
+    Ok(LoadConfig {
+        command,
+        target: raw.target.unwrap_or_else(|| "gateway".to_owned()),
+        scrape: raw.scrape,
+        metrics_path: raw.metrics_path.unwrap_or_else(|| "/metrics".to_owned()),
+        gauges: raw.gauges,
+        seed: raw.seed.unwrap_or(0),
+        start_timeout: duration(
+            "start_timeout",
+            raw.start_timeout.as_ref(),
+            Duration::from_secs(600),
+        )?,
+        profiles,
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod config;
 mod contract;
+mod load;
 mod mock;
 mod openapi;
 mod run;
@@ -95,6 +96,12 @@ enum Command {
     /// ([run.gate]). Exit 0 when the gate passed, 1 when it failed, 2 for bad input or
     /// Ctrl-C (what finished is reported, marked interrupted), 3 for the environment.
     Run(run::RunArgs),
+    /// Run the workspace's load suite ([load] in harness.toml) against the stack (or what
+    /// --attach names) with a profile and thresholds, scraping every service's /metrics,
+    /// then print the figures and each threshold's verdict and write the reports. Exit 0
+    /// when every threshold held, 1 when one did not, 2 for bad input (a threshold that
+    /// does not parse, an unknown profile, a suite that fails), 3 for the environment.
+    Load(load::LoadArgs),
     /// Serve a mock of a service on 127.0.0.1 from its OpenAPI document or a pact, for local
     /// work: valid requests get answers the contract allows, others a 4xx saying why; one
     /// line per call. Exit (on Ctrl-C) 0 when nothing was wrong, 1 when a request or an
@@ -287,6 +294,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (sink, multi) = progress();
             let passed = run::run(args, sink, &multi).await;
             gate(multi, passed, "the gate failed (see above and the reports)")
+        }
+        Command::Load(args) => {
+            let (sink, multi) = progress();
+            let passed = load::load(args, sink, &multi).await;
+            gate(multi, passed, "a load threshold did not hold (see above)")
         }
         Command::Contract {
             command: ContractCommand::Verify(args),

@@ -276,7 +276,7 @@ impl RunState<'_> {
             let note = |n: &str| Some(n.to_owned());
             let Some(cfg) = self.config.run.levels.get(&level).cloned() else {
                 let why = if level == Level::Load {
-                    "no load profile: load tests are not available yet"
+                    "no load profile: give [run.levels.load] a profile of [load.profiles] in harness.toml"
                 } else {
                     "no [run.levels] entry for it in harness.toml"
                 };
@@ -349,6 +349,17 @@ impl RunState<'_> {
                     summary.failed += failed;
                 }
                 Err(why) => problems.push(format!("openapi {service}: {why}")),
+            }
+        }
+        if let Some(profile) = &cfg.profile
+            && self.stack.is_some()
+        {
+            match self.load(level, profile).await {
+                Ok((passed, failed)) => {
+                    summary.passed += passed;
+                    summary.failed += failed;
+                }
+                Err(why) => problems.push(format!("load: {why}")),
             }
         }
         // The level's stack goes with it: the next level gets a fresh one (generated
@@ -592,6 +603,33 @@ impl RunState<'_> {
     }
 }
 
+impl RunState<'_> {
+    /// A load profile on the level's stack: (passed, failed) thresholds.
+    async fn load(&self, level: Level, profile: &str) -> Result<(u32, u32), String> {
+        let stack = self.stack.as_ref().ok_or("no stack")?;
+        let load = self
+            .config
+            .load
+            .as_ref()
+            .ok_or("no [load] section in harness.toml")?;
+        let settings =
+            crate::load::Settings::named(profile, load).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let report = crate::load::run_on(
+            stack,
+            self.config,
+            load,
+            &settings,
+            level,
+            self.sink.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let s = crate::load::level_summary(&report, &settings, started.elapsed(), &self.sink);
+        Ok((s.passed, s.failed))
+    }
+}
+
 /// Reads nextest's libtest-json lines until its stdout closes: each goes into the level's
 /// log, and each test that ends is a [`Event::LevelProgress`].
 async fn follow_progress(
@@ -653,7 +691,7 @@ fn test_ended(line: &str) -> Option<(String, bool)> {
 }
 
 /// Sends SIGTERM to a process group when dropped (an interrupted level's nextest).
-struct GroupGuard(Option<u32>);
+pub(crate) struct GroupGuard(pub(crate) Option<u32>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {

@@ -155,9 +155,14 @@ impl ImageProvider {
             tool: "mmdebstrap".to_owned(),
             package: "mmdebstrap".to_owned(),
         });
-        // One install at a time per process; `apt-get update` runs once.
+        // One install at a time per process (`apt-get update` runs once), and one at a time
+        // across processes: tests that start stacks side by side (each its own process
+        // under nextest) would otherwise race for apt's lock on a fresh machine.
         static APT: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
         let mut updated = APT.lock().await;
+        let _machine_wide = machine_lock()
+            .await
+            .map_err(|m| missing(&format!(" (cannot take {APT_LOCK}: {m})")))?;
         if let Some(path) = find_program("mmdebstrap") {
             return Ok(path);
         }
@@ -174,20 +179,48 @@ impl ImageProvider {
     }
 }
 
+/// The file whose lock the harness's processes take around apt (see `ensure_mmdebstrap`).
+const APT_LOCK: &str = "/tmp/harness-apt.lock";
+
+/// Blocks (off the runtime) until this process holds the machine-wide apt lock of the
+/// harness; released when the file is dropped.
+async fn machine_lock() -> std::result::Result<std::fs::File, String> {
+    tokio::task::spawn_blocking(|| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(APT_LOCK)
+            .map_err(|e| e.to_string())?;
+        file.lock().map_err(|e| e.to_string())?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// apt-get with `args`; while another program (not the harness: an unattended upgrade, a
+/// user's apt) holds apt's own lock, it waits and tries again, for up to five minutes.
 pub(crate) async fn run_apt(args: &[&str]) -> std::result::Result<(), String> {
-    let output = tokio::process::Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| e.to_string())?;
-    if output.status.success() {
-        Ok(())
-    } else {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let output = tokio::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            return Ok(());
+        }
         let text = String::from_utf8_lossy(&output.stderr);
+        if text.contains("Could not get lock") && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        }
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        Err(format!("{}: {}", output.status, tail(&lines, 5)))
+        return Err(format!("{}: {}", output.status, tail(&lines, 5)));
     }
 }
 

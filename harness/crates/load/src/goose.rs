@@ -44,6 +44,11 @@ use crate::{
 };
 use harness_core::load::{ClientPoint, TargetKind};
 
+/// The line a suite prints on its standard output when its load starts (after goose is
+/// set up): the harness starts scraping the servers then, so a `cargo run` that compiles
+/// the suite first does not dilute the server's figures. [`main`] and [`run`] print it.
+pub use crate::plan::STARTED;
+
 /// The custom measurements of this process: name -> samples taken after the warm-up.
 struct Custom {
     measuring: AtomicBool,
@@ -75,7 +80,8 @@ pub fn measure(name: &str, value: Duration) {
         .record(value);
 }
 
-/// The whole of a load suite's `main`: reads the plan from the environment, runs the
+/// The whole of a load suite's `main` (the edge of its process: it prints its errors on
+/// stderr, as a binary's `main` does): reads the plan from the environment, runs the
 /// scenarios `build` registers, writes the results where the harness asked, and exits 0
 /// when the load ran (thresholds are the harness's to judge), 2 for a bad plan, 1 when
 /// goose could not run it.
@@ -142,6 +148,8 @@ pub async fn run(
     let attack = configure(plan, &request_log).map_err(goose_error)?;
     let attack = build(attack).map_err(|e| goose_error(*e))?;
 
+    // The suite's main is the edge of its process: telling the harness is its job.
+    println!("{STARTED}");
     let sampler = Sampler::start(Duration::from_secs(1));
     let started = Instant::now();
     let warmup = plan.warmup;

@@ -19,9 +19,13 @@ pub mod series;
 pub mod threshold;
 pub mod usage;
 
+/// A judged load run as reports read it (the types live in `harness-core`, beside the
+/// event that carries them).
+pub use harness_core::load as report;
+
 pub use error::LoadError;
 pub use judge::{abort_rules, judge};
-pub use plan::Plan;
+pub use plan::{Plan, STARTED};
 pub use results::LoadResults;
 pub use series::{Histogram, Measurements, Series};
 pub use threshold::{

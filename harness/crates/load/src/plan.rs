@@ -20,6 +20,9 @@ pub const SEED: &str = "HARNESS_LOAD_SEED";
 /// goose threshold rules to stop the run on, one a line (empty: run to the end).
 pub const ABORT: &str = "HARNESS_LOAD_ABORT";
 
+/// What a suite prints alone on a line of its standard output when its load starts.
+pub const STARTED: &str = "harness-load: load started";
+
 /// One load run's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {

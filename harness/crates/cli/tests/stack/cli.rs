@@ -422,3 +422,47 @@ fn mock_command_refuses_an_unreadable_contract_with_exit_code_2() {
     let (code, _, err) = harness_out(&["mock"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn harness_load_refuses_bad_thresholds_profiles_and_configs_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("harness.toml");
+    std::fs::write(
+        &config,
+        "[load]\ncommand = [\"true\"]\n[load.profiles.smoke]\nthresholds = [\"p95 < 1s\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (code, err) = harness(
+        &["load", "--config", config, "--threshold", "p95 << 2s"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad threshold \"p95 << 2s\" at column 6") && err.contains("       ^"),
+        "{err}"
+    );
+    let (code, err) = harness(&["load", "--config", config, "--profile", "soak"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no load profile \"soak\"") && err.contains("smoke"), "{err}");
+
+    // A bad threshold in harness.toml names the file, the line and the column.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[load]\ncommand = [\"true\"]\n[load.profiles.smoke]\nthresholds = [\n  \"p95 < 1s\",\n  \"p42(x) < 5%\",\n]\n",
+    )
+    .unwrap();
+    let (code, err) = harness(&["load", "--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:6", bad.display())) && err.contains("p42 is a duration"),
+        "{err}"
+    );
+
+    let none = dir.path().join("none.toml");
+    std::fs::write(&none, "").unwrap();
+    let (code, err) = harness(&["load", "--config", none.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no [load] section"), "{err}");
+}
