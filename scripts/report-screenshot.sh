@@ -19,6 +19,6 @@ if [ -z "$browser" ]; then
   browser=$(command -v chromium)
 fi
 page="file://$(cd "$dir" && pwd)/report.html"
-"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1400 \
+"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,${REPORT_HEIGHT:-1400} \
   --screenshot="$dir/report.png" "$page" 2>/dev/null
 echo "$dir/report.png"

@@ -86,14 +86,21 @@ fn token(sub: &str) -> String {
     let exp = jsonwebtoken::get_current_timestamp() + 3600;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &Claims { sub, scope: SCOPES, exp },
+        &Claims {
+            sub,
+            scope: SCOPES,
+            exp,
+        },
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )
     .expect("a signed token")
 }
 
 fn seed() -> u64 {
-    std::env::var("HARNESS_LOAD_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+    std::env::var("HARNESS_LOAD_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The SKUs of the catalogue.
@@ -122,10 +129,19 @@ fn bearer(user: &GooseUser) -> String {
 }
 
 /// A GET with the user's token, named for the metrics (goose reports it as `GET name`).
-async fn get(user: &mut GooseUser, path: &str, name: &str) -> Result<GooseResponse, Box<TransactionError>> {
+async fn get(
+    user: &mut GooseUser,
+    path: &str,
+    name: &str,
+) -> Result<GooseResponse, Box<TransactionError>> {
     let bearer = bearer(user);
-    let builder = user.get_request_builder(&GooseMethod::Get, path)?.bearer_auth(bearer);
-    let request = GooseRequest::builder().set_request_builder(builder).name(name).build();
+    let builder = user
+        .get_request_builder(&GooseMethod::Get, path)?
+        .bearer_auth(bearer);
+    let request = GooseRequest::builder()
+        .set_request_builder(builder)
+        .name(name)
+        .build();
     user.request(request).await
 }
 
@@ -146,7 +162,12 @@ async fn browse(user: &mut GooseUser) -> TransactionResult {
             get(user, &format!("/api/products/{sku}"), "/api/products/{sku}").await?;
         }
         None => {
-            return user.set_failure("the catalogue is empty or unreadable", &mut list.request, None, None);
+            return user.set_failure(
+                "the catalogue is empty or unreadable",
+                &mut list.request,
+                None,
+                None,
+            );
         }
     }
     Ok(())
@@ -171,7 +192,11 @@ async fn order(user: &mut GooseUser) -> TransactionResult {
     let mut placed = user.request(request).await?;
     let accepted = Instant::now();
     let location = match &placed.response {
-        Ok(r) => r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        Ok(r) => r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         Err(_) => None,
     };
     let Some(location) = location else {
@@ -184,11 +209,16 @@ async fn order(user: &mut GooseUser) -> TransactionResult {
             Ok(r) => r.json().await.ok(),
             Err(_) => None,
         };
-        let status = order.as_ref().and_then(|o| o["status"].as_str()).unwrap_or("");
+        let status = order
+            .as_ref()
+            .and_then(|o| o["status"].as_str())
+            .unwrap_or("");
         match status {
             "CONFIRMED" => {
                 measure("order_complete", accepted.elapsed());
-                break order.and_then(|o| o["id"].as_str().map(str::to_owned)).unwrap_or_default();
+                break order
+                    .and_then(|o| o["id"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
             }
             "REJECTED" => {
                 measure("order_rejected", accepted.elapsed());
@@ -205,7 +235,12 @@ async fn order(user: &mut GooseUser) -> TransactionResult {
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
-    get(user, &format!("/api/shipments?order_id={id}"), "/api/shipments").await?;
+    get(
+        user,
+        &format!("/api/shipments?order_id={id}"),
+        "/api/shipments",
+    )
+    .await?;
     Ok(())
 }
 

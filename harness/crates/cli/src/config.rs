@@ -509,7 +509,9 @@ impl Config {
         for (name, l) in raw.run.levels {
             let parsed = level(&format!("[run.levels.{name}]"), &name)?;
             if let Some(profile) = &l.profile {
-                let known = load.as_ref().is_some_and(|c| c.profiles.contains_key(profile));
+                let known = load
+                    .as_ref()
+                    .is_some_and(|c| c.profiles.contains_key(profile));
                 if !known {
                     return Err(bad(
                         "profile",
@@ -601,12 +603,15 @@ impl Config {
     }
 }
 
+/// Reads a duration setting: (key, value, default).
+type DurationSetting<'a> = dyn Fn(&str, Option<&String>, Duration) -> Result<Duration, Error> + 'a;
+
 /// `[load]`, its profiles' thresholds parsed (a bad one names its line and column).
 fn parse_load(
     raw: RawLoad,
     text: &str,
     path: &Path,
-    duration: &dyn Fn(&str, Option<&String>, Duration) -> Result<Duration, Error>,
+    duration: &DurationSetting<'_>,
 ) -> Result<LoadConfig, Error> {
     let bad = |key: &str, message: String| Error::Manifest {
         path: path.to_owned(),
@@ -696,13 +701,71 @@ mod tests {
         let levels: Vec<Level> = config.run.levels.keys().copied().collect();
         assert_eq!(
             levels,
-            [Level::Unit, Level::Integration, Level::Contract, Level::E2e]
+            [
+                Level::Unit,
+                Level::Integration,
+                Level::Contract,
+                Level::E2e,
+                Level::Load
+            ]
         );
         let contract = &config.run.levels[&Level::Contract];
         assert!(contract.pact && contract.stack && contract.openapi.len() == 5);
         assert!(config.run.levels[&Level::E2e].stack);
         assert!(!config.run.levels[&Level::Unit].stack);
+        let load_level = &config.run.levels[&Level::Load];
+        assert_eq!(load_level.profile.as_deref(), Some("smoke"));
+        assert!(load_level.stack);
         assert_eq!(config.run.gate.min_tests, 1);
+        let load = config.load.as_ref().unwrap();
+        assert_eq!(load.target, "gateway");
+        let smoke = &load.profiles["smoke"];
+        assert_eq!(smoke.users, 4);
+        assert_eq!(smoke.duration, Duration::from_secs(10));
+        assert!(
+            smoke
+                .thresholds
+                .iter()
+                .any(|t| t.target() == Some("order_complete"))
+        );
+    }
+
+    #[test]
+    fn load_profiles_default_and_refuse_what_cannot_run() {
+        let path = Path::new("/w/harness.toml");
+        let config = Config::parse(
+            "[load]\ncommand = [\"suite\"]\n[load.profiles.quick]\n",
+            path,
+        )
+        .unwrap();
+        let load = config.load.unwrap();
+        assert_eq!(load.profiles["quick"], Profile::default());
+        assert_eq!(
+            (load.target.as_str(), load.metrics_path.as_str()),
+            ("gateway", "/metrics")
+        );
+        for (text, says) in [
+            ("[load]\n", "give `command`"),
+            (
+                "[load]\ncommand = [\"s\"]\n[load.profiles.x]\nusers = 0\n",
+                "at least one user",
+            ),
+            (
+                "[load]\ncommand = [\"s\"]\n[load.profiles.x]\nduration = \"ten\"\n",
+                "duration",
+            ),
+            (
+                "[run.levels.load]\nprofile = \"smoke\"\n",
+                "no [load.profiles.smoke]",
+            ),
+            (
+                "[load]\ncommand = [\"s\"]\n[load.profiles.x]\nthresholds = [\"rps < 5ms\"]\n",
+                "rps is",
+            ),
+        ] {
+            let e = Config::parse(text, path).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -158,7 +158,10 @@ pub(crate) async fn load(
 ) -> Result<bool, Failure> {
     let started = Instant::now();
     let config = crate::contract::load_config(args.config.as_deref())?;
-    let load = config.load.as_ref().ok_or_else(|| no_load_section(&config))?;
+    let load = config
+        .load
+        .as_ref()
+        .ok_or_else(|| no_load_section(&config))?;
     let settings = Settings::from_args(&args, load)?;
     let root = harness::workspace::find_workspace_root(&config.dir);
     let reports = args
@@ -218,11 +221,13 @@ pub(crate) async fn load(
     });
     let written = {
         let report = collector.lock().unwrap_or_else(|p| p.into_inner()).report();
-        let written = harness::report::write_reports(&run_dir, &report).map_err(|e| {
-            Error::io(format!("writing the reports into {}", run_dir.display()), e)
-        })?;
+        let written = harness::report::write_reports(&run_dir, &report)
+            .map_err(|e| Error::io(format!("writing the reports into {}", run_dir.display()), e))?;
         harness::report::point_latest(&reports, &run_id).map_err(|e| {
-            Error::io(format!("pointing {}/latest at the run", reports.display()), e)
+            Error::io(
+                format!("pointing {}/latest at the run", reports.display()),
+                e,
+            )
         })?;
         written
     };
@@ -432,7 +437,8 @@ async fn run_suite(
     let mut log = std::io::LineWriter::new(log);
     let mut scraper = None;
     let mut started: Option<Instant> = None;
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut said_starting = false;
     loop {
         tokio::select! {
             line = async {
@@ -483,7 +489,11 @@ async fn run_suite(
                     )));
                 }
                 let step = match started {
-                    None => "load: starting the suite".to_owned(),
+                    None if said_starting => continue,
+                    None => {
+                        said_starting = true;
+                        "load: starting the suite (a `cargo run` may build it first)".to_owned()
+                    }
                     Some(at) => format!(
                         "load: {:.0}s of {:.0}s",
                         at.elapsed().as_secs_f64().min(load_time.as_secs_f64()),

@@ -469,7 +469,10 @@ fn level_line(s: &harness::run::LevelSummary) -> String {
         s.skipped,
         s.flaky,
         s.duration.as_secs_f64(),
-        s.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+        s.note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
     )
 }
 

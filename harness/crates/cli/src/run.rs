@@ -421,7 +421,7 @@ impl RunState<'_> {
         let log_path = self.logs.join(format!("nextest-{level}.log"));
         let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
-        let err = log
+        let out = log
             .try_clone()
             .map_err(|e| format!("{}: {e}", log_path.display()))?;
         let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -445,18 +445,13 @@ impl RunState<'_> {
             "--no-tests=warn",
             "--retries",
             &self.config.run.gate.retries.to_string(),
-            // Live progress only (the results are read from the JUnit report): one JSON
-            // line per test event on stdout.
-            "--message-format",
-            "libtest-json",
             "-E",
             filter,
         ])
-        .env("NEXTEST_EXPERIMENTAL_LIBTEST_JSON", "1")
         .current_dir(self.root)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(err));
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::piped());
         // Run from a test or a cargo-run program, the variables cargo set for it must not
         // reach the build nextest starts (they would rebuild crates whose build scripts watch
         // them), nor the settings of a nextest that runs us.
@@ -494,8 +489,8 @@ impl RunState<'_> {
             .spawn()
             .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
         let guard = GroupGuard(child.id());
-        if let Some(stdout) = child.stdout.take() {
-            follow_progress(level, stdout, log, self.sink.clone()).await;
+        if let Some(stderr) = child.stderr.take() {
+            follow_progress(level, stderr, log, self.sink.clone()).await;
         }
         let status = child
             .wait()
@@ -612,8 +607,7 @@ impl RunState<'_> {
             .load
             .as_ref()
             .ok_or("no [load] section in harness.toml")?;
-        let settings =
-            crate::load::Settings::named(profile, load).map_err(|e| e.to_string())?;
+        let settings = crate::load::Settings::named(profile, load).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let report = crate::load::run_on(
             stack,
@@ -630,21 +624,30 @@ impl RunState<'_> {
     }
 }
 
-/// Reads nextest's libtest-json lines until its stdout closes: each goes into the level's
-/// log, and each test that ends is a [`Event::LevelProgress`].
+/// Reads nextest's status lines until its stderr closes: each goes into the level's log,
+/// and each test that ends is a [`Event::LevelProgress`]. Progress only: the results are
+/// the JUnit report's. (nextest's libtest-json stream would be the structured choice, but
+/// it holds a binary's lines until all its tests end, so a suite of one binary would show
+/// nothing until it is done.)
 async fn follow_progress(
     level: Level,
-    stdout: tokio::process::ChildStdout,
+    stderr: tokio::process::ChildStderr,
     log: std::fs::File,
     sink: EventSink,
 ) {
     use std::io::Write as _;
     use tokio::io::AsyncBufReadExt as _;
     let mut log = std::io::LineWriter::new(log);
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
     let (mut passed, mut failed) = (0, 0);
+    let mut summary = false;
     while let Ok(Some(line)) = lines.next_line().await {
         let _ = writeln!(log, "{line}");
+        // The summary repeats the failures: counted once, as they happened.
+        summary |= line.trim_start().starts_with("Summary [");
+        if summary {
+            continue;
+        }
         let Some((name, ok)) = test_ended(&line) else {
             continue;
         };
@@ -663,31 +666,34 @@ async fn follow_progress(
     }
 }
 
-/// A libtest-json line of a test that ended: its name (without nextest's `binary-id$`
-/// prefix) and whether it passed. Other lines (suites, starts, ignored tests) are `None`.
+/// A status line of nextest for a test that ended, `PASS [   0.007s] (1/4) harness-cli::run_fixtures passes`:
+/// the test's name and whether it passed (`PASS`, `FLAKY`; `FAIL`, `TIMEOUT`, a signal...
+/// did not). Retries (`TRY 2 FAIL`, `RETRY`) and other lines are `None`.
 fn test_ended(line: &str) -> Option<(String, bool)> {
-    #[derive(serde::Deserialize)]
-    struct Line<'a> {
-        #[serde(rename = "type")]
-        kind: &'a str,
-        event: &'a str,
-        #[serde(default)]
-        name: String,
-    }
-    let l: Line<'_> = serde_json::from_str(line).ok()?;
-    if l.kind != "test" {
-        return None;
-    }
-    let ok = match l.event {
-        "ok" => true,
-        "failed" | "timeout" => false,
+    let mut words = line.split_whitespace();
+    let status = words.next()?;
+    let ok = match status {
+        "PASS" | "FLAKY" => true,
+        "FAIL" | "TIMEOUT" | "ABORT" | "LEAK-FAIL" => false,
+        s if s.starts_with("SIG") => false,
         _ => return None,
     };
-    let name = match l.name.split_once('$') {
-        Some((_, test)) => test.to_owned(),
-        None => l.name,
-    };
-    Some((name, ok))
+    let mut rest = line.trim_start().strip_prefix(status)?.trim_start();
+    // `FLAKY 2/2`: the attempt that passed, of how many.
+    if status == "FLAKY" {
+        rest = rest.split_once(' ')?.1.trim_start();
+    }
+    // `[   0.007s]`: the time in brackets, maybe with spaces inside.
+    let rest = rest.strip_prefix('[')?;
+    let (_, rest) = rest.split_once(']')?;
+    let mut rest = rest.trim_start();
+    // `(1/4)`: the counter, when nextest shows it.
+    if rest.starts_with('(') {
+        rest = rest.split_once(')')?.1.trim_start();
+    }
+    let (_binary, name) = rest.split_once(' ')?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| (name.to_owned(), ok))
 }
 
 /// Sends SIGTERM to a process group when dropped (an interrupted level's nextest).
@@ -846,6 +852,46 @@ assertion `left == right` failed</failure>
             gate_failures(&config, &[Level::E2e, Level::Load], &c.report()).is_empty(),
             "load is not required: not configured"
         );
+    }
+
+    #[test]
+    fn nextest_status_lines_are_progress() {
+        assert_eq!(
+            test_ended("        PASS [   0.007s] (1/1) harness-cli::run_fixtures passes"),
+            Some(("passes".to_owned(), true))
+        );
+        assert_eq!(
+            test_ended(
+                "        FAIL [ 117.107s] (1/4) integration-suite::integration inventory::inventory_never_oversells_on_real_postgres"
+            ),
+            Some((
+                "inventory::inventory_never_oversells_on_real_postgres".to_owned(),
+                false
+            ))
+        );
+        assert_eq!(
+            test_ended("     SIGTERM [   0.092s] (1/1) harness-cli::run_fixtures hangs"),
+            Some(("hangs".to_owned(), false))
+        );
+        assert_eq!(
+            test_ended("   FLAKY 2/2 [   0.010s] (1/1) harness-cli::run_fixtures flaky"),
+            Some(("flaky".to_owned(), true))
+        );
+        assert_eq!(
+            test_ended("        PASS [   0.010s] harness-cli::run_fixtures flaky"),
+            Some(("flaky".to_owned(), true)),
+            "without the counter"
+        );
+        for other in [
+            "    Starting 4 tests across 2 binaries (41 binaries skipped)",
+            "        SLOW [> 60.000s] (───) integration-suite::integration orders::x",
+            "  TRY 1 FAIL [   0.111s] (───) harness-cli::run_fixtures flaky",
+            "  TRY 2 PASS [   0.009s] (1/1) harness-cli::run_fixtures flaky",
+            "  RETRY 2/2 [         ] (1/1) harness-cli::run_fixtures flaky",
+            "",
+        ] {
+            assert_eq!(test_ended(other), None, "{other}");
+        }
     }
 
     #[test]

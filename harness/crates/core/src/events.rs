@@ -111,8 +111,8 @@ pub enum Event {
         level: crate::run::Level,
         step: String,
     },
-    /// Live progress of a level's tests as the runner reports them (nextest's libtest-json
-    /// stream): how many ended so far and the last one. Progress only: the results are the
+    /// Live progress of a level's tests as the runner reports them (nextest's status
+    /// lines): how many ended so far and the last one. Progress only: the results are the
     /// [`Event::TestFinished`] events read from the runner's JUnit report.
     LevelProgress {
         level: crate::run::Level,

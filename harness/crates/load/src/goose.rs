@@ -178,8 +178,14 @@ pub async fn run(
     let generator = sampler.stop();
 
     // The measured window: after the warm-up, until goose stopped (shorter when aborted).
-    let window = wall.saturating_sub(plan.warmup).min(plan.duration.max(Duration::from_secs(1)));
-    let window = if window.is_zero() { Duration::from_secs(1) } else { window };
+    let window = wall
+        .saturating_sub(plan.warmup)
+        .min(plan.duration.max(Duration::from_secs(1)));
+    let window = if window.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        window
+    };
     let (measurements, kinds) = measurements(&metrics, window);
     let timeline = timeline(&request_log).unwrap_or_default();
     let errors = metrics
@@ -215,7 +221,10 @@ fn configure(plan: &Plan, request_log: &Path) -> Result<GooseAttack, GooseError>
     let mut attack = *GooseAttack::initialize_with_config(config)?
         .set_default(GooseDefault::Host, plan.target.as_str())?
         .set_default(GooseDefault::Users, plan.users)?
-        .set_default(GooseDefault::RunTime, plan.duration.as_secs().max(1) as usize)?
+        .set_default(
+            GooseDefault::RunTime,
+            plan.duration.as_secs().max(1) as usize,
+        )?
         .set_default(
             GooseDefault::CoordinatedOmissionMitigation,
             GooseCoordinatedOmissionMitigation::Average,
@@ -313,7 +322,8 @@ fn timeline(path: &Path) -> Result<Vec<ClientPoint>, LoadError> {
         #[serde(default)]
         update: bool,
     }
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::io(path.display().to_string(), e))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| LoadError::io(path.display().to_string(), e))?;
     let mut seconds: BTreeMap<u64, (u64, u64, Histogram)> = BTreeMap::new();
     for line in text.lines() {
         let Ok(l) = serde_json::from_str::<Line>(line) else {

@@ -17,7 +17,11 @@ use crate::{
 pub const GENERATOR_BUSY: f64 = 0.8;
 
 /// Judges `results` by `thresholds`, beside the server's `view` when there is one.
-pub fn judge(results: &LoadResults, thresholds: &[Threshold], view: Option<ServerView>) -> LoadReport {
+pub fn judge(
+    results: &LoadResults,
+    thresholds: &[Threshold],
+    view: Option<ServerView>,
+) -> LoadReport {
     let m = &results.measurements;
     let mut targets = vec![stats("all requests", TargetKind::All, &m.all)];
     let order = |k: TargetKind| match k {
@@ -30,17 +34,23 @@ pub fn judge(results: &LoadResults, thresholds: &[Threshold], view: Option<Serve
         .targets
         .iter()
         .map(|(name, s)| {
-            let kind = results.kinds.get(name).copied().unwrap_or(TargetKind::Request);
+            let kind = results
+                .kinds
+                .get(name)
+                .copied()
+                .unwrap_or(TargetKind::Request);
             (name, s, kind)
         })
         .collect();
     named.sort_by_key(|(name, _, kind)| (order(*kind), (*name).clone()));
-    targets.extend(named.into_iter().map(|(name, s, kind)| stats(name, kind, s)));
+    targets.extend(
+        named
+            .into_iter()
+            .map(|(name, s, kind)| stats(name, kind, s)),
+    );
 
-    let thresholds: Vec<ThresholdVerdict> = thresholds
-        .iter()
-        .map(|t| verdict(&t.evaluate(m)))
-        .collect();
+    let thresholds: Vec<ThresholdVerdict> =
+        thresholds.iter().map(|t| verdict(&t.evaluate(m))).collect();
 
     let mut warnings = Vec::new();
     let g = &results.generator;
@@ -59,7 +69,9 @@ pub fn judge(results: &LoadResults, thresholds: &[Threshold], view: Option<Serve
     for e in results.errors.iter().take(5) {
         warnings.push(format!("generator error: {e}"));
     }
-    let view = view.unwrap_or_default();
+    let mut view = view.unwrap_or_default();
+    // A gauge is followed on every scraped service; only those that export it have points.
+    view.gauges.retain(|g| !g.points.is_empty());
     warnings.extend(view.problems.iter().map(|p| format!("server view: {p}")));
     let server_timeline = view
         .timeline
@@ -239,28 +251,67 @@ mod tests {
     fn a_run_is_judged_target_by_target() {
         let report = judge(
             &results(30.0),
-            &[t("p99 < 1us"), t("p95(order_complete) < 2s"), t("p95(nothing) < 2s")],
+            &[
+                t("p99 < 1us"),
+                t("p95(order_complete) < 2s"),
+                t("p95(nothing) < 2s"),
+            ],
             None,
         );
         let names: Vec<_> = report.targets.iter().map(|t| t.target.as_str()).collect();
-        assert_eq!(names, ["all requests", "GET /api/products", "order_complete"]);
+        assert_eq!(
+            names,
+            ["all requests", "GET /api/products", "order_complete"]
+        );
         let all = report.all().unwrap();
         assert_eq!((all.count, all.errors), (101, 1));
         assert!((all.rate - 10.1).abs() < 1e-9, "{all:?}");
         let p50 = all.p50.unwrap();
         assert!((0.049..0.052).contains(&p50), "{p50}");
         let v = &report.thresholds;
-        assert!(!v[0].passed && v[0].measured.as_deref().unwrap().starts_with("p99 = "), "{v:?}");
+        assert!(
+            !v[0].passed && v[0].measured.as_deref().unwrap().starts_with("p99 = "),
+            "{v:?}"
+        );
         assert!(v[1].passed, "{v:?}");
-        assert!(!v[2].passed && v[2].reason.as_deref().unwrap().contains("no samples"), "{v:?}");
+        assert!(
+            !v[2].passed && v[2].reason.as_deref().unwrap().contains("no samples"),
+            "{v:?}"
+        );
         assert!(!report.passed());
         assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn only_services_that_export_a_gauge_chart_it() {
+        use crate::scrape::{GaugeSeries, ServerView};
+        let gauge = |service: &str, points: Vec<(f64, f64)>| GaugeSeries {
+            service: service.to_owned(),
+            metric: "orders_intake_queue_depth".to_owned(),
+            points,
+        };
+        let view = ServerView {
+            gauges: vec![
+                gauge("gateway", Vec::new()),
+                gauge("orders", vec![(1.0, 0.0), (2.0, 7.0)]),
+            ],
+            problems: vec!["shipping: 3 scrapes failed".to_owned()],
+            ..ServerView::default()
+        };
+        let report = judge(&results(30.0), &[], Some(view));
+        assert_eq!(report.gauges.len(), 1);
+        assert_eq!(report.gauges[0].service, "orders");
+        assert_eq!(report.warnings, ["server view: shipping: 3 scrapes failed"]);
     }
 
     #[test]
     fn a_busy_generator_is_called_the_bottleneck() {
         let report = judge(&results(170.0), &[], None);
         assert!(report.passed());
-        assert!(report.warnings[0].contains("bottleneck"), "{:?}", report.warnings);
+        assert!(
+            report.warnings[0].contains("bottleneck"),
+            "{:?}",
+            report.warnings
+        );
     }
 }

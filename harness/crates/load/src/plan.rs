@@ -87,7 +87,13 @@ impl Plan {
             profile: get(PROFILE).unwrap_or("custom").to_owned(),
             seed,
             abort: get(ABORT)
-                .map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+                .map(|v| {
+                    v.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
@@ -135,7 +141,9 @@ mod tests {
         let with = |k: &str, v: &str| base.iter().cloned().chain([(k.to_owned(), v.to_owned())]);
         let e = Plan::from_vars(with(USERS, "0")).unwrap_err().to_string();
         assert!(e.contains(USERS), "{e}");
-        let e = Plan::from_vars(with(DURATION, "ten")).unwrap_err().to_string();
+        let e = Plan::from_vars(with(DURATION, "ten"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(DURATION) && e.contains("ten"), "{e}");
         let e = Plan::from_vars(Vec::new()).unwrap_err().to_string();
         assert!(e.contains(TARGET), "{e}");

@@ -51,8 +51,8 @@ impl LoadResults {
 
     /// Reads results a suite wrote.
     pub fn read(path: &Path) -> Result<Self, LoadError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| LoadError::io(path.display().to_string(), e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LoadError::io(path.display().to_string(), e))?;
         let version = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("version").and_then(|v| v.as_u64()));

@@ -444,7 +444,10 @@ fn harness_load_refuses_bad_thresholds_profiles_and_configs_with_exit_code_2() {
     );
     let (code, err) = harness(&["load", "--config", config, "--profile", "soak"], &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no load profile \"soak\"") && err.contains("smoke"), "{err}");
+    assert!(
+        err.contains("no load profile \"soak\"") && err.contains("smoke"),
+        "{err}"
+    );
 
     // A bad threshold in harness.toml names the file, the line and the column.
     let bad = dir.path().join("bad.toml");

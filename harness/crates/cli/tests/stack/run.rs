@@ -266,7 +266,11 @@ fn gone(pid: i32, limit: Duration) -> bool {
     while started.elapsed() < limit {
         match std::fs::read_to_string(&stat) {
             Err(_) => return true,
-            Ok(s) if s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) => {
+            Ok(s)
+                if s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z')) =>
+            {
                 return true;
             }
             Ok(_) => std::thread::sleep(Duration::from_millis(100)),
