@@ -42,7 +42,7 @@
 //! allow_flaky = true              # a test passing on a retry passes
 //!
 //! [load]                          # `harness load`, the load level of `harness run`
-//! command = ["cargo", "run", "-p", "load-suite"]   # the load suite (a goose binary)
+//! command = ["cargo", "run", "-p", "load-suite", "--bin", "load-suite"]   # the load suite
 //! target = "gateway"              # the stack service it drives (HARNESS_LOAD_TARGET)
 //! scrape = ["gateway", "orders"]  # services whose /metrics are scraped (default: every HTTP one)
 //! gauges = ["orders_intake_queue_depth"]   # gauges followed over time
