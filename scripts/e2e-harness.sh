@@ -57,13 +57,25 @@ grep -q 'threshold FAILED p95(no_such_measurement) < 1s: no samples' "$work/load
 load_run=$(run_id_of "$work/load.out")
 [ -n "$load_run" ] || fail "no run id in the output of harness load"
 [ "$(left_behind "$load_run")" = "0 container(s), 0 network(s)" ] || fail "run $load_run left $(left_behind "$load_run")"
+say "harness load --abort: a lost threshold stops a 60 s load early"
+set +e
+"$bin/harness" load --duration 60s --abort --threshold 'p99 < 1us' >"$work/abort.out" 2>"$work/abort.err"
+code=$?
+set -e
+cat "$work/abort.out" >&2
+[ "$code" = 1 ] || { cat "$work/abort.err" >&2; fail "harness load --abort exited $code, expected 1"; }
+grep -q 'warning: the run stopped early: p99<1us' "$work/abort.out" || fail "harness load --abort did not say the run stopped early"
+measured=$(sed -n 's/^load smoke: .* warm-up, \([0-9]*\)s measured$/\1/p' "$work/abort.out")
+[ -n "$measured" ] && [ "$measured" -lt 30 ] || fail "harness load --abort measured ${measured:-?}s of 60s: it did not stop early"
+abort_run=$(run_id_of "$work/abort.out")
+[ "$(left_behind "$abort_run")" = "0 container(s), 0 network(s)" ] || fail "run $abort_run left $(left_behind "$abort_run")"
 set +e
 "$bin/harness" load --threshold 'p95 << 2s' >"$work/bad.out" 2>&1
 code=$?
 set -e
 [ "$code" = 2 ] || { cat "$work/bad.out" >&2; fail "a bad threshold exited $code, expected 2"; }
 grep -q 'column 6' "$work/bad.out" || { cat "$work/bad.out" >&2; fail "a bad threshold's message does not name its column"; }
-say "harness load: exit 1 naming 'p99 < 1us' and its measured value, a threshold without samples failed, bad threshold text exit 2 at column 6"
+say "harness load: exit 1 naming 'p99 < 1us' and its measured value, a threshold without samples failed, --abort stopped a 60 s load after ${measured}s, bad threshold text exit 2 at column 6"
 
 say "harness run --level e2e with HARNESS_PLANTED_FAILURE=1: must fail and name the test"
 set +e
