@@ -40,8 +40,10 @@ scripts/check-jsonschema.sh --schemafile harness/crates/report/report.schema.jso
   fail "report.json of run $run_id does not follow harness/crates/report/report.schema.json"
 [ "$(left_behind "$run_id")" = "0 container(s), 0 network(s)" ] || fail "run $run_id left $(left_behind "$run_id")"
 # The load level: its figures in summary.md and its charts in report.html.
-grep -q 'order_complete' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no load figures"
-grep -q 'GET /api/products' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no per-request load figures"
+grep -q '^| `order_complete` | measurement |' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no order_complete figures"
+grep -q '^| `GET /api/products` | request |' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no per-request load figures"
+grep -q '^| `orders` |' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no server view"
+grep -q 'id="chart-load-latency"' "$reports/$run_id/report.html" || fail "report.html of run $run_id has no latency chart"
 grep -q 'orders_intake_queue_depth' "$reports/$run_id/report.html" || fail "report.html of run $run_id has no queue depth chart"
 say "run $run_id passed; reports in $reports/$run_id (report.json follows its schema, the load figures in summary.md and report.html); nothing left behind"
 

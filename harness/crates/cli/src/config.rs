@@ -250,7 +250,7 @@ pub(crate) struct Profile {
 impl Default for Profile {
     fn default() -> Self {
         Self {
-            users: 1,
+            users: 4,
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
             thresholds: Vec::new(),
@@ -628,7 +628,7 @@ fn parse_load(
     let mut profiles = BTreeMap::new();
     for (name, p) in raw.profiles {
         let key = format!("[load.profiles.{name}]");
-        let users = p.users.unwrap_or(1);
+        let users = p.users.unwrap_or(Profile::default().users);
         if users == 0 {
             return Err(bad(&key, format!("{key} users = 0: at least one user")));
         }

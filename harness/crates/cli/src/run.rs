@@ -638,17 +638,27 @@ async fn follow_progress(
     use std::io::Write as _;
     use tokio::io::AsyncBufReadExt as _;
     let mut log = std::io::LineWriter::new(log);
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut reader = tokio::io::BufReader::new(stderr);
     let (mut passed, mut failed) = (0, 0);
     let mut summary = false;
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut bytes = Vec::new();
+    // To the end of the stream, whatever it holds (a test's output need not be UTF-8):
+    // nextest must never find its stderr closed.
+    loop {
+        bytes.clear();
+        match reader.read_until(b'\n', &mut bytes).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.trim_end_matches(['\n', '\r']);
         let _ = writeln!(log, "{line}");
         // The summary repeats the failures: counted once, as they happened.
         summary |= line.trim_start().starts_with("Summary [");
         if summary {
             continue;
         }
-        let Some((name, ok)) = test_ended(&line) else {
+        let Some((name, ok)) = test_ended(line) else {
             continue;
         };
         if ok {
@@ -668,8 +678,18 @@ async fn follow_progress(
 
 /// A status line of nextest for a test that ended, `PASS [   0.007s] (1/4) harness-cli::run_fixtures passes`:
 /// the test's name and whether it passed (`PASS`, `FLAKY`; `FAIL`, `TIMEOUT`, a signal...
-/// did not). Retries (`TRY 2 FAIL`, `RETRY`) and other lines are `None`.
+/// did not). With retries a test's last attempt is `TRY 2 PASS [..] (1/4) ...`: an attempt
+/// that nextest counts (`(k/N)`) ends the test, one it will retry (`(───)`) does not.
+/// Other lines (`RETRY`, `SLOW`, `Starting`) are `None`.
 fn test_ended(line: &str) -> Option<(String, bool)> {
+    let mut line = line.trim_start();
+    if let Some(rest) = line.strip_prefix("TRY ") {
+        // `TRY 2 PASS`: past the attempt's number.
+        line = rest.trim_start().split_once(' ')?.1;
+        if line.contains("(───)") {
+            return None;
+        }
+    }
     let mut words = line.split_whitespace();
     let status = words.next()?;
     let ok = match status {
@@ -882,11 +902,19 @@ assertion `left == right` failed</failure>
             Some(("flaky".to_owned(), true)),
             "without the counter"
         );
+        assert_eq!(
+            test_ended("  TRY 2 PASS [   0.009s] (1/1) harness-cli::run_fixtures flaky"),
+            Some(("flaky".to_owned(), true)),
+            "the attempt that ends a retried test"
+        );
+        assert_eq!(
+            test_ended("  TRY 3 FAIL [   0.009s] (2/4) harness-cli::run_fixtures fails"),
+            Some(("fails".to_owned(), false))
+        );
         for other in [
             "    Starting 4 tests across 2 binaries (41 binaries skipped)",
             "        SLOW [> 60.000s] (───) integration-suite::integration orders::x",
             "  TRY 1 FAIL [   0.111s] (───) harness-cli::run_fixtures flaky",
-            "  TRY 2 PASS [   0.009s] (1/1) harness-cli::run_fixtures flaky",
             "  RETRY 2/2 [         ] (1/1) harness-cli::run_fixtures flaky",
             "",
         ] {

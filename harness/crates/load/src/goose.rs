@@ -6,8 +6,8 @@
 //! goose is driven from code: [`GooseAttack::initialize_with_config`] on a configuration
 //! built here (never from the process arguments), coordinated-omission mitigation on
 //! (`Average`: a request that waited behind a slow one is backfilled at the user's usual
-//! cadence), users started over the warm-up, goose's metrics reset when they all run (so
-//! the figures and the thresholds exclude the warm-up), its controllers (telnet, WebSocket)
+//! cadence), users started so that the last starts when the warm-up ends ([`ramp`]), when
+//! goose resets its metrics (so the figures and the thresholds exclude the warm-up), its controllers (telnet, WebSocket)
 //! off so nothing listens. Being a process of its own also keeps goose's process-wide
 //! Ctrl-C handler out of the harness.
 //!
@@ -145,14 +145,14 @@ pub async fn run(
 ) -> Result<LoadResults, LoadError> {
     let log_dir = tempfile::tempdir().map_err(|e| LoadError::io("a temporary folder", e))?;
     let request_log = log_dir.path().join("requests.json");
-    let attack = configure(plan, &request_log).map_err(goose_error)?;
+    let (ramp, warmup) = ramp(plan.users, plan.warmup);
+    let attack = configure(plan, ramp, &request_log).map_err(goose_error)?;
     let attack = build(attack).map_err(|e| goose_error(*e))?;
 
     // The suite's main is the edge of its process: telling the harness is its job.
     println!("{STARTED}");
     let sampler = Sampler::start(Duration::from_secs(1));
     let started = Instant::now();
-    let warmup = plan.warmup;
     let flag = tokio::spawn(async move {
         tokio::time::sleep(warmup).await;
         custom().measuring.store(true, Ordering::Relaxed);
@@ -179,7 +179,7 @@ pub async fn run(
 
     // The measured window: after the warm-up, until goose stopped (shorter when aborted).
     let window = wall
-        .saturating_sub(plan.warmup)
+        .saturating_sub(warmup)
         .min(plan.duration.max(Duration::from_secs(1)));
     let window = if window.is_zero() {
         Duration::from_secs(1)
@@ -197,7 +197,7 @@ pub async fn run(
         version: RESULTS_VERSION,
         profile: plan.profile.clone(),
         users: plan.users as u32,
-        warmup: plan.warmup.as_secs_f64(),
+        warmup: warmup.as_secs_f64(),
         duration: window.as_secs_f64(),
         measurements,
         kinds,
@@ -212,12 +212,29 @@ fn goose_error(e: GooseError) -> LoadError {
     LoadError::Goose(e.to_string())
 }
 
+/// How goose starts the users so that its metric reset, which comes when the last user
+/// starts, ends the warm-up: goose starts `users` evenly over its increase time `T` (whole
+/// seconds), the last at `T·(users−1)/users`, so `T = ⌈warmup·users/(users−1)⌉`. Returns
+/// `T` and the warm-up that gives, which the results report. One user starts at once: no
+/// warm-up is left out then.
+pub fn ramp(users: usize, warmup: Duration) -> (Option<usize>, Duration) {
+    if users < 2 {
+        return (None, Duration::ZERO);
+    }
+    let u = users as f64;
+    let t = (warmup.as_secs_f64() * u / (u - 1.0)).ceil().max(1.0);
+    (Some(t as usize), Duration::from_secs_f64(t * (u - 1.0) / u))
+}
+
 /// goose set up from code: the target, the users started over the warm-up, the measured
 /// time, coordinated-omission mitigation, the request log, no controllers, no printing.
-fn configure(plan: &Plan, request_log: &Path) -> Result<GooseAttack, GooseError> {
+fn configure(
+    plan: &Plan,
+    ramp: Option<usize>,
+    request_log: &Path,
+) -> Result<GooseAttack, GooseError> {
     let config = goose::config::GooseConfiguration::parse_args_default::<&str>(&[])?;
     let log = request_log.to_string_lossy().into_owned();
-    let warmup = plan.warmup.as_secs().max(1) as usize;
     let mut attack = *GooseAttack::initialize_with_config(config)?
         .set_default(GooseDefault::Host, plan.target.as_str())?
         .set_default(GooseDefault::Users, plan.users)?
@@ -236,10 +253,9 @@ fn configure(plan: &Plan, request_log: &Path) -> Result<GooseAttack, GooseError>
         .set_default(GooseDefault::NoPrintMetrics, true)?
         .set_default(GooseDefault::Quiet, 1)?;
     // goose starts users over a time only for two or more.
-    attack = if plan.users >= 2 {
-        *attack.set_default(GooseDefault::IncreaseTime, warmup)?
-    } else {
-        *attack.set_default(GooseDefault::IncreaseRate, "1")?
+    attack = match ramp {
+        Some(seconds) => *attack.set_default(GooseDefault::IncreaseTime, seconds)?,
+        None => *attack.set_default(GooseDefault::IncreaseRate, "1")?,
     };
     if plan.abort.is_empty() {
         attack = *attack.set_default(GooseDefault::NoThresholdAbort, true)?;
@@ -322,11 +338,16 @@ fn timeline(path: &Path) -> Result<Vec<ClientPoint>, LoadError> {
         #[serde(default)]
         update: bool,
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| LoadError::io(path.display().to_string(), e))?;
+    use std::io::BufRead as _;
+    let file =
+        std::fs::File::open(path).map_err(|e| LoadError::io(path.display().to_string(), e))?;
     let mut seconds: BTreeMap<u64, (u64, u64, Histogram)> = BTreeMap::new();
-    for line in text.lines() {
-        let Ok(l) = serde_json::from_str::<Line>(line) else {
+    // Line by line: a long run's log is large.
+    for line in std::io::BufReader::new(file).lines() {
+        let Ok(line) = line else {
+            continue;
+        };
+        let Ok(l) = serde_json::from_str::<Line>(&line) else {
             continue;
         };
         if l.update {
@@ -353,4 +374,49 @@ fn timeline(path: &Path) -> Result<Vec<ClientPoint>, LoadError> {
             p99: s(h.percentile(99.0)),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_user_starts_when_the_warm_up_ends() {
+        // 4 users over 3 s: the last at 2.25 s (2 s asked, whole seconds).
+        let (t, w) = ramp(4, Duration::from_secs(2));
+        assert_eq!(t, Some(3));
+        assert_eq!(w, Duration::from_millis(2250));
+        let (t, w) = ramp(2, Duration::from_secs(5));
+        assert_eq!((t, w), (Some(10), Duration::from_secs(5)));
+        let (t, w) = ramp(20, Duration::from_secs(10));
+        assert_eq!(t, Some(11));
+        assert!((w.as_secs_f64() - 10.45).abs() < 1e-9, "{w:?}");
+        assert_eq!(ramp(1, Duration::from_secs(2)), (None, Duration::ZERO));
+        assert_eq!(ramp(3, Duration::ZERO).0, Some(1));
+    }
+
+    #[test]
+    fn the_timeline_is_read_second_by_second_from_the_request_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.json");
+        let line = |elapsed: u64, ms: u64, success: bool| {
+            format!(
+                r#"{{"elapsed":{elapsed},"response_time":{ms},"response_time_fraction_us":0,"success":{success},"update":false,"name":"/x"}}"#
+            )
+        };
+        let text = [
+            line(10, 5, true),
+            line(900, 7, false),
+            "not json".to_owned(),
+            line(2500, 100, true),
+        ]
+        .join("\n");
+        std::fs::write(&path, text).unwrap();
+        let t = timeline(&path).unwrap();
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!((t[0].at, t[0].requests, t[0].errors), (0.0, 2, 1));
+        assert_eq!((t[1].at, t[1].requests, t[1].errors), (2.0, 1, 0));
+        let p95 = t[1].p95.unwrap();
+        assert!((0.099..0.101).contains(&p95), "{p95}");
+    }
 }

@@ -4,8 +4,8 @@
 //! failed, the run stopped early).
 //!
 //! The generator counts as the bottleneck when its CPU time averaged at least
-//! [`GENERATOR_BUSY`] of the cores it could use: then a slower answer may be the
-//! generator's queueing, not the system's.
+//! [`GENERATOR_BUSY`] of the cores it could use, or reached 95% of them in its busiest
+//! second: then a slower answer may be the generator's queueing, not the system's.
 
 use harness_core::load::{LoadReport, TargetKind, TargetStats, ThresholdVerdict};
 
@@ -54,7 +54,8 @@ pub fn judge(
 
     let mut warnings = Vec::new();
     let g = &results.generator;
-    if g.cores > 0 && g.cpu_avg >= GENERATOR_BUSY * 100.0 * f64::from(g.cores) {
+    let cores = 100.0 * f64::from(g.cores);
+    if g.cores > 0 && (g.cpu_avg >= GENERATOR_BUSY * cores || g.cpu_max >= 0.95 * cores) {
         warnings.push(format!(
             "the load generator was the bottleneck: it used {:.0}% CPU on average of its {} core(s) ({:.0}% at most); its figures include its own queueing: use fewer users or a machine of its own",
             g.cpu_avg, g.cores, g.cpu_max
@@ -68,6 +69,11 @@ pub fn judge(
     }
     for e in results.errors.iter().take(5) {
         warnings.push(format!("generator error: {e}"));
+    }
+    if view.is_none() {
+        warnings.push(
+            "no server view: the servers' /metrics were not scraped (the suite never printed its start line, or no service has an HTTP URL)".to_owned(),
+        );
     }
     let mut view = view.unwrap_or_default();
     // A gauge is followed on every scraped service; only those that export it have points.
@@ -256,7 +262,7 @@ mod tests {
                 t("p95(order_complete) < 2s"),
                 t("p95(nothing) < 2s"),
             ],
-            None,
+            Some(ServerView::default()),
         );
         let names: Vec<_> = report.targets.iter().map(|t| t.target.as_str()).collect();
         assert_eq!(
@@ -306,10 +312,23 @@ mod tests {
 
     #[test]
     fn a_busy_generator_is_called_the_bottleneck() {
-        let report = judge(&results(170.0), &[], None);
+        let report = judge(&results(170.0), &[], Some(ServerView::default()));
         assert!(report.passed());
         assert!(
             report.warnings[0].contains("bottleneck"),
+            "{:?}",
+            report.warnings
+        );
+        let mut spiky = results(40.0);
+        spiky.generator.cpu_max = 195.0;
+        let report = judge(&spiky, &[], None);
+        assert!(
+            report.warnings[0].contains("bottleneck"),
+            "{:?}",
+            report.warnings
+        );
+        assert!(
+            report.warnings[1].contains("no server view"),
             "{:?}",
             report.warnings
         );

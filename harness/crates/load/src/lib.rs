@@ -6,7 +6,9 @@
 //!
 //! The scenario side runs on goose behind the `goose` feature ([`goose`](crate::goose)):
 //! a load suite is a binary of the user's workspace, so the CLI evaluates, scrapes and
-//! reports without compiling goose.
+//! reports without depending on goose. (In a workspace that holds a load suite, as this one
+//! does, cargo unifies features across a `--workspace` build and compiles goose into it
+//! anyway; a team's own CLI install or a stacks-only user never does.)
 
 mod error;
 #[cfg(feature = "goose")]

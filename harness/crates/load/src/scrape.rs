@@ -12,7 +12,10 @@
 //! The services' metrics (`service-kit`'s `http_metrics`):
 //! `http_requests_total{method,route,status}` (counter) and
 //! `http_request_duration_seconds{method,route,status}` (histogram: `_bucket{le}`, `_sum`,
-//! `_count`), plus any gauge asked for by name.
+//! `_count`), plus any gauge asked for by name. Series of the route `/metrics` are left out:
+//! they are the scraper's own requests. The window runs from the first scrape (when the
+//! load starts) to the last, so the server's figures include the warm-up, which the
+//! client's leave out.
 //!
 //! # Formulas
 //!
@@ -85,6 +88,14 @@ use tokio::{
 pub const REQUESTS_TOTAL: &str = "http_requests_total";
 /// The buckets of the request latency histogram every service exports (seconds).
 pub const DURATION_BUCKETS: &str = "http_request_duration_seconds_bucket";
+/// The route of the scrapes themselves: left out of the server's figures (a service's
+/// request middleware counts its `/metrics` too, once a second from the scraper).
+pub const SCRAPE_ROUTE: &str = "/metrics";
+
+/// Whether a sample counts as the service's traffic (not the scraper's).
+fn traffic(sample: &Sample) -> bool {
+    sample.label("route") != Some(SCRAPE_ROUTE)
+}
 /// Largest `/metrics` body read.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -519,7 +530,7 @@ impl Deltas {
         let requests = after
             .samples
             .iter()
-            .filter(|s| s.name == REQUESTS_TOTAL && s.value.is_finite())
+            .filter(|s| s.name == REQUESTS_TOTAL && s.value.is_finite() && traffic(s))
             .map(|s| RequestDelta {
                 method: label_or_empty(s, "method"),
                 route: label_or_empty(s, "route"),
@@ -532,7 +543,11 @@ impl Deltas {
         type Series<'a> = BTreeMap<BTreeMap<&'a str, &'a str>, Vec<(&'a Sample, &'a str)>>;
         fn series(scrape: &Scrape) -> Series<'_> {
             let mut out: Series<'_> = BTreeMap::new();
-            for sample in scrape.samples.iter().filter(|s| s.name == DURATION_BUCKETS) {
+            for sample in scrape
+                .samples
+                .iter()
+                .filter(|s| s.name == DURATION_BUCKETS && traffic(s))
+            {
                 let Some(le) = sample.label("le") else {
                     continue;
                 };
