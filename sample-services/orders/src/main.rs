@@ -111,6 +111,9 @@ async fn run(config: Config) -> Result<(), String> {
         worker::SWEEP_AFTER,
         shutdown.clone(),
     ));
+    // The metrics recorder before the first probe: a gauge set before it is installed is lost
+    // (the router would install it only when it is built).
+    let _ = service_kit::http_metrics::handle();
     let depth_task = tokio::spawn(intake_depth::run(
         LapinDepth::new(conn.clone()),
         config.intake_depth_interval,

@@ -138,11 +138,19 @@ async fn orders_with_mocked_peers() {
         event["event_id"].as_str(),
         "message_id = event_id"
     );
-    // The intake queue's depth is a gauge on /metrics (read every INTAKE_DEPTH_INTERVAL_MS).
-    let depth = gauge(&base, "orders_intake_queue_depth").await;
+    // The intake queue's depth is a gauge on /metrics (read every INTAKE_DEPTH_INTERVAL_MS,
+    // 500 ms here: wait a few probes at most).
+    let mut depth = None;
+    for _ in 0..50 {
+        depth = gauge(&base, "orders_intake_queue_depth").await;
+        if depth.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         depth.is_some_and(|d| d >= 0.0),
-        "orders_intake_queue_depth on /metrics: {depth:?}"
+        "orders_intake_queue_depth on /metrics within 5 s: {depth:?}"
     );
 
     // 2. Inventory refuses the reservation: rejected as out of stock, payments never asked.
