@@ -25,6 +25,8 @@
 //! | `openapi` | | [`openapi`]: response conformance, a recording client, the property-based verifier (`harness-openapi`, on jsonschema and proptest) |
 //! | `report` | | [`report`]: run reports (console summary, `junit.xml`, `report.json` with its schema, `summary.md`, `report.html`) from run events (`harness-report`) |
 //! | `mock` | | [`mock`]: mocks from OpenAPI documents and stubs (with `pact`, from pacts too), faults, call verification, the control client of mocks in stacks (`harness-mock`, on wiremock) |
+//! | `load` | | [`load`]: thresholds judged over a load suite's results, the servers' view from their `/metrics` (`harness-load`, without goose) |
+//! | `goose` | | `load`, plus `load::goose`: the scenario side of a load suite (compiles goose) |
 //!
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.

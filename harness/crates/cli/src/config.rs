@@ -777,8 +777,8 @@ mod tests {
                 "\"smoke\" is not a level",
             ),
             (
-                "[run.levels.load]\ntests = \"all()\"\n",
-                "load profiles are not supported yet",
+                "[run.levels.load]\nprofile = \"soak\"\n",
+                "no [load.profiles.soak]",
             ),
             ("[run.levels.unit]\nstack = true\n", "give `tests`"),
             (
