@@ -645,11 +645,15 @@ fn parse_load(
             thresholds.push(parsed);
         }
         let d = Profile::default();
+        let measured = duration("duration", p.duration.as_ref(), d.duration)?;
+        if measured.is_zero() {
+            return Err(bad(&key, format!("{key} duration must be more than 0s")));
+        }
         profiles.insert(
             name,
             Profile {
                 users,
-                duration: duration("duration", p.duration.as_ref(), d.duration)?,
+                duration: measured,
                 warmup: duration("warmup", p.warmup.as_ref(), d.warmup)?,
                 thresholds,
                 abort: p.abort,
@@ -753,6 +757,10 @@ mod tests {
             (
                 "[load]\ncommand = [\"s\"]\n[load.profiles.x]\nduration = \"ten\"\n",
                 "duration",
+            ),
+            (
+                "[load]\ncommand = [\"s\"]\n[load.profiles.x]\nduration = \"0s\"\n",
+                "more than 0s",
             ),
             (
                 "[run.levels.load]\nprofile = \"smoke\"\n",

@@ -332,7 +332,7 @@ pub(crate) async fn run_on(
             Vec::new()
         },
     };
-    let scrape = scrape_targets(stack, load);
+    let scrape = scrape_targets(stack, load)?;
     let log_path = logs.join("load-suite.log");
     let shown = load.command.join(" ");
     sink(Event::LevelStep {
@@ -370,10 +370,17 @@ pub(crate) async fn run_on(
 }
 
 /// `(service, metrics URL)` of every service `[load] scrape` names, else of every service
-/// with an HTTP URL.
-fn scrape_targets(stack: &Stack, load: &LoadConfig) -> Vec<(String, String)> {
-    stack
-        .endpoints()
+/// with an HTTP URL; a name that is no service of the stack is an error.
+fn scrape_targets(stack: &Stack, load: &LoadConfig) -> Result<Vec<(String, String)>, Error> {
+    let endpoints = stack.endpoints();
+    for name in load.scrape.iter().flatten() {
+        if !endpoints.iter().any(|e| &e.service == name) {
+            return Err(Error::Usage(format!(
+                "[load] scrape names {name:?}, which is no service of the stack"
+            )));
+        }
+    }
+    Ok(endpoints
         .into_iter()
         .filter(|e| match &load.scrape {
             Some(names) => names.contains(&e.service),
@@ -388,7 +395,7 @@ fn scrape_targets(stack: &Stack, load: &LoadConfig) -> Vec<(String, String)> {
                 )
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Starts the suite, scrapes from its start line to its end, waits for it (at most its
