@@ -308,12 +308,17 @@ async fn a_declined_payment_rejects_the_order_and_releases_its_stock() {
             .starts_with("payment_declined"),
         "{order}"
     );
-    let after = stock(
-        get_json(&client, system.url("/api/products/SV-009"), &bearer)
-            .await
-            .unwrap(),
-    );
-    assert_eq!(after, before, "the reservation was released");
+    // The worker stores the rejection, then releases the reservation: the stock comes back
+    // just after the order reads REJECTED.
+    eventually("the reservation is released", SETTLE, || async {
+        let after = stock(get_json(&client, system.url("/api/products/SV-009"), &bearer).await?);
+        if after == before {
+            Ok(())
+        } else {
+            Err(format!("stock {after}, was {before}"))
+        }
+    })
+    .await;
     client.assert_conformant();
 }
 
