@@ -120,10 +120,7 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
         Stack::from_manifest(&config.manifest)?.events(events.clone()),
         &args.attach,
     )?;
-    let stack = tokio::select! {
-        result = builder.start() => result?,
-        () = crate::signal() => return Err(Error::Interrupted.into()),
-    };
+    let stack = crate::start_unless_interrupted(builder).await?;
     let outcome = tokio::select! {
         result = verify_on(&stack, &config, &sources, &providers, events) => result,
         () = crate::signal() => Err(Error::Interrupted.into()),

@@ -193,10 +193,7 @@ pub(crate) async fn load(
             .events(sink.clone()),
         &args.attach,
     )?;
-    let stack = tokio::select! {
-        result = builder.start() => result?,
-        () = crate::signal() => return Err(Error::Interrupted.into()),
-    };
+    let stack = crate::start_unless_interrupted(builder).await?;
     let outcome = tokio::select! {
         result = run_on(&stack, &config, load, &settings, Level::Load, sink.clone()) => result,
         () = crate::signal() => Err(Error::Interrupted),

@@ -679,6 +679,17 @@ pub(crate) fn attach_all(
     Ok(builder)
 }
 
+/// Starts a stack; Ctrl-C / SIGTERM meanwhile is [`Error::Interrupted`] (dropping the start
+/// removes what it had started).
+pub(crate) async fn start_unless_interrupted(
+    builder: harness::StackBuilder,
+) -> Result<Stack, Error> {
+    tokio::select! {
+        result = builder.start() => result,
+        () = signal() => Err(Error::Interrupted),
+    }
+}
+
 pub(crate) async fn signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
