@@ -5,6 +5,20 @@
 //!
 //! Links are absolute, built from the request's `Host` (or the configured public URL), and
 //! names in them are percent-encoded path segments.
+//!
+//! What the clients' sources showed they need (pact_verifier 1.5, pact-broker-cli 0.9):
+//! - every 2xx answer is JSON with a JSON content type, also for tag and branch PUTs and
+//!   verification results (the verifier drops its results after an empty 201);
+//! - the verifier GETs `/pacts/provider/P/for-verification` for its `self` link before it
+//!   POSTs there, and reads the answer all or nothing: each pact needs `shortDescription`,
+//!   object-valued `_links`, and notices of strings only;
+//! - a served pact links `pb:publish-verification-results` and `pb:provider`, whose
+//!   resource links the templated `pb:branch-version` and `pb:version-tag`; each
+//!   interaction gets an `_id` so results name it;
+//! - `pb:record-deployment` on a version is an array named by environment;
+//! - `/matrix` is asked with literal `q[][pacticipant]` keys, read in order;
+//! - `displayName` is never null (the CLI's tables unwrap it);
+//! - 5xx makes both clients retry for a minute or two, so expected refusals are 4xx.
 
 use std::{collections::HashSet, sync::Arc};
 
