@@ -10,6 +10,7 @@
 //! [contract]
 //! pacts = "contracts/pacts"       # a pact file or directory (relative to this file)
 //! # broker = "http://127.0.0.1:9292"
+//! # selectors = [{ mainBranch = true }, { deployedOrReleased = true }]  # for --broker
 //! if_no_pacts = "fail"            # or "pass"
 //! timeout = "10s"                 # per request to a provider
 //! state_timeout = "60s"           # per provider state setup or teardown
@@ -186,6 +187,9 @@ struct RawStack {
 struct RawContract {
     pacts: Option<PathBuf>,
     broker: Option<String>,
+    /// Consumer version selectors for `contract verify --broker` (Pact's JSON shape).
+    #[serde(default)]
+    selectors: Vec<toml::Value>,
     if_no_pacts: Option<String>,
     timeout: Option<String>,
     state_timeout: Option<String>,
@@ -334,6 +338,8 @@ pub(crate) struct Auth {
 pub(crate) struct Contract {
     pub(crate) pacts: Option<PathBuf>,
     pub(crate) broker: Option<String>,
+    /// Consumer version selectors sent to the broker (none: the broker's defaults).
+    pub(crate) selectors: Vec<serde_json::Value>,
     pub(crate) fail_if_no_pacts: bool,
     pub(crate) timeout: Duration,
     pub(crate) state_timeout: Duration,
@@ -571,6 +577,12 @@ impl Config {
             contract: Contract {
                 pacts: raw.contract.pacts.map(|p| dir.join(p)),
                 broker: raw.contract.broker,
+                selectors: raw
+                    .contract
+                    .selectors
+                    .into_iter()
+                    .map(|s| serde_json::to_value(s).unwrap_or_default())
+                    .collect(),
                 fail_if_no_pacts,
                 timeout: duration(
                     "timeout",

@@ -2,6 +2,12 @@
 //! provider-state program of `harness.toml`, verify every provider that has pacts, print
 //! one row per interaction and the failures, and say whether all passed.
 //!
+//! With `--broker` (or `broker` in harness.toml) the pacts are those the broker selects for
+//! each provider (`pb:provider-pacts-for-verification`, with pending status, the consumer
+//! version selectors of `--selector` or harness.toml, the provider branch of
+//! `--provider-branch`); failures of pending pacts are printed, marked pending, and do
+//! not fail the gate; `--publish-results --version V` sends each pact's result back.
+//!
 //! pact_verifier prints its own report on stdout; while it runs, stdout goes to
 //! `<run>/pact-verifier.log` instead (the typed results carry everything in it).
 
@@ -15,16 +21,16 @@ use std::{
 
 use harness::{
     Error, EventSink, Stack,
-    pact::{InteractionResult, NoPacts, Outcome, PactSource, Verifier, VerifyReport},
+    pact::{
+        BrokerSelection, InteractionResult, NoPacts, Outcome, PactSource, PublishResults, Verifier,
+        VerifyReport, broker::BrokerAuth,
+    },
 };
 
 use crate::{
     Failure,
     config::{Config, States},
 };
-
-/// The bearer token for `--broker` / `broker`, as Pact's own tools name it.
-const BROKER_TOKEN_ENV: &str = "PACT_BROKER_TOKEN";
 
 /// The arguments of `harness contract verify`.
 #[derive(Debug, clap::Args)]
@@ -35,9 +41,27 @@ pub(crate) struct VerifyArgs {
     /// A pact file or a directory of pacts (default: `pacts` in harness.toml).
     #[arg(long, value_name = "PATH", conflicts_with = "broker")]
     pub(crate) pacts: Option<PathBuf>,
-    /// A Pact Broker to fetch the providers' latest pacts from.
+    /// A Pact Broker: verify the pacts it selects for each provider (pending pacts'
+    /// failures do not fail the gate).
     #[arg(long, value_name = "URL")]
     pub(crate) broker: Option<String>,
+    /// A consumer version selector for the broker, as JSON (repeatable; default: the
+    /// `selectors` under [contract] in harness.toml, else the broker's defaults), e.g.
+    /// '{"mainBranch": true}' or '{"deployedOrReleased": true}'.
+    #[arg(long = "selector", value_name = "JSON")]
+    pub(crate) selectors: Vec<String>,
+    /// The branch of the provider version verified (decides which pacts are pending).
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) provider_branch: Option<String>,
+    /// Publish each broker pact's verification result to the broker (needs --version).
+    #[arg(long)]
+    pub(crate) publish_results: bool,
+    /// The provider version verified (a git sha, a release number), for --publish-results.
+    #[arg(long)]
+    pub(crate) version: Option<String>,
+    /// The URL of the build, published with the results.
+    #[arg(long, value_name = "URL")]
+    pub(crate) build_url: Option<String>,
     /// Use an already running service instead of a container: NAME=URL (repeatable).
     #[arg(long, value_name = "NAME=URL")]
     pub(crate) attach: Vec<String>,
@@ -53,9 +77,37 @@ pub(crate) type Plan = (Vec<PactSource>, BTreeSet<String>);
 /// Reads every pact first (a broken file is an input error) and decides the providers.
 pub(crate) fn plan(args: &VerifyArgs, config: &Config) -> Result<Option<Plan>, Failure> {
     let contract = &config.contract;
-    let broker = |url: &str| match std::env::var(BROKER_TOKEN_ENV) {
-        Ok(token) if !token.is_empty() => PactSource::broker_with_token(url, &token),
-        _ => PactSource::broker(url),
+    let selectors = if args.selectors.is_empty() {
+        contract.selectors.clone()
+    } else {
+        args.selectors
+            .iter()
+            .map(|s| {
+                serde_json::from_str::<serde_json::Value>(s)
+                    .ok()
+                    .filter(serde_json::Value::is_object)
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--selector {s}: a selector is a JSON object, e.g. '{{\"mainBranch\": true}}'"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if args.publish_results && args.version.is_none() {
+        return Err(Error::Usage(
+            "--publish-results needs --version V: the provider version the results are for"
+                .to_owned(),
+        )
+        .into());
+    }
+    let broker = |url: &str| {
+        PactSource::BrokerSelected(BrokerSelection {
+            auth: BrokerAuth::from_env(),
+            selectors: selectors.clone(),
+            provider_branch: args.provider_branch.clone(),
+            ..BrokerSelection::new(url)
+        })
     };
     let mut sources = Vec::new();
     match (&args.pacts, &args.broker) {
@@ -69,6 +121,17 @@ pub(crate) fn plan(args: &VerifyArgs, config: &Config) -> Result<Option<Plan>, F
                 sources.push(broker(url));
             }
         }
+    }
+    if args.publish_results
+        && !sources
+            .iter()
+            .any(|s| matches!(s, PactSource::BrokerSelected(_)))
+    {
+        return Err(Error::Usage(
+            "--publish-results publishes to a broker: give --broker URL (or `broker` under [contract])"
+                .to_owned(),
+        )
+        .into());
     }
     if sources.is_empty() {
         return Err(Error::Usage(format!(
@@ -121,20 +184,55 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
         &args.attach,
     )?;
     let stack = crate::start_unless_interrupted(builder).await?;
+    let publish = args.publish_results.then(|| PublishResults {
+        version: args.version.clone().unwrap_or_default(),
+        branch: args.provider_branch.clone(),
+        tags: Vec::new(),
+        build_url: args.build_url.clone(),
+    });
     let outcome = tokio::select! {
-        result = verify_on(&stack, &config, &sources, &providers, events) => result,
+        result = verify_on(&stack, &config, &sources, &providers, publish.as_ref(), events) => result,
         () = crate::signal() => Err(Error::Interrupted.into()),
     };
     stack.shutdown().await?;
     let reports = outcome?;
 
     let mut out = std::io::stdout().lock();
-    let results: Vec<&InteractionResult> = reports.iter().flat_map(|r| &r.results).collect();
+    let results: Vec<(&InteractionResult, bool)> = reports
+        .iter()
+        .flat_map(|r| r.results.iter().map(move |i| (i, r.is_pending(i))))
+        .collect();
     let _ = writeln!(out, "{}", table(&results));
+    // The broker's pacts: which consumer versions, pending or not, published or not.
+    for report in &reports {
+        for pact in report.pacts.iter().filter(|p| p.selected_as.is_some()) {
+            let _ = writeln!(
+                out,
+                "\npact {} -> {} (consumer version {}; {}){}: {}",
+                pact.consumer,
+                report.provider,
+                pact.consumer_version.as_deref().unwrap_or("?"),
+                pact.selected_as.as_deref().unwrap_or_default(),
+                if pact.pending { " PENDING" } else { "" },
+                pact.source
+            );
+            match &pact.published {
+                None => {}
+                Some(Ok(())) => {
+                    let _ = writeln!(out, "  verification result published");
+                }
+                Some(Err(e)) => {
+                    let _ = writeln!(out, "  verification result NOT published: {e}");
+                }
+            }
+        }
+    }
     let mut passed = true;
     for report in &reports {
         if !report.passed() {
             passed = false;
+            let _ = write!(out, "\n{}", report.explain());
+        } else if report.failures().next().is_some() || !report.pending_errors.is_empty() {
             let _ = write!(out, "\n{}", report.explain());
         } else if report.no_pacts {
             let _ = writeln!(
@@ -144,16 +242,25 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
             );
         }
     }
-    let failed = results.iter().filter(|r| !r.passed()).count();
+    let failed = results.iter().filter(|(r, _)| !r.passed()).count();
+    let pending = results
+        .iter()
+        .filter(|(r, pending)| !r.passed() && *pending)
+        .count();
     let _ = writeln!(
         out,
-        "\n{} interaction(s) of {} pact(s) verified against {} provider(s) in {:.1}s: {} passed, {} failed{}",
+        "\n{} interaction(s) of {} pact(s) verified against {} provider(s) in {:.1}s: {} passed, {} failed{}{}",
         results.len(),
         reports.iter().map(|r| r.pacts.len()).sum::<usize>(),
         reports.len(),
         started.elapsed().as_secs_f64(),
         results.len() - failed,
         failed,
+        if pending > 0 {
+            format!(" ({pending} of them in pending pacts: they do not fail the gate)")
+        } else {
+            String::new()
+        },
         if passed { "" } else { " -- FAILED" }
     );
     Ok(passed)
@@ -177,6 +284,7 @@ pub(crate) async fn verify_on(
     config: &Config,
     sources: &[PactSource],
     providers: &BTreeSet<String>,
+    publish: Option<&PublishResults>,
     events: EventSink,
 ) -> Result<Vec<VerifyReport>, Failure> {
     let contract = &config.contract;
@@ -223,6 +331,9 @@ pub(crate) async fn verify_on(
             .events(events.clone());
         for source in sources {
             verifier = verifier.pacts(source.clone());
+        }
+        if let Some(publish) = publish {
+            verifier = verifier.publish_results(publish.clone());
         }
         if let Some(base) = &states_url {
             verifier = verifier
@@ -343,7 +454,7 @@ pub(crate) fn environment(message: String) -> Failure {
 }
 
 /// One row per interaction.
-fn table(results: &[&InteractionResult]) -> String {
+fn table(results: &[(&InteractionResult, bool)]) -> String {
     let mut rows = vec![[
         "provider".to_owned(),
         "consumer".to_owned(),
@@ -352,7 +463,7 @@ fn table(results: &[&InteractionResult]) -> String {
         "result".to_owned(),
         "time".to_owned(),
     ]];
-    for r in results {
+    for (r, pending) in results {
         rows.push([
             r.provider.clone(),
             r.consumer.clone(),
@@ -362,6 +473,10 @@ fn table(results: &[&InteractionResult]) -> String {
                 Outcome::Passed => "passed".to_owned(),
                 Outcome::Failed { mismatches } => format!("FAILED ({})", mismatches.len()),
                 Outcome::Error { .. } => "ERROR".to_owned(),
+            } + if *pending && !r.passed() {
+                " pending"
+            } else {
+                ""
             },
             format!("{:.2}s", r.duration.as_secs_f64()),
         ]);

@@ -7,6 +7,7 @@
 //! forbids `unsafe` (so no `set_var`), so the CLI re-executes itself with the variable set
 //! when it is missing, for itself and every child it starts.
 
+mod broker;
 mod config;
 mod contract;
 mod load;
@@ -85,7 +86,13 @@ enum Command {
         #[arg(long, value_name = "DIR", requires = "reports")]
         reports_dir: Option<PathBuf>,
     },
-    /// Contracts: verify providers against their pacts.
+    /// Harness's Pact Broker: `harness broker serve`.
+    Broker {
+        #[command(subcommand)]
+        command: BrokerCommand,
+    },
+    /// Contracts: verify providers against their pacts, publish pacts, record deployments,
+    /// ask can-i-deploy.
     Contract {
         #[command(subcommand)]
         command: ContractCommand,
@@ -120,12 +127,36 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum BrokerCommand {
+    /// Serve the Pact Broker API (publish, pacts for verification with pending pacts,
+    /// verification results, environments, deployments, can-i-deploy) on a SQLite file or
+    /// PostgreSQL until Ctrl-C / SIGTERM. Credentials: HARNESS_BROKER_READ_CREDENTIALS and
+    /// HARNESS_BROKER_WRITE_CREDENTIALS (a token or USER:PASSWORD; none: open to all).
+    /// Exit 0 when stopped, 2 for a bad --db, 3 when the port is taken or the database
+    /// cannot be opened.
+    Serve(broker::ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ContractCommand {
     /// Start the stack (or use what --attach names), serve provider states as harness.toml
     /// says, verify every provider that has pacts, print one row per interaction. Exit 0
     /// when all pass, 1 when any fails, 2 for bad input (an unreadable pact), 3 for the
     /// environment.
     Verify(contract::VerifyArgs),
+    /// Publish every pact (contracts/pacts, or --pacts) to a Pact Broker as the given
+    /// consumer version: one publication per consumer. Exit 0 when published, 2 for bad
+    /// input (an unreadable pact, a refused request or credential), 3 when the broker is
+    /// unreachable or fails.
+    Publish(broker::PublishArgs),
+    /// Record in a Pact Broker that a version of an application is deployed to an
+    /// environment (created when missing). Exit 0, 2 for bad input (a version the broker
+    /// does not know: publish first), 3 when the broker is unreachable.
+    RecordDeployment(broker::RecordDeploymentArgs),
+    /// Ask a Pact Broker whether a version may go to an environment; print the reasons and
+    /// the pacts behind them. Exit 0 when it may, 1 when not, 2 for bad input (an unknown
+    /// environment), 3 when the broker is unreachable.
+    CanIDeploy(broker::CanIDeployArgs),
     /// Check a service against its OpenAPI document with generated requests: the document's
     /// examples, schema-valid and schema-invalid requests (proptest, shrunk on failure) and
     /// requests without credentials. Without --url it starts the service and what it
@@ -142,6 +173,8 @@ enum Failure {
     Harness(#[from] Error),
     #[error(transparent)]
     Pact(#[from] harness::pact::Error),
+    #[error(transparent)]
+    Broker(#[from] harness_broker::Error),
     /// A gate failed; what failed is already printed.
     #[error("{0}")]
     Gate(String),
@@ -152,6 +185,7 @@ impl Failure {
         match self {
             Self::Harness(e) => e.exit_code(),
             Self::Pact(e) => e.exit_code(),
+            Self::Broker(e) => i32::from(e.exit_code()),
             Self::Gate(_) => 1,
         }
     }
@@ -306,6 +340,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (sink, multi) = progress();
             let passed = contract::verify(args, sink).await;
             gate(multi, passed, "some pacts do not hold")
+        }
+        Command::Broker {
+            command: BrokerCommand::Serve(args),
+        } => broker::serve(args).await,
+        Command::Contract {
+            command: ContractCommand::Publish(args),
+        } => broker::publish(args).await,
+        Command::Contract {
+            command: ContractCommand::RecordDeployment(args),
+        } => broker::record_deployment(args).await,
+        Command::Contract {
+            command: ContractCommand::CanIDeploy(args),
+        } => {
+            if broker::can_i_deploy(args).await? {
+                Ok(())
+            } else {
+                Err(Failure::Gate(
+                    "the broker says no: this version may not be deployed there (see above)"
+                        .to_owned(),
+                ))
+            }
         }
         Command::Contract {
             command: ContractCommand::Openapi(args),

@@ -24,6 +24,10 @@ pub enum Error {
     /// verifier failed as a whole (environment error, exit 3).
     #[error("{0}")]
     Environment(String),
+    /// The Pact Broker refused a request (a 4xx) with this reason: bad input, an unknown
+    /// version or environment, a missing credential (exit 2).
+    #[error("the Pact Broker refused it: {reason}")]
+    Broker { status: u16, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -36,7 +40,10 @@ impl Error {
     /// The CLI's exit code for this error: 2 for bad input, 3 for the environment.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::BadPact { .. } | Self::MissingSource(_) | Self::Usage(_) => 2,
+            Self::BadPact { .. }
+            | Self::MissingSource(_)
+            | Self::Usage(_)
+            | Self::Broker { .. } => 2,
             Self::StalePact { .. } => 1,
             Self::Environment(_) | Self::Io { .. } => 3,
         }

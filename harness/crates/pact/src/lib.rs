@@ -7,6 +7,9 @@
 //!   a broker) against it, with provider states and message producers from Rust
 //!   [`Handlers`] or from Pact's standard HTTP endpoints ([`serve`] offers them for your
 //!   handlers), and returns one typed [`InteractionResult`] per interaction.
+//! - **Broker**: [`broker::BrokerClient`] publishes pacts, records deployments and asks
+//!   can-i-deploy; [`PactSource::BrokerSelected`] verifies the pacts a broker selects (with
+//!   pending pacts) and [`Verifier::publish_results`] sends the results back.
 //!
 //! Nothing here calls out to the internet: the Pact crates are built without their plugin
 //! driver, and their usage telemetry is off only when `PACT_DO_NOT_TRACK=true` is in the
@@ -16,7 +19,7 @@
 //! In a build that contains this crate, reqwest needs a rustls crypto provider before any
 //! client is built: see [`ensure_crypto_provider`].
 
-mod broker;
+pub mod broker;
 pub mod consumer;
 mod error;
 mod executor;
@@ -40,9 +43,9 @@ pub use pact_consumer;
 /// provider-state value in a request body (`generators::Generator::ProviderStateGenerator`).
 pub use pact_models;
 pub use serve::{Server, router};
-pub use source::PactSource;
+pub use source::{BrokerSelection, PactSource};
 pub use tls::ensure_crypto_provider;
-pub use verify::{NoPacts, PactSummary, Verifier, VerifyReport};
+pub use verify::{NoPacts, PactSummary, PublishResults, Verifier, VerifyReport};
 
 /// The environment variable that turns Pact's usage telemetry off.
 pub const DO_NOT_TRACK_ENV: &str = "PACT_DO_NOT_TRACK";

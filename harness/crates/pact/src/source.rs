@@ -21,6 +21,34 @@ pub enum PactSource {
     /// The latest pacts of the provider from a Pact Broker (or anything serving its HAL
     /// API), with an optional bearer token.
     Broker { url: String, token: Option<String> },
+    /// The pacts a Pact Broker selects for verifying the provider
+    /// (`pb:provider-pacts-for-verification`, with pending status), fetched by
+    /// pact_verifier's broker client.
+    BrokerSelected(BrokerSelection),
+}
+
+/// What to ask a broker for when it selects the pacts to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSelection {
+    pub url: String,
+    pub auth: Option<crate::broker::BrokerAuth>,
+    /// Consumer version selectors in Pact's JSON shape (`{"mainBranch": true}`, ...);
+    /// none: the broker's defaults.
+    pub selectors: Vec<Value>,
+    /// The branch of the provider version being verified (decides which pacts are pending
+    /// and `matchingBranch` selectors).
+    pub provider_branch: Option<String>,
+}
+
+impl BrokerSelection {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_owned(),
+            auth: None,
+            selectors: Vec::new(),
+            provider_branch: None,
+        }
+    }
 }
 
 impl PactSource {
@@ -55,6 +83,7 @@ impl fmt::Display for PactSource {
         match self {
             Self::File(p) | Self::Dir(p) => write!(f, "{}", p.display()),
             Self::Broker { url, .. } => write!(f, "broker {url}"),
+            Self::BrokerSelected(s) => write!(f, "broker {}", s.url),
         }
     }
 }
@@ -154,7 +183,7 @@ pub(crate) fn parse(origin: &str, text: &str, fetched: bool) -> Result<LoadedPac
     })
 }
 
-/// Every pact of `source` (a file or a directory); `Broker` sources load nothing here.
+/// Every pact of `source` (a file or a directory); broker sources load nothing here.
 pub fn load(source: &PactSource) -> Result<Vec<LoadedPact>> {
     match source {
         PactSource::File(path) => Ok(vec![load_file(path)?]),
@@ -173,7 +202,7 @@ pub fn load(source: &PactSource) -> Result<Vec<LoadedPact>> {
             paths.sort();
             paths.iter().map(|p| load_file(p)).collect()
         }
-        PactSource::Broker { .. } => Ok(Vec::new()),
+        PactSource::Broker { .. } | PactSource::BrokerSelected(_) => Ok(Vec::new()),
     }
 }
 

@@ -3,9 +3,14 @@
 //! interaction's provider states set up and torn down around it, and returns one typed
 //! [`InteractionResult`] per interaction.
 //!
-//! It runs on pact_verifier's `verify_provider_async`, once per pact file (so every result
-//! knows its file) or once per broker. pact_verifier prints its own report on stdout; the
-//! results here carry everything in it, so the CLI keeps that print out of its output.
+//! It runs on pact_verifier's `verify_provider_async`, once per pact (so every result knows
+//! its file or broker URL). Pacts a broker selects ([`PactSource::BrokerSelected`]) are
+//! fetched with pact_verifier's broker client (`fetch_pacts_dynamically_from_broker`, with
+//! pending status), and with [`Verifier::publish_results`] each pact's result goes back to
+//! the broker through its `publish_verification_results`. A failure of a *pending* pact is
+//! reported but does not fail the verification ([`VerifyReport::passed`]).
+//! pact_verifier prints its own report on stdout; the results here carry everything in it,
+//! so the CLI keeps that print out of its output.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -19,15 +24,17 @@ use harness_core::{
 };
 use pact_verifier::{
     FilterInfo, MismatchResult, ProviderInfo, ProviderTransport, VerificationOptions,
+    pact_broker::{self, ConsumerVersionSelector, PactBrokerError, TestResult},
     verification_result::VerificationInteractionResult,
 };
 
 use crate::{
+    broker::BrokerAuth,
     error::{Error, Result},
     executor::{FilterExecutor, ProviderRequest, RequestFilter, StateExecutor},
     handlers::Handlers,
     serve::{MESSAGES_PATH, Server},
-    source::{self, LoadedPact, PactSource},
+    source::{self, BrokerSelection, LoadedPact, PactSource},
     tls::ensure_crypto_provider,
 };
 
@@ -56,6 +63,17 @@ pub struct Verifier {
     timeout: Duration,
     state_timeout: Duration,
     events: EventSink,
+    publish: Option<PublishResults>,
+}
+
+/// Where verification results of broker pacts are published: the provider version
+/// verified (required), its branch, tags and the build's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PublishResults {
+    pub version: String,
+    pub branch: Option<String>,
+    pub tags: Vec<String>,
+    pub build_url: Option<String>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -83,6 +101,8 @@ pub struct VerifyReport {
     pub results: Vec<InteractionResult>,
     /// Failures not tied to an interaction (a pact the verifier could not run).
     pub errors: Vec<String>,
+    /// The same for pending pacts (reported; they do not fail the verification).
+    pub pending_errors: Vec<String>,
     /// No pact names the provider; `no_pacts_fails` says whether that fails.
     pub no_pacts: bool,
     pub no_pacts_fails: bool,
@@ -95,19 +115,45 @@ pub struct PactSummary {
     pub consumer: String,
     pub source: String,
     pub interactions: usize,
+    /// A broker's pact: the consumer version(s) it belongs to, as the broker says.
+    pub consumer_version: Option<String>,
+    /// A broker's pact: why it was selected (`latest from main branch`, ...).
+    pub selected_as: Option<String>,
+    /// A broker's pact in pending state: its failures do not fail the verification.
+    pub pending: bool,
+    /// The broker's notices for it.
+    pub notices: Vec<String>,
+    /// Whether its result was published (`None`: not asked to, or not a broker's pact).
+    pub published: Option<Result<(), String>>,
 }
 
 impl VerifyReport {
-    /// Every interaction passed, nothing else failed, and a missing pact is allowed.
+    /// Every interaction passed (or failed in a pending pact), nothing else failed, and a
+    /// missing pact is allowed.
     pub fn passed(&self) -> bool {
         self.errors.is_empty()
-            && self.results.iter().all(InteractionResult::passed)
+            && self
+                .results
+                .iter()
+                .all(|r| r.passed() || self.is_pending(r))
             && !(self.no_pacts && self.no_pacts_fails)
     }
 
-    /// The failed interactions.
+    /// Whether the result belongs to a pending pact of a broker.
+    pub fn is_pending(&self, result: &InteractionResult) -> bool {
+        self.pacts
+            .iter()
+            .any(|p| p.pending && p.source == result.source)
+    }
+
+    /// The failed interactions (pending ones included).
     pub fn failures(&self) -> impl Iterator<Item = &InteractionResult> {
         self.results.iter().filter(|r| !r.passed())
+    }
+
+    /// The failed interactions that fail the verification (not pending).
+    pub fn blocking_failures(&self) -> impl Iterator<Item = &InteractionResult> {
+        self.failures().filter(|r| !self.is_pending(r))
     }
 
     /// A plain-text account of every failure (for test assertions and logs).
@@ -119,9 +165,19 @@ impl VerifyReport {
         for e in &self.errors {
             out.push_str(&format!("error: {e}\n"));
         }
+        for e in &self.pending_errors {
+            out.push_str(&format!(
+                "error (pending pact, does not fail the verification): {e}\n"
+            ));
+        }
         for r in self.failures() {
             out.push_str(&format!(
-                "{} -> {}: {:?}{}\n",
+                "{}{} -> {}: {:?}{}\n",
+                if self.is_pending(r) {
+                    "(pending: does not fail the verification) "
+                } else {
+                    ""
+                },
                 r.consumer,
                 r.provider,
                 r.description,
@@ -165,7 +221,15 @@ impl Verifier {
             timeout: Duration::from_secs(10),
             state_timeout: Duration::from_secs(60),
             events: harness_core::discard(),
+            publish: None,
         }
+    }
+
+    /// Publishes each broker pact's verification result back to the broker (pacts from
+    /// [`PactSource::BrokerSelected`]; files have nowhere to go).
+    pub fn publish_results(mut self, publish: PublishResults) -> Self {
+        self.publish = Some(publish);
+        self
     }
 
     /// Where the provider answers HTTP (a stack service's URL, an attached URL, any URL).
@@ -278,6 +342,7 @@ impl Verifier {
             pacts: Vec::new(),
             results: Vec::new(),
             errors: Vec::new(),
+            pending_errors: Vec::new(),
             no_pacts: false,
             no_pacts_fails: self.no_pacts == NoPacts::Fail,
             elapsed: Duration::ZERO,
@@ -288,17 +353,29 @@ impl Verifier {
             .no_proxy()
             .build()
             .map_err(|e| Error::Environment(format!("cannot build an HTTP client: {e}")))?;
+        let mut planned: Vec<(LoadedPact, Option<BrokerPact>)> =
+            pacts.drain(..).map(|p| (p, None)).collect();
         for source in &self.sources {
-            if let PactSource::Broker { url, token } = source {
-                for (href, text) in
-                    crate::broker::latest_pacts(&http, url, token.as_deref(), &self.provider)
-                        .await?
-                {
-                    let pact = source::parse(&href, &text, true)?;
-                    if self.wanted(&pact) {
-                        pacts.push(pact);
+            match source {
+                PactSource::Broker { url, token } => {
+                    for (href, text) in
+                        crate::broker::latest_pacts(&http, url, token.as_deref(), &self.provider)
+                            .await?
+                    {
+                        let pact = source::parse(&href, &text, true)?;
+                        if self.wanted(&pact) {
+                            planned.push((pact, None));
+                        }
                     }
                 }
+                PactSource::BrokerSelected(selection) => {
+                    for (pact, broker) in self.selected(&http, selection).await? {
+                        if self.wanted(&pact) {
+                            planned.push((pact, Some(broker)));
+                        }
+                    }
+                }
+                PactSource::File(_) | PactSource::Dir(_) => {}
             }
         }
         // Rust producers are served on loopback for the verifier's message requests.
@@ -327,7 +404,7 @@ impl Verifier {
             ..VerificationOptions::default()
         };
 
-        for pact in &pacts {
+        for (pact, broker) in &planned {
             let info = self.provider_info(
                 &pact.origin,
                 pact.has_http(),
@@ -340,20 +417,35 @@ impl Verifier {
                 source: pact.origin.clone(),
                 interactions: pact.interactions.len(),
             });
+            let pending = broker.as_ref().is_some_and(|b| b.pending);
+            let index = report.pacts.len();
             report.pacts.push(PactSummary {
                 consumer: pact.consumer.clone(),
                 source: pact.origin.clone(),
                 interactions: pact.interactions.len(),
+                consumer_version: broker.as_ref().and_then(|b| b.consumer_version.clone()),
+                selected_as: broker.as_ref().map(|b| b.selected_as.clone()),
+                pending,
+                notices: broker
+                    .as_ref()
+                    .map(|b| b.notices.clone())
+                    .unwrap_or_default(),
+                published: None,
             });
-            self.run(
-                info,
-                vec![pact.verifier_source()],
-                &pact.origin,
-                &options,
-                &executor,
-                &mut report,
-            )
-            .await?;
+            let raw = self
+                .run(
+                    info,
+                    vec![pact.verifier_source()],
+                    &pact.origin,
+                    pending,
+                    &options,
+                    &executor,
+                    &mut report,
+                )
+                .await?;
+            if let (Some(broker), Some(publish), Some(raw)) = (broker, &self.publish, raw) {
+                report.pacts[index].published = Some(broker.publish(publish, &raw).await);
+            }
         }
         drop(server);
 
@@ -416,15 +508,19 @@ impl Verifier {
         })
     }
 
+    /// Verifies one pact; pact_verifier's results of its interactions, None when it could
+    /// not run.
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         info: ProviderInfo,
         sources: Vec<pact_verifier::PactSource>,
         source: &str,
+        pending: bool,
         options: &VerificationOptions<FilterExecutor>,
         executor: &Arc<StateExecutor>,
         report: &mut VerifyReport,
-    ) -> Result<()> {
+    ) -> Result<Option<Vec<VerificationInteractionResult>>> {
         // The pact is already this provider's and one of the consumers asked for.
         let result = pact_verifier::verify_provider_async(
             info,
@@ -476,9 +572,203 @@ impl Verifier {
                     .collect::<Vec<_>>()
                     .join("; "),
             };
-            report.errors.push(format!("{source}: {what}: {detail}"));
+            let error = format!("{source}: {what}: {detail}");
+            if pending {
+                report.pending_errors.push(error);
+            } else {
+                report.errors.push(error);
+            }
         }
-        Ok(())
+        Ok(Some(result.interaction_results))
+    }
+
+    /// The pacts a broker selects for this provider, fetched by pact_verifier's broker
+    /// client; each one's text is fetched again as served (with its interactions' `_id`s,
+    /// which published results name).
+    async fn selected(
+        &self,
+        http: &reqwest::Client,
+        selection: &BrokerSelection,
+    ) -> Result<Vec<(LoadedPact, BrokerPact)>> {
+        let selectors = selection
+            .selectors
+            .iter()
+            .map(|s| {
+                serde_json::from_value::<ConsumerVersionSelector>(s.clone()).map_err(|e| {
+                    Error::Usage(format!(
+                        "consumer version selector {s}: {e} (see https://docs.pact.io/pact_broker/advanced_topics/consumer_version_selectors)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let auth = selection.auth.as_ref().map(BrokerAuth::to_verifier);
+        let fetched = match pact_broker::fetch_pacts_dynamically_from_broker(
+            &selection.url,
+            self.provider.clone(),
+            true,
+            None,
+            Vec::new(),
+            selection.provider_branch.clone(),
+            selectors,
+            auth.clone(),
+            BROKER_RETRIES,
+        )
+        .await
+        {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                return match e.downcast_ref::<PactBrokerError>() {
+                    // No pacts for the provider (or no such provider): "no pacts".
+                    Some(PactBrokerError::NotFound(_)) => Ok(Vec::new()),
+                    Some(PactBrokerError::ValidationError(reasons)) => Err(Error::Broker {
+                        status: 400,
+                        reason: format!(
+                            "pacts for verifying {}: {}",
+                            self.provider,
+                            reasons.join("; ")
+                        ),
+                    }),
+                    _ => Err(broker_failure(&selection.url, &format!("{e:#}"))),
+                };
+            }
+        };
+        let mut pacts = Vec::new();
+        for item in fetched {
+            let (_, context, links) = item.map_err(|e| {
+                broker_failure(&selection.url, &format!("fetching a pact to verify: {e}"))
+            })?;
+            let href = links
+                .iter()
+                .find(|l| l.name == "self")
+                .and_then(|l| l.href.clone())
+                .ok_or_else(|| {
+                    Error::Environment(format!(
+                        "{}: a pact to verify has no `self` link",
+                        selection.url
+                    ))
+                })?;
+            let text = crate::broker::fetch_text(http, &href, selection.auth.as_ref()).await?;
+            let pact = source::parse(&href, &text, true)?;
+            let (selected_as, pending, notices) = match &context {
+                Some(c) => (
+                    c.short_description.clone(),
+                    c.verification_properties.pending,
+                    c.verification_properties
+                        .notices
+                        .iter()
+                        .filter(|n| n.get("when").is_none_or(|w| w == "before_verification"))
+                        .filter_map(|n| n.get("text").cloned())
+                        .collect::<Vec<_>>(),
+                ),
+                None => (String::new(), false, Vec::new()),
+            };
+            let consumer_version = consumer_versions(&notices);
+            pacts.push((
+                pact,
+                BrokerPact {
+                    url: selection.url.clone(),
+                    auth: auth.clone(),
+                    links,
+                    pending,
+                    selected_as,
+                    notices,
+                    consumer_version,
+                },
+            ));
+        }
+        Ok(pacts)
+    }
+}
+
+/// Requests to a broker are retried on 5xx, 408 and 429 only, a few times.
+const BROKER_RETRIES: u8 = 3;
+
+/// A broker failure as an error: a refused credential is the user's to fix (exit 2), the
+/// rest the environment's (exit 3).
+fn broker_failure(url: &str, message: &str) -> Error {
+    if message.contains("401") || message.contains("403") {
+        Error::Broker {
+            status: 401,
+            reason: format!(
+                "{url} refused the credentials: set {} (or {} and {}) to the broker's read credential, and its write credential to publish results ({message})",
+                crate::broker::TOKEN_ENV,
+                crate::broker::USERNAME_ENV,
+                crate::broker::PASSWORD_ENV
+            ),
+        }
+    } else {
+        Error::Environment(format!("the Pact Broker at {url}: {message}"))
+    }
+}
+
+/// The consumer versions a broker's "being verified because" notice names: `(V)` at the
+/// end of each `* criterion` line.
+fn consumer_versions(notices: &[String]) -> Option<String> {
+    let mut versions: Vec<String> = Vec::new();
+    for line in notices.iter().flat_map(|n| n.lines()) {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("* ")
+            && let Some(open) = rest.rfind('(')
+            && rest.ends_with(')')
+        {
+            let v = rest[open + 1..rest.len() - 1].to_owned();
+            if !versions.contains(&v) {
+                versions.push(v);
+            }
+        }
+    }
+    (!versions.is_empty()).then(|| versions.join(", "))
+}
+
+/// What a broker said about a pact it selected, and how to publish its result.
+struct BrokerPact {
+    url: String,
+    auth: Option<pact_models::http_utils::HttpAuth>,
+    links: Vec<pact_broker::Link>,
+    pending: bool,
+    selected_as: String,
+    notices: Vec<String>,
+    consumer_version: Option<String>,
+}
+
+impl BrokerPact {
+    /// Publishes the pact's result as pact_verifier does (through its broker client).
+    async fn publish(
+        &self,
+        publish: &PublishResults,
+        results: &[VerificationInteractionResult],
+    ) -> std::result::Result<(), String> {
+        let result = if results.iter().all(|r| r.result.is_ok()) {
+            TestResult::Ok(results.iter().map(|r| r.interaction_id.clone()).collect())
+        } else {
+            TestResult::Failed(
+                results
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.interaction_id.clone(),
+                            Some(r.interaction_description.clone()),
+                            r.result.as_ref().err().cloned(),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        pact_broker::publish_verification_results(
+            self.links.clone(),
+            &self.url,
+            self.auth.clone(),
+            result,
+            publish.version.clone(),
+            publish.build_url.clone(),
+            publish.tags.clone(),
+            publish.branch.clone(),
+            None,
+            BROKER_RETRIES,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 }
 
