@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-HEAVY=(pact_consumer pact_verifier pact_models pact_matching pact_mock_server pact-plugin-driver jsonschema proptest openapiv3 goose wiremock testcontainers tonic)
+HEAVY=(pact_consumer pact_verifier pact_models pact_matching pact_mock_server pact-plugin-driver jsonschema proptest openapiv3 goose wiremock testcontainers tonic sqlx libsqlite3-sys)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -27,6 +27,7 @@
 //! | `mock` | | [`mock`]: mocks from OpenAPI documents and stubs (with `pact`, from pacts too), faults, call verification, the control client of mocks in stacks (`harness-mock`, on wiremock) |
 //! | `load` | | [`load`]: thresholds judged over a load suite's results, the servers' view from their `/metrics` (`harness-load`, without goose) |
 //! | `goose` | | `load`, plus `load::goose`: the scenario side of a load suite (compiles goose) |
+//! | `broker` | | [`broker`]: the contract broker in-process, the Pact Broker's API on SQLite or PostgreSQL (`harness-broker`, on axum and sqlx) |
 //!
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.
@@ -77,6 +78,13 @@ pub use harness_report as report;
 /// (`harness::load::goose::main`).
 #[cfg(feature = "load")]
 pub use harness_load as load;
+
+/// The contract broker: [`broker::Broker`] serves the Pact Broker's API (publish, pacts for
+/// verification with selectors and pending pacts, verification results, deployments,
+/// can-i-deploy) in-process on SQLite or PostgreSQL, for Pact's clients and `harness
+/// contract`'s broker commands.
+#[cfg(feature = "broker")]
+pub use harness_broker as broker;
 
 /// The testcontainers crate the bridge is built on (0.28), so an image type and
 /// `StackBuilder::container` always agree on its version.
