@@ -432,21 +432,24 @@ impl BrokerClient {
         environment: &str,
         application_instance: Option<&str>,
     ) -> Result<Deployment> {
-        let (_, created) = self.ensure_environment(environment).await?;
         let href = self
             .link(
                 "pb:pacticipant-version",
                 &[("pacticipant", pacticipant), ("version", version)],
             )
             .await?;
-        let Some(answer) = self.get_if_any(&href).await? else {
+        // The version first: a command that fails creates no environment.
+        if self.get_if_any(&href).await?.is_none() {
             return Err(Error::Broker {
                 status: 404,
                 reason: format!(
                     "the broker has no version {version} of {pacticipant}: publish it first (`harness contract publish --version {version}` for a consumer; a provider's version comes from `harness contract verify --broker ... --publish-results --version {version}`)"
                 ),
             });
-        };
+        }
+        let (_, created) = self.ensure_environment(environment).await?;
+        // Its links name every environment, the new one too.
+        let answer = self.get(&href).await?;
         let record = answer["_links"]["pb:record-deployment"]
             .as_array()
             .into_iter()
