@@ -2,14 +2,15 @@
 //! gets the whole publish / verify / can-i-deploy workflow from one binary and Pact's own
 //! clients (pact_verifier, pact-broker-cli) work against it.
 //!
-//! - [`store`]: the data, on SQLite (an embedded file, the default) or PostgreSQL, with
-//!   versioned migrations;
-//! - [`api`]: the HAL resources (index, publishing, participants, versions, branches, tags,
-//!   pacts for verification, verification results, environments, deployments, matrix);
-//! - [`select`]: consumer version selectors and pending pacts;
-//! - [`matrix`]: can-i-deploy;
-//! - [`auth`]: optional read and write credentials;
-//! - [`page`]: the page for people at `/`.
+//! - [`store`] holds the data, on SQLite (an embedded file, the default) or PostgreSQL,
+//!   with versioned migrations;
+//! - [`api`] serves the HAL resources (index, publishing, participants, versions, branches,
+//!   tags, pacts for verification, verification results, environments, deployments,
+//!   matrix);
+//! - [`select`] applies consumer version selectors and decides pending pacts;
+//! - [`matrix`] answers can-i-deploy;
+//! - [`auth`] checks the optional read and write credentials;
+//! - [`page`] renders the page for people at `/`.
 //!
 //! [`Broker::start`] serves it in-process (tests, `harness broker serve`); the
 //! `harness-broker` binary serves it from its environment, in its `FROM scratch` image.
