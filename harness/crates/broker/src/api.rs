@@ -1176,12 +1176,17 @@ async fn for_verification(
             .collect(),
         None => HashSet::new(),
     };
+    let branch_created_at = match branch {
+        Some(b) => app.store.branch_created_at(&p, b).await?,
+        None => None,
+    };
     let selected = select::select(
         &publications,
         &request.consumer_version_selectors,
         branch,
         &verifications,
         &on_branch,
+        branch_created_at.as_deref(),
     );
     let who = match (branch, request.provider_version_tags.is_empty()) {
         (Some(b), _) => format!("a version of {p} from branch '{b}'"),
@@ -1599,7 +1604,15 @@ fn matrix_json(base: &Base, answer: &Answer) -> Value {
     let kind = |deployable: bool| if deployable { "success" } else { "error" };
     json!({
         "summary": {
-            "deployable": answer.deployable,
+            // As the reference broker: null (not false) while results are only missing, so
+            // clients can wait for them (pact-broker-cli --retry-while-unknown).
+            "deployable": if answer.deployable {
+                json!(true)
+            } else if answer.failed == 0 && answer.unknown > 0 {
+                Value::Null
+            } else {
+                json!(false)
+            },
             "reason": answer.reasons.join("\n"),
             "success": answer.success,
             "failed": answer.failed,

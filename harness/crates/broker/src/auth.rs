@@ -1,7 +1,8 @@
 //! Who may read and who may write: optional read and write credentials, each a bearer token
 //! or a basic-auth user and password. Reads need either credential when a read credential is
 //! configured; writes need the write credential when one is configured: none or wrong is 401
-//! (with `WWW-Authenticate`), the read credential is 403. The health endpoints are open.
+//! (with `WWW-Authenticate`), the read credential is 403. With a read credential only, writes
+//! need it too. The health endpoints are open.
 //!
 //! Credentials are compared in constant time and never shown: [`Credential`]'s `Debug`
 //! prints only its kind.
@@ -103,7 +104,9 @@ impl Auth {
             return Err(StatusCode::UNAUTHORIZED);
         }
         match &self.write {
-            None => Ok(()),
+            // No write credential: writes need what reads need.
+            None if self.read.is_none() || read => Ok(()),
+            None => Err(StatusCode::UNAUTHORIZED),
             Some(_) if write => Ok(()),
             Some(_) if read => Err(StatusCode::FORBIDDEN),
             Some(_) => Err(StatusCode::UNAUTHORIZED),
@@ -214,5 +217,21 @@ mod tests {
             Err(StatusCode::UNAUTHORIZED)
         );
         assert!(Auth::default().is_open());
+        let read_only = Auth {
+            read: Some(Credential::parse("reader")),
+            write: None,
+        };
+        assert_eq!(
+            read_only.check(&Method::POST, "/contracts/publish", &headers(None)),
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            read_only.check(
+                &Method::POST,
+                "/contracts/publish",
+                &headers(Some("Bearer reader"))
+            ),
+            Ok(())
+        );
     }
 }

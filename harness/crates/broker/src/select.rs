@@ -16,9 +16,11 @@
 //! With no selectors, the reference broker's defaults apply: for each consumer, the latest
 //! version on its main branch (else its latest version), and every version currently
 //! deployed. Pacts with the same content are verified once, with every selector that chose
-//! them. A pact is pending until a provider version on the verifying branch (any provider
-//! version when no branch is given) has verified its content successfully: a failing pending
-//! pact is reported and does not fail the build.
+//! them. A pact is pending until its content has been verified successfully by a provider
+//! version on the verifying branch, or by any provider version before that branch was
+//! created (or at all, when no branch is given), as in the reference broker: a new
+//! provider branch inherits what its parent verified, and a failing pending pact is reported
+//! without failing the build.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -168,14 +170,16 @@ pub struct Selected {
 }
 
 /// Chooses the pacts to verify from every publication with the provider (latest first).
-/// `provider_versions_on_branch` holds the ids of provider versions on the verifying
-/// branch (for pending).
+/// For pending: `provider_versions_on_branch` holds the ids of provider versions on the
+/// verifying branch, `branch_created_at` when that branch was created (`None`: it does not
+/// exist yet).
 pub fn select(
     publications: &[Publication],
     selectors: &[Selector],
     provider_branch: Option<&str>,
     verifications: &[Verification],
     provider_versions_on_branch: &HashSet<i64>,
+    branch_created_at: Option<&str>,
 ) -> Vec<Selected> {
     let mut defaults = default_selectors();
     if selectors.is_empty() {
@@ -234,7 +238,8 @@ pub fn select(
                 v.pact_version_id == s.publication.pact_version_id
                     && v.success
                     && (provider_branch.is_none()
-                        || provider_versions_on_branch.contains(&v.provider_version_id))
+                        || provider_versions_on_branch.contains(&v.provider_version_id)
+                        || branch_created_at.is_none_or(|t| v.created_at.as_str() < t))
             });
             s
         })
@@ -359,7 +364,7 @@ mod tests {
             publication("app", 4, "dddd", &["feat-x"]),
         ];
         let versions = |selectors: &[Selector], branch: Option<&str>| -> Vec<String> {
-            select(&pubs, selectors, branch, &[], &HashSet::new())
+            select(&pubs, selectors, branch, &[], &HashSet::new(), None)
                 .into_iter()
                 .map(|s| s.publication.version)
                 .collect()
@@ -421,6 +426,7 @@ mod tests {
             None,
             &[],
             &HashSet::new(),
+            None,
         );
         assert_eq!(chosen.len(), 1);
         assert_eq!(chosen[0].publication.version, "web-2");
@@ -454,24 +460,52 @@ mod tests {
             build_url: None,
             test_results: serde_json::Value::Null,
             verified_by: serde_json::Value::Null,
-            created_at: String::new(),
+            created_at: "2026-01-02T00:00:00Z".into(),
         };
-        let pending = |verifications: &[Verification], branch: Option<&str>, on_branch: &[i64]| {
+        let pending = |verifications: &[Verification],
+                       branch: Option<&str>,
+                       on_branch: &[i64],
+                       branch_created: Option<&str>| {
             select(
                 &pubs,
                 &[],
                 branch,
                 verifications,
                 &on_branch.iter().copied().collect(),
+                branch_created,
             )[0]
             .pending
         };
-        assert!(pending(&[], Some("main"), &[]));
-        assert!(pending(&[verification(false, 7)], Some("main"), &[7]));
-        assert!(!pending(&[verification(true, 7)], Some("main"), &[7]));
-        // Verified from another branch: still pending on this one.
-        assert!(pending(&[verification(true, 7)], Some("main"), &[8]));
-        assert!(!pending(&[verification(true, 7)], None, &[]));
+        let earlier = Some("2026-01-01T00:00:00Z");
+        assert!(pending(&[], Some("main"), &[], earlier));
+        assert!(pending(
+            &[verification(false, 7)],
+            Some("main"),
+            &[7],
+            earlier
+        ));
+        assert!(!pending(
+            &[verification(true, 7)],
+            Some("main"),
+            &[7],
+            earlier
+        ));
+        // Verified from another branch after this one was created: still pending here.
+        assert!(pending(
+            &[verification(true, 7)],
+            Some("feat"),
+            &[8],
+            earlier
+        ));
+        // ... but a branch created after that verification (or not yet) inherits it.
+        assert!(!pending(
+            &[verification(true, 7)],
+            Some("feat"),
+            &[8],
+            Some("2026-01-03T00:00:00Z")
+        ));
+        assert!(!pending(&[verification(true, 7)], Some("feat"), &[8], None));
+        assert!(!pending(&[verification(true, 7)], None, &[], None));
     }
 
     #[test]

@@ -193,9 +193,19 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::Usage(format!("--db {}: {e}", redact(&url))))?;
-        let pool = AnyPoolOptions::new()
+        let sqlite = database == Database::Sqlite;
+        let mut pool = AnyPoolOptions::new()
             // SQLite: one writer at a time, in turn (see the module docs).
-            .max_connections(if database == Database::Sqlite { 1 } else { 8 })
+            .max_connections(if sqlite { 1 } else { 8 });
+        if sqlite {
+            // Its one connection is kept for good: an in-memory database lives only as
+            // long as its connection, and the pool would close idle ones.
+            pool = pool
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool
             .connect_with(options)
             .await
             .map_err(|e| Error::Database(format!("cannot open {}: {e}", redact(&url))))?;
@@ -519,6 +529,25 @@ impl Store {
             .collect()
     }
 
+    /// When a participant's branch was created, if it exists.
+    pub async fn branch_created_at(
+        &self,
+        pacticipant: &str,
+        branch: &str,
+    ) -> Result<Option<String>> {
+        sqlx::query(
+            "SELECT b.created_at FROM branches b JOIN pacticipants p ON p.id = b.pacticipant_id WHERE p.name = $1 AND b.name = $2",
+        )
+        .bind(pacticipant)
+        .bind(branch)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(db)
+    }
+
     /// Adds a tag to a version, creating the version if needed.
     pub async fn tag_version(&self, pacticipant: &str, number: &str, tag: &str) -> Result<Version> {
         Ok(self
@@ -558,6 +587,10 @@ impl Store {
         for tag in tags {
             Self::add_tag(&mut tx, vid, tag).await?;
         }
+        // Providers in one order (by name) in every transaction: two publishes naming the
+        // same new providers then wait for each other instead of deadlocking (PostgreSQL).
+        let mut pacts: Vec<&NewPact> = pacts.iter().collect();
+        pacts.sort_by(|a, b| a.provider.cmp(&b.provider));
         let mut stored = Vec::new();
         for pact in pacts {
             let pid = Self::pacticipant_id(&mut tx, &pact.provider).await?;
@@ -906,6 +939,13 @@ impl Store {
         else {
             return Ok(None);
         };
+        // Deployments to one environment take turns (a row lock on PostgreSQL; SQLite has
+        // one writer anyway), so two at once cannot both stay current.
+        sqlx::query("UPDATE environments SET name = name WHERE id = $1")
+            .bind(env_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         let pid = Self::pacticipant_id(&mut tx, pacticipant).await?;
         let (vid, _) = Self::version_id(&mut tx, pid, number, None).await?;
         let instance = application_instance.unwrap_or("");
@@ -1024,8 +1064,22 @@ fn environment_of(r: &sqlx::any::AnyRow) -> Result<Environment> {
     })
 }
 
-/// A database URL with its password replaced, for messages.
+/// A database URL with its password replaced, for messages (in the user part and in a
+/// `password=` parameter).
 pub fn redact(url: &str) -> String {
+    let url = match url.split_once('?') {
+        Some((base, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            return format!("{}?{}", redact(base), query.join("&"));
+        }
+        None => url,
+    };
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -1049,5 +1103,9 @@ mod tests {
             "postgres://broker:***@127.0.0.1:5432/pacts"
         );
         assert_eq!(redact("sqlite://broker.db"), "sqlite://broker.db");
+        assert_eq!(
+            redact("postgres://127.0.0.1/pacts?user=b&password=s3cret"),
+            "postgres://127.0.0.1/pacts?user=b&password=***"
+        );
     }
 }

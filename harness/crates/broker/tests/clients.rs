@@ -271,6 +271,18 @@ async fn before_restart(url: &str, dir: &Path) {
         [("web-2".to_owned(), true)]
     );
 
+    // stock has a feature branch from before the verification below.
+    let http = reqwest::Client::new();
+    let created = http
+        .put(format!(
+            "{url}/pacticipants/stock/branches/feat-y/versions/stock-0"
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
     // Verified and published: web 1's pact is no longer pending for stock's main branch.
     let good = provider(false).await;
     assert!(verify_and_publish(url, good, "stock-1").await);
@@ -279,9 +291,14 @@ async fn before_restart(url: &str, dir: &Path) {
         [("web-1".to_owned(), false)]
     );
     assert_eq!(
-        fetch(url, json!([{"mainBranch": true}]), "other-branch").await,
+        fetch(url, json!([{"mainBranch": true}]), "feat-y").await,
         [("web-1".to_owned(), true)],
-        "verified from main only: still pending for another branch"
+        "verified from main after feat-y was created: still pending for feat-y"
+    );
+    assert_eq!(
+        fetch(url, json!([{"mainBranch": true}]), "brand-new").await,
+        [("web-1".to_owned(), false)],
+        "a branch created after the verification inherits it"
     );
 
     // Deployments, recorded by pact-broker-cli.

@@ -36,6 +36,7 @@ pub(crate) struct ServeArgs {
         long,
         value_name = "URL",
         env = "HARNESS_BROKER_DB",
+        hide_env_values = true,
         default_value = "sqlite://harness-broker.db"
     )]
     db: String,
@@ -91,7 +92,12 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct BrokerArgs {
     /// The Pact Broker (default: `broker` under [contract] in harness.toml).
-    #[arg(long, value_name = "URL", env = "PACT_BROKER_BASE_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PACT_BROKER_BASE_URL",
+        hide_env_values = true
+    )]
     broker: Option<String>,
     /// The harness.toml to read (default: the one at the workspace root).
     #[arg(long, value_name = "PATH")]

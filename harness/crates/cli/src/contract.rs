@@ -263,6 +263,25 @@ pub(crate) async fn verify(args: VerifyArgs, events: EventSink) -> Result<bool, 
         },
         if passed { "" } else { " -- FAILED" }
     );
+    // Results asked for and not delivered: the broker would answer can-i-deploy from stale
+    // data, so the run fails (exit 3) even when every interaction passed.
+    let unpublished: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.pacts.iter().filter_map(move |p| match &p.published {
+                Some(Err(e)) => Some(format!("{} -> {}: {e}", p.consumer, r.provider)),
+                _ => None,
+            })
+        })
+        .collect();
+    if !unpublished.is_empty() {
+        return Err(Error::Environment(format!(
+            "{} verification result(s) could not be published to the broker: {}",
+            unpublished.len(),
+            unpublished.join("; ")
+        ))
+        .into());
+    }
     Ok(passed)
 }
 

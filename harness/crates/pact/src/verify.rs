@@ -432,6 +432,7 @@ impl Verifier {
                     .unwrap_or_default(),
                 published: None,
             });
+            let errors_before = report.errors.len() + report.pending_errors.len();
             let raw = self
                 .run(
                     info,
@@ -443,8 +444,12 @@ impl Verifier {
                     &mut report,
                 )
                 .await?;
+            // A pact that failed without an interaction behind it (it could not run) is
+            // published as failed, never as verified.
+            let could_not_run = report.errors.len() + report.pending_errors.len() > errors_before;
             if let (Some(broker), Some(publish), Some(raw)) = (broker, &self.publish, raw) {
-                report.pacts[index].published = Some(broker.publish(publish, &raw).await);
+                report.pacts[index].published =
+                    Some(broker.publish(publish, &raw, could_not_run).await);
             }
         }
         drop(server);
@@ -737,8 +742,9 @@ impl BrokerPact {
         &self,
         publish: &PublishResults,
         results: &[VerificationInteractionResult],
+        could_not_run: bool,
     ) -> std::result::Result<(), String> {
-        let result = if results.iter().all(|r| r.result.is_ok()) {
+        let result = if !could_not_run && results.iter().all(|r| r.result.is_ok()) {
             TestResult::Ok(results.iter().map(|r| r.interaction_id.clone()).collect())
         } else {
             TestResult::Failed(
