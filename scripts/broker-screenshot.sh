@@ -4,7 +4,7 @@
 # root) and saves a screenshot, to check the page as a browser shows it.
 #
 # Usage: scripts/broker-screenshot.sh BROKER_URL [OUT.png]   (default OUT: broker.png)
-# e.g. after scripts/broker-workflow.sh KEEP_BROKER=1, or beside `harness broker serve`.
+# e.g. after KEEP_BROKER=1 scripts/broker-workflow.sh, or beside `harness broker serve`.
 set -euo pipefail
 url=${1:?usage: scripts/broker-screenshot.sh BROKER_URL [OUT.png]}
 out=${2:-broker.png}

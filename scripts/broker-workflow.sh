@@ -20,6 +20,8 @@
 # The script exits non-zero as soon as an expectation fails, printing the command's output.
 #
 # Usage: scripts/broker-workflow.sh [--no-verify]
+# KEEP_BROKER=1 leaves the broker running at the end (to look at it, e.g. with
+# scripts/broker-screenshot.sh URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +42,10 @@ harness="${CARGO_TARGET_DIR:-target}/debug/harness"
 work=$(mktemp -d)
 broker_pid=
 stop_broker() {
+  if [ "${KEEP_BROKER:-0}" = 1 ] && [ -n "$broker_pid" ]; then
+    say "KEEP_BROKER=1: the broker stays up at ${url:-?} (pid $broker_pid, data in $work); kill $broker_pid stops it"
+    return
+  fi
   if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
     kill -TERM "$broker_pid" 2>/dev/null || true
     wait "$broker_pid" 2>/dev/null || true
