@@ -111,6 +111,8 @@ pub fn router(store: Store, config: &Config) -> Router {
             get(get_tag).put(put_tag),
         )
         .route("/pacticipants/{p}/branches", get(list_branches))
+        .route("/pacticipants/{p}/branches/{b}", get(get_branch))
+        .route("/deployed-versions/{uuid}", get(get_deployment))
         .route(
             "/pacticipants/{p}/branches/{b}/versions/{v}",
             get(get_branch_version).put(put_branch_version),
@@ -869,6 +871,39 @@ async fn list_branches(State(app): State<App>, base: Base, Path(p): Path<String>
         })).collect::<Vec<_>>()},
         "_links": {"self": link(format!("{href}/branches"))},
     }))
+}
+
+async fn get_branch(
+    State(app): State<App>,
+    base: Base,
+    Path((p, b)): Path<(String, String)>,
+) -> ApiResult {
+    let (name, latest) = app
+        .store
+        .branches(&p)
+        .await?
+        .into_iter()
+        .find(|(name, _)| *name == b)
+        .ok_or_else(|| missing(format!("{p} has no branch {b}")))?;
+    let href = base.pacticipant(&p);
+    ok(json!({
+        "name": name,
+        "latestVersion": latest,
+        "_links": {
+            "self": link(format!("{href}/branches/{}", enc(&name))),
+            "pb:pacticipant": {"title": "Pacticipant", "name": p, "href": href},
+            "pb:latest-version": latest.as_ref().map(|v| link(base.version(&p, v))),
+        }
+    }))
+}
+
+async fn get_deployment(State(app): State<App>, base: Base, Path(uuid): Path<String>) -> ApiResult {
+    let d = app
+        .store
+        .deployment(&uuid)
+        .await?
+        .ok_or_else(|| missing(format!("no deployed version {uuid}")))?;
+    ok(deployment_json(&base, &d))
 }
 
 fn branch_version_json(base: &Base, p: &str, b: &str, v: &str) -> Value {

@@ -1008,6 +1008,15 @@ impl Store {
         }
     }
 
+    /// A recorded deployment, current or not.
+    pub async fn deployment(&self, uuid: &str) -> Result<Option<Deployment>> {
+        Ok(self
+            .deployments("d.uuid = $1", &[uuid])
+            .await?
+            .into_iter()
+            .next())
+    }
+
     /// Every deployment still current, by environment name.
     pub async fn all_current_deployments(&self) -> Result<Vec<Deployment>> {
         self.deployments("d.undeployed_at IS NULL", &[]).await

@@ -221,6 +221,27 @@ async fn the_index_links_and_the_page_for_people() {
     );
     assert!(page.contains("never verified"), "{page}");
 
+    // The links of a version lead somewhere (its branch here).
+    let version: Value = http
+        .get(format!("{base}/pacticipants/web%20%3Cscript%3E/versions/1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let branch = version["_embedded"]["branchVersions"][0]["_links"]["self"]["href"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("/versions/")
+        .unwrap()
+        .0
+        .to_owned();
+    let answer = http.get(&branch).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{branch}");
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["latestVersion"], "1");
+
     let missing = http
         .get(format!("{base}/pacticipants/nobody"))
         .send()

@@ -1,6 +1,6 @@
 //! The broker against Pact's real clients, on both databases:
-//! - pact-broker-cli (crates.io; `.ci/run` installs it, else set `PACT_BROKER_CLI`):
-//!   publish, create-environment, record-deployment, can-i-deploy;
+//! - pact-broker-cli (crates.io; installed into the target dir on first use, see
+//!   [`pact_broker_cli`]): publish, create-environment, record-deployment, can-i-deploy;
 //! - pact_verifier's broker source: pacts for verification with selectors and pending
 //!   status, verification against a provider served here, results published.
 //!
@@ -80,9 +80,70 @@ async fn provider(broken: bool) -> SocketAddr {
     addr
 }
 
+/// Where pact-broker-cli is installed for these tests: `<target dir>/pact-broker-cli`.
+fn install_root() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("pact-broker-cli")
+}
+
+/// pact-broker-cli: `PACT_BROKER_CLI`, else the one installed for these tests, else one on
+/// `PATH`, else installed now from crates.io (`cargo install --locked`, once: the tests'
+/// processes take turns on a lock file), so the test command needs nothing installed by hand.
+fn pact_broker_cli() -> PathBuf {
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("PACT_BROKER_CLI") {
+                return PathBuf::from(path);
+            }
+            let root = install_root();
+            let installed = root.join("bin/pact-broker-cli");
+            if installed.exists() {
+                return installed;
+            }
+            let on_path = std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("pact-broker-cli"))
+                    .find(|p| p.is_file())
+            });
+            if let Some(path) = on_path {
+                return path;
+            }
+            std::fs::create_dir_all(&root).unwrap();
+            let lock = std::fs::File::create(root.join(".install.lock")).unwrap();
+            lock.lock().unwrap();
+            if !installed.exists() {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let mut install = std::process::Command::new(cargo);
+                install
+                    .args([
+                        "install",
+                        "pact-broker-cli",
+                        "--version",
+                        "0.9.0",
+                        "--locked",
+                        "--root",
+                    ])
+                    .arg(&root)
+                    .arg("--target-dir")
+                    .arg(root.join("build"));
+                // Not the variables cargo set for this test (they would steer that build).
+                for key in harness::images::inherited_cargo_vars() {
+                    install.env_remove(key);
+                }
+                let status = install.status().unwrap();
+                assert!(status.success(), "cargo install pact-broker-cli failed");
+            }
+            installed
+        })
+        .clone()
+}
+
 /// pact-broker-cli with `args` against `url`; `(exit code, stdout and stderr)`.
 async fn cli(url: &str, args: &[&str], token: Option<&str>) -> (i32, String) {
-    let bin = std::env::var("PACT_BROKER_CLI").unwrap_or_else(|_| "pact-broker-cli".into());
+    let bin = pact_broker_cli();
     let mut command = tokio::process::Command::new(&bin);
     command
         .args(args)
@@ -94,9 +155,10 @@ async fn cli(url: &str, args: &[&str], token: Option<&str>) -> (i32, String) {
     if let Some(token) = token {
         command.env("PACT_BROKER_TOKEN", token);
     }
-    let out = command.output().await.unwrap_or_else(|e| {
-        panic!("cannot run {bin}: {e}; install it with `cargo install pact-broker-cli --version 0.9.0 --locked` (.ci/run does) or set PACT_BROKER_CLI")
-    });
+    let out = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

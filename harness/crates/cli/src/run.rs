@@ -424,10 +424,11 @@ impl RunState<'_> {
         let out = log
             .try_clone()
             .map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.root.join("target"));
-        let junit = target
+        // nextest keeps its store under the workspace's `target/nextest` whatever
+        // CARGO_TARGET_DIR says (its `store.dir` default, relative to the workspace root).
+        let junit = self
+            .root
+            .join("target")
             .join("nextest")
             .join(NEXTEST_PROFILE)
             .join("junit.xml");
