@@ -42,8 +42,8 @@ use crate::{
     page,
     select::{self, Selector},
     store::{
-        Deployment, Environment, NewPact, NewVerification, Pacticipant, Publication, Store,
-        Verification, Version,
+        Deployment, Environment, NewPact, NewVerification, PactChange, Pacticipant, Publication,
+        Store, Verification, Version,
     },
 };
 
@@ -518,12 +518,29 @@ async fn publish_contracts(State(app): State<App>, base: Base, body: Bytes) -> A
         )}),
     ];
     let mut contracts = Vec::new();
-    for (provider, _sha, changed) in &published.pacts {
+    for (provider, _sha, change) in &published.pacts {
         let href = base.pact_of_version(provider, consumer, number);
-        notices.push(json!({"type": "success", "text": format!(
-            "Pact {} for {consumer} version {number} and provider {provider}.",
-            if *changed { "successfully published" } else { "unchanged: it was published" },
-        )}));
+        let (kind, text) = match change {
+            PactChange::New => (
+                "success",
+                format!(
+                    "Pact successfully published for {consumer} version {number} and provider {provider}."
+                ),
+            ),
+            PactChange::Unchanged => (
+                "info",
+                format!(
+                    "Pact for {consumer} version {number} and provider {provider} is unchanged: it was published before."
+                ),
+            ),
+            PactChange::Replaced => (
+                "warning",
+                format!(
+                    "Pact for {consumer} version {number} and provider {provider} replaces a different pact published before under this version: results of the old content no longer count for this version."
+                ),
+            ),
+        };
+        notices.push(json!({"type": kind, "text": text}));
         notices
             .push(json!({"type": "debug", "text": format!("  View the published pact at {href}")}));
         contracts.push(json!({"title": "Pact", "name": format!("Pact between {consumer} ({number}) and {provider}"), "href": href}));

@@ -151,8 +151,20 @@ pub struct NewPact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     pub version_created: bool,
-    /// `(provider, sha, content changed for this version)`.
-    pub pacts: Vec<(String, String, bool)>,
+    /// `(provider, sha, what happened to the version's pact with that provider)`.
+    pub pacts: Vec<(String, String, PactChange)>,
+}
+
+/// What a publish did to a version's pact with one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PactChange {
+    /// The version had no pact with the provider.
+    New,
+    /// The same content was published for it before.
+    Unchanged,
+    /// Different content was published for it before, and is replaced (as the reference
+    /// broker's `onConflict: overwrite`, pact-broker-cli's default).
+    Replaced,
 }
 
 /// A new verification result.
@@ -231,6 +243,15 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(db)
+    }
+
+    /// The rows of `sql` with its text parameters bound in order.
+    async fn rows(&self, sql: &str, binds: &[&str]) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        query.fetch_all(&self.pool).await.map_err(db)
     }
 
     // ---- participants and versions ------------------------------------------------
@@ -437,11 +458,7 @@ impl Store {
             "SELECT v.id, p.name, v.number, v.build_url, v.created_at FROM versions v \
              JOIN pacticipants p ON p.id = v.pacticipant_id WHERE {filter} ORDER BY v.id DESC"
         );
-        let mut query = sqlx::query(&sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        let rows = self.rows(&sql, binds).await?;
         let mut versions = Vec::with_capacity(rows.len());
         for r in &rows {
             versions.push(Version {
@@ -640,7 +657,11 @@ impl Store {
             stored.push((
                 pact.provider.clone(),
                 pact.sha.clone(),
-                before != Some(pvid),
+                match before {
+                    None => PactChange::New,
+                    Some(id) if id == pvid => PactChange::Unchanged,
+                    Some(_) => PactChange::Replaced,
+                },
             ));
         }
         tx.commit().await.map_err(db)?;
@@ -662,11 +683,7 @@ impl Store {
             "{} WHERE {filter} ORDER BY v.id DESC, pr.name",
             Self::PUBLICATIONS
         );
-        let mut query = sqlx::query(&sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        let rows = self.rows(&sql, binds).await?;
         let mut pubs = Vec::with_capacity(rows.len());
         for r in &rows {
             pubs.push(Publication {
@@ -767,11 +784,7 @@ impl Store {
 
     async fn verifications_where(&self, filter: &str, binds: &[&str]) -> Result<Vec<Verification>> {
         let sql = format!("{} WHERE {filter} ORDER BY vr.id DESC", Self::VERIFICATIONS);
-        let mut query = sqlx::query(&sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        let rows = self.rows(&sql, binds).await?;
         rows.iter()
             .map(|r| {
                 let json = |i: usize| -> Result<Value> {
@@ -1028,11 +1041,7 @@ impl Store {
              FROM deployed_versions d JOIN versions v ON v.id = d.version_id JOIN pacticipants p ON p.id = d.pacticipant_id \
              JOIN environments e ON e.id = d.environment_id WHERE {filter} ORDER BY d.id DESC"
         );
-        let mut query = sqlx::query(&sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        let rows = self.rows(&sql, binds).await?;
         rows.iter()
             .map(|r| {
                 let instance: String = r.try_get(5).map_err(db)?;

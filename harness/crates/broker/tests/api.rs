@@ -155,6 +155,31 @@ async fn concurrent_publishes_of_one_version_store_it_once() {
     let versions = versions["_embedded"]["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0]["_embedded"]["tags"][0]["name"], "main");
+    // Published again: unchanged; with other content: replaced, and said so.
+    let (_, answer) = post(&url, &body).await;
+    assert!(
+        answer["notices"].to_string().contains("is unchanged"),
+        "{answer}"
+    );
+    let (status, answer) = post(
+        &url,
+        &publish_body("web", "1.0.0", &pact("web", "api", "/b")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let replaced = answer["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "warning");
+    assert!(
+        replaced.is_some_and(|n| n["text"]
+            .as_str()
+            .unwrap()
+            .contains("replaces a different pact")),
+        "{answer}"
+    );
+
     let latest: Value = reqwest::get(format!("{base}/pacts/latest"))
         .await
         .unwrap()
