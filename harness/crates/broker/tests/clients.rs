@@ -124,11 +124,14 @@ fn pact_broker_cli() -> PathBuf {
                         "--version",
                         "0.9.0",
                         "--locked",
+                        "--debug",
                         "--root",
                     ])
                     .arg(&root)
                     .arg("--target-dir")
-                    .arg(root.join("build"));
+                    .arg(root.join("build"))
+                    // Unoptimized, no debug info: half a release build's time.
+                    .env("CARGO_PROFILE_DEV_DEBUG", "0");
                 // Not the variables cargo set for this test (they would steer that build).
                 for key in harness::images::inherited_cargo_vars() {
                     install.env_remove(key);
