@@ -720,9 +720,9 @@ async fn update_pacticipant(
     ok(pacticipant_json(&base, &p))
 }
 
-async fn version_json(app: &App, base: &Base, v: &Version) -> Result<Value, ApiError> {
+/// A version, with a `pb:record-deployment` link per environment in `environments`.
+fn version_json(base: &Base, v: &Version, environments: &[Environment]) -> Value {
     let href = base.version(&v.pacticipant, &v.number);
-    let environments = app.store.environments().await?;
     let record: Vec<Value> = environments
         .iter()
         .map(|e| {
@@ -733,7 +733,7 @@ async fn version_json(app: &App, base: &Base, v: &Version) -> Result<Value, ApiE
             })
         })
         .collect();
-    Ok(json!({
+    json!({
         "number": v.number,
         "buildUrl": v.build_url,
         "createdAt": v.created_at,
@@ -748,17 +748,21 @@ async fn version_json(app: &App, base: &Base, v: &Version) -> Result<Value, ApiE
             "pb:record-deployment": record,
             "pb:record-release": [],
         }
-    }))
+    })
 }
 
 async fn list_versions(State(app): State<App>, base: Base, Path(name): Path<String>) -> ApiResult {
     if app.store.pacticipant(&name).await?.is_none() {
         return Err(missing(format!("no pacticipant named {name:?}")));
     }
-    let mut items = Vec::new();
-    for v in app.store.versions(&name).await? {
-        items.push(version_json(&app, &base, &v).await?);
-    }
+    let environments = app.store.environments().await?;
+    let items: Vec<Value> = app
+        .store
+        .versions(&name)
+        .await?
+        .iter()
+        .map(|v| version_json(&base, v, &environments))
+        .collect();
     ok(json!({
         "_embedded": {"versions": items},
         "_links": {"self": link(format!("{}/versions", base.pacticipant(&name)))},
@@ -775,7 +779,11 @@ async fn get_version(
         .version(&p, &v)
         .await?
         .ok_or_else(|| missing(format!("no version {v} of {p}")))?;
-    ok(version_json(&app, &base, &version).await?)
+    ok(version_json(
+        &base,
+        &version,
+        &app.store.environments().await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -811,7 +819,10 @@ async fn put_version(
     } else {
         StatusCode::OK
     };
-    Ok(hal(status, version_json(&app, &base, &version).await?))
+    Ok(hal(
+        status,
+        version_json(&base, &version, &app.store.environments().await?),
+    ))
 }
 
 async fn latest_version(State(app): State<App>, base: Base, Path(p): Path<String>) -> ApiResult {
@@ -820,7 +831,7 @@ async fn latest_version(State(app): State<App>, base: Base, Path(p): Path<String
         .latest_version(&p, None, None)
         .await?
         .ok_or_else(|| missing(format!("{p} has no versions")))?;
-    ok(version_json(&app, &base, &v).await?)
+    ok(version_json(&base, &v, &app.store.environments().await?))
 }
 
 async fn latest_tagged_version(
@@ -833,7 +844,7 @@ async fn latest_tagged_version(
         .latest_version(&p, None, Some(&tag))
         .await?
         .ok_or_else(|| missing(format!("{p} has no version tagged {tag}")))?;
-    ok(version_json(&app, &base, &v).await?)
+    ok(version_json(&base, &v, &app.store.environments().await?))
 }
 
 fn tag_json(base: &Base, p: &str, v: &str, t: &str) -> Value {
