@@ -1,4 +1,4 @@
-//! The crate map in docs/ARCHITECTURE.md says what `cargo metadata` says: every crate of the
+//! The crate map in docs/src/architecture.md says what `cargo metadata` says: every crate of the
 //! harness, its folder, and which harness crates it depends on (normal dependencies; the
 //! direction of the arrows). A crate added, moved or rewired without the map fails here.
 
@@ -59,7 +59,7 @@ fn from_cargo() -> Map {
 /// The rows between `<!-- crate-map -->` and `<!-- /crate-map -->`:
 /// `| `name` | `folder/` | what | `dep`, `dep` (feature) |`.
 fn from_docs() -> Map {
-    let doc = std::fs::read_to_string(workspace_root().join("docs/ARCHITECTURE.md")).unwrap();
+    let doc = std::fs::read_to_string(workspace_root().join("docs/src/architecture.md")).unwrap();
     let start = doc.find("<!-- crate-map -->").expect("crate-map marker");
     let end = doc.find("<!-- /crate-map -->").expect("/crate-map marker");
     let ticked = |cell: &str| -> Vec<String> {
