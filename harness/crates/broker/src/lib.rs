@@ -3,10 +3,12 @@
 //! clients (pact_verifier, pact-broker-cli) work against it.
 //!
 //! - [`store`] holds the data, on SQLite (an embedded file, the default) or PostgreSQL,
-//!   with versioned migrations;
-//! - [`api`] serves the HAL resources (index, publishing, participants, versions, branches,
-//!   tags, pacts for verification, verification results, environments, deployments,
-//!   matrix);
+//!   with versioned migrations; one submodule per concern (participants and versions,
+//!   pacts, verifications, environments and deployments);
+//! - [`api`] serves the HAL resources, one submodule per family (index and health,
+//!   publishing, participants with their versions, branches and tags, pacts, pacts for
+//!   verification and verification results, environments and deployments, matrix and
+//!   can-i-deploy);
 //! - [`select`] applies consumer version selectors and decides pending pacts;
 //! - [`matrix`] answers can-i-deploy;
 //! - [`auth`] checks the optional read and write credentials;
