@@ -35,7 +35,10 @@ use testcontainers::{
     core::{ContainerPort, WaitFor},
 };
 
-use crate::{Readiness, ServiceSpec, StackBuilder};
+use crate::{
+    manifest::{Readiness, ServiceSpec},
+    stack::StackBuilder,
+};
 
 impl ServiceSpec {
     /// The service a testcontainers image describes (see the module documentation for what
@@ -168,7 +171,7 @@ mod tests {
         let spec = ServiceSpec::from_testcontainers(request).unwrap();
         assert_eq!(
             spec.source,
-            crate::ImageSource::Image {
+            crate::manifest::ImageSource::Image {
                 reference: "harness-recipes/postgres:abc".into(),
                 recipe: None
             }

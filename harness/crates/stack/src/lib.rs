@@ -34,12 +34,9 @@ pub use cleanup::{
 };
 pub use docker::connect;
 pub use manifest::{
-    Condition, Dependency, FileCopy, ImageSource, Manifest, MockContract, Readiness, Resources,
-    ServiceSpec,
+    Condition, Dependency, FileCopy, ImageSource, MOCK_HEALTH_PATH, Manifest, MockContract,
+    Readiness, Resources, ServiceSpec,
 };
-
-/// The health route of a mock's control API (the readiness rule of mock services).
-pub const MOCK_HEALTH_PATH: &str = "/__harness/health";
 pub use prune::{ImagePrune, prune_images, prune_reports};
 pub use stack::{Endpoint, ExecOutput, Stack, StackBuilder, env_var_name};
 #[cfg(feature = "testcontainers")]

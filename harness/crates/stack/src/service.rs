@@ -36,8 +36,8 @@
 use std::time::Duration;
 
 use crate::manifest::{
-    Condition, Dependency, FileCopy, ImageSource, MOCK_CONTRACT_PATH, MOCK_DEFAULT_PORT,
-    MOCK_PACKAGE, MockContract, Readiness, Resources, ServiceSpec,
+    Condition, Dependency, FileCopy, ImageSource, MOCK_PACKAGE, MockContract, Readiness, Resources,
+    ServiceSpec,
 };
 
 impl ServiceSpec {
@@ -76,34 +76,6 @@ impl ServiceSpec {
             package: MOCK_PACKAGE.to_owned(),
         })
         .with_mock(MockContract::Pact(pact.into()))
-    }
-
-    /// Wires a mock's contract and readiness. Its port is the first of `ports`, 8080 when
-    /// none is given (set when the service is added: `finish`); the mock listens on it,
-    /// read at start.
-    pub(crate) fn with_mock(mut self, contract: MockContract) -> Self {
-        let (var, host) = match contract {
-            MockContract::OpenApi(p) => ("HARNESS_MOCK_OPENAPI", p),
-            MockContract::Pact(p) => ("HARNESS_MOCK_PACT", p),
-        };
-        self.env
-            .insert(var.to_owned(), MOCK_CONTRACT_PATH.to_owned());
-        // What its messages name: the file as the manifest or the code gave it.
-        self.env
-            .insert("HARNESS_MOCK_SOURCE".to_owned(), host.display().to_string());
-        self.files.push(FileCopy {
-            host,
-            container: MOCK_CONTRACT_PATH.to_owned(),
-        });
-        if self.ready == Readiness::Started {
-            self.ready = Readiness::http(crate::MOCK_HEALTH_PATH);
-        }
-        self
-    }
-
-    /// Whether the service is a mock (its contract is wired).
-    pub fn is_mock(&self) -> bool {
-        self.env.contains_key("HARNESS_MOCK_OPENAPI") || self.env.contains_key("HARNESS_MOCK_PACT")
     }
 
     /// Copies a host file into the container before it starts (a relative `host` path
@@ -230,21 +202,6 @@ impl ServiceSpec {
         self.resources.nano_cpus = Some((cpus * 1e9) as i64);
         self
     }
-
-    /// Resolves what code may leave open: an HTTP readiness rule without a port checks the
-    /// main port.
-    pub(crate) fn finish(&mut self, name: &str) {
-        self.name = name.to_owned();
-        if self.is_mock() && self.ports.is_empty() {
-            self.ports.push(MOCK_DEFAULT_PORT);
-        }
-        if let Readiness::Http { port, .. } = &mut self.ready
-            && *port == 0
-            && let Some(main) = self.ports.first()
-        {
-            *port = *main;
-        }
-    }
 }
 
 impl Readiness {
@@ -291,10 +248,11 @@ impl Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::{MOCK_CONTRACT_PATH, MOCK_DEFAULT_PORT};
 
     #[test]
     fn a_service_built_in_code_is_the_spec_a_manifest_would_give() {
-        let manifest = crate::Manifest::parse(
+        let manifest = crate::manifest::Manifest::parse(
             "[services.db]\nimage = \"postgres:15\"\nrecipe = \"postgres\"\nports = [5432]\nscheme = \"postgres\"\nready = { tcp = 5432 }\n[services.api]\nbuild = \"api\"\nports = [8080]\ndepends_on = [\"db\"]\nready = { http = \"/health\" }\nenv = { DB = \"${db.url}\" }\n",
             std::path::Path::new("s.toml"),
         )
@@ -317,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_mock_in_code_is_the_mock_a_manifest_would_give() {
-        let manifest = crate::Manifest::parse(
+        let manifest = crate::manifest::Manifest::parse(
             "[services.payments]\nmock = { openapi = \"../contracts/openapi/payments.json\" }\nports = [8082]\n[services.inventory]\nmock = { pact = \"p.json\", seed = 3, allow_rejected = true }\n",
             std::path::Path::new("s.toml"),
         )
@@ -335,7 +293,7 @@ mod tests {
             payments.ready,
             Readiness::Http {
                 port: 8082,
-                path: crate::MOCK_HEALTH_PATH.to_owned(),
+                path: crate::manifest::MOCK_HEALTH_PATH.to_owned(),
                 status: 200
             }
         );
@@ -375,7 +333,7 @@ mod tests {
                 "colour",
             ),
         ] {
-            let e = crate::Manifest::parse(text, std::path::Path::new("s.toml"))
+            let e = crate::manifest::Manifest::parse(text, std::path::Path::new("s.toml"))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(wanted) && e.contains("s.toml"), "{text}: {e}");
