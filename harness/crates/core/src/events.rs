@@ -103,6 +103,10 @@ pub enum Event {
     RunStarted {
         run_id: String,
         levels: Vec<crate::run::Level>,
+        /// The run's folder, where its reports go (given by `harness run`, which announces
+        /// it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<std::path::PathBuf>,
     },
     /// A level started.
     LevelStarted { level: crate::run::Level },
@@ -134,6 +138,11 @@ pub enum Event {
         #[serde(with = "seconds")]
         duration: Duration,
     },
+    /// A line for people about what a command does that no other event says (where an
+    /// output went, a check that was skipped as allowed).
+    Notice { message: String },
+    /// Something went wrong that does not stop the command (a report not sent to its log).
+    Warning { message: String },
     /// An event of a newer writer that this version does not know (read from a stored
     /// stream; never emitted).
     #[serde(other)]

@@ -5,6 +5,7 @@
 //! workspace helpers that several crates need once. It depends on nothing heavy, so report
 //! writers can build on it alone.
 
+pub mod broker;
 pub mod contract;
 mod error;
 mod events;

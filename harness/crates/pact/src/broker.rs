@@ -20,6 +20,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
+pub use harness_core::broker::{CanIDeploy, Deployment, MatrixRow, MatrixVerification, Notice};
+
 use crate::error::{Error, Result};
 
 const ACCEPT: &str = "application/hal+json, application/json";
@@ -96,14 +98,6 @@ pub struct Publication {
     pub pacts: Vec<(String, String)>,
 }
 
-/// A message of the broker's (`notices[]`): its type (`success`, `info`, `debug`, `error`,
-/// ...) and text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub kind: String,
-    pub text: String,
-}
-
 /// What the broker said about a publication.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -118,47 +112,6 @@ pub struct Environment {
     pub uuid: String,
     pub name: String,
     pub production: bool,
-}
-
-/// A recorded deployment.
-#[derive(Debug, Clone)]
-pub struct Deployment {
-    pub pacticipant: String,
-    pub version: String,
-    pub environment: String,
-    /// The environment did not exist and was created for it.
-    pub environment_created: bool,
-    pub application_instance: Option<String>,
-}
-
-/// The broker's answer to can-i-deploy.
-#[derive(Debug, Clone)]
-pub struct CanIDeploy {
-    pub deployable: bool,
-    /// Why (the broker's `summary.reason`, one per line, and its notices).
-    pub reasons: Vec<String>,
-    pub rows: Vec<MatrixRow>,
-}
-
-/// One pact between a consumer version and a provider version, and its verification.
-#[derive(Debug, Clone)]
-pub struct MatrixRow {
-    pub consumer: String,
-    pub consumer_version: String,
-    pub provider: String,
-    /// None: no version of the provider is where the question asks.
-    pub provider_version: Option<String>,
-    /// None: not verified.
-    pub verification: Option<MatrixVerification>,
-}
-
-/// A verification result of a matrix row.
-#[derive(Debug, Clone)]
-pub struct MatrixVerification {
-    pub success: bool,
-    pub verified_at: Option<String>,
-    /// The descriptions of the interactions that failed.
-    pub failed_interactions: Vec<String>,
 }
 
 /// A client of one broker.

@@ -37,7 +37,10 @@ pub use handlers::{
     Action, HandlerError, Handlers, Message, MessageProducer, MessageRequest, RequestedState,
     StateChange, StateHandler, StateValues,
 };
-pub use harness_core::contract::{InteractionResult, Mismatch, MismatchKind, Outcome};
+pub use harness_core::contract::{
+    InteractionResult, Mismatch, MismatchKind, Outcome, PactSummary,
+    ProviderVerification as VerifyReport,
+};
 pub use pact_consumer;
 /// Pact's models (generators, matching rules) for what the builders do not cover, e.g. a
 /// provider-state value in a request body (`generators::Generator::ProviderStateGenerator`).
@@ -45,7 +48,7 @@ pub use pact_models;
 pub use serve::{Server, router};
 pub use source::{BrokerSelection, PactSource};
 pub use tls::ensure_crypto_provider;
-pub use verify::{NoPacts, PactSummary, PublishResults, Verifier, VerifyReport};
+pub use verify::{NoPacts, PublishResults, Verifier};
 
 /// The environment variable that turns Pact's usage telemetry off.
 pub const DO_NOT_TRACK_ENV: &str = "PACT_DO_NOT_TRACK";

@@ -20,7 +20,7 @@ use std::{
 
 use harness_core::{
     Event, EventSink,
-    contract::{InteractionResult, Outcome},
+    contract::{InteractionResult, Outcome, PactSummary, ProviderVerification as VerifyReport},
 };
 use pact_verifier::{
     FilterInfo, MismatchResult, ProviderInfo, ProviderTransport, VerificationOptions,
@@ -88,119 +88,6 @@ impl std::fmt::Debug for Verifier {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("no_pacts", &self.no_pacts)
             .finish_non_exhaustive()
-    }
-}
-
-/// The outcome of verifying one provider.
-#[derive(Debug, Clone)]
-pub struct VerifyReport {
-    pub provider: String,
-    /// The pacts verified: consumer, file (or broker), number of interactions.
-    pub pacts: Vec<PactSummary>,
-    /// One result per interaction, in pact order.
-    pub results: Vec<InteractionResult>,
-    /// Failures not tied to an interaction (a pact the verifier could not run).
-    pub errors: Vec<String>,
-    /// The same for pending pacts (reported; they do not fail the verification).
-    pub pending_errors: Vec<String>,
-    /// No pact names the provider; `no_pacts_fails` says whether that fails.
-    pub no_pacts: bool,
-    pub no_pacts_fails: bool,
-    pub elapsed: Duration,
-}
-
-/// A pact that was verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PactSummary {
-    pub consumer: String,
-    pub source: String,
-    pub interactions: usize,
-    /// A broker's pact: the consumer version(s) it belongs to, as the broker says.
-    pub consumer_version: Option<String>,
-    /// A broker's pact: why it was selected (`latest from main branch`, ...).
-    pub selected_as: Option<String>,
-    /// A broker's pact in pending state: its failures do not fail the verification.
-    pub pending: bool,
-    /// The broker's notices for it.
-    pub notices: Vec<String>,
-    /// Whether its result was published (`None`: not asked to, or not a broker's pact).
-    pub published: Option<Result<(), String>>,
-}
-
-impl VerifyReport {
-    /// Every interaction passed (or failed in a pending pact), nothing else failed, and a
-    /// missing pact is allowed.
-    pub fn passed(&self) -> bool {
-        self.errors.is_empty()
-            && self
-                .results
-                .iter()
-                .all(|r| r.passed() || self.is_pending(r))
-            && !(self.no_pacts && self.no_pacts_fails)
-    }
-
-    /// Whether the result belongs to a pending pact of a broker.
-    pub fn is_pending(&self, result: &InteractionResult) -> bool {
-        self.pacts
-            .iter()
-            .any(|p| p.pending && p.source == result.source)
-    }
-
-    /// The failed interactions (pending ones included).
-    pub fn failures(&self) -> impl Iterator<Item = &InteractionResult> {
-        self.results.iter().filter(|r| !r.passed())
-    }
-
-    /// The failed interactions that fail the verification (not pending).
-    pub fn blocking_failures(&self) -> impl Iterator<Item = &InteractionResult> {
-        self.failures().filter(|r| !self.is_pending(r))
-    }
-
-    /// A plain-text account of every failure (for test assertions and logs).
-    pub fn explain(&self) -> String {
-        let mut out = String::new();
-        if self.no_pacts {
-            out.push_str(&format!("no pacts found for provider {}\n", self.provider));
-        }
-        for e in &self.errors {
-            out.push_str(&format!("error: {e}\n"));
-        }
-        for e in &self.pending_errors {
-            out.push_str(&format!(
-                "error (pending pact, does not fail the verification): {e}\n"
-            ));
-        }
-        for r in self.failures() {
-            out.push_str(&format!(
-                "{}{} -> {}: {:?}{}\n",
-                if self.is_pending(r) {
-                    "(pending: does not fail the verification) "
-                } else {
-                    ""
-                },
-                r.consumer,
-                r.provider,
-                r.description,
-                if r.provider_states.is_empty() {
-                    String::new()
-                } else {
-                    format!(" given {}", r.provider_states.join(", "))
-                }
-            ));
-            match &r.outcome {
-                Outcome::Passed => {}
-                Outcome::Error { message } => out.push_str(&format!("  error: {message}\n")),
-                Outcome::Failed { mismatches } => {
-                    for m in mismatches {
-                        out.push_str(&format!(
-                            "  {} {}: expected {} but was {} ({})\n",
-                            m.kind, m.path, m.expected, m.actual, m.detail
-                        ));
-                    }
-                }
-            }
-        }
-        out
     }
 }
 

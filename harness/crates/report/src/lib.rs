@@ -3,7 +3,9 @@
 //! the run finished) collected into one [`RunReport`] by a [`Collector`], which every writer
 //! renders:
 //!
-//! - [`console`]: the final summary table of the CLI;
+//! - [`console()`]: the final summary table of the CLI, and [`console`]'s result tables of
+//!   the other commands (`harness load`, `contract verify`, `contract openapi`, the broker
+//!   commands): every text the CLI prints at a command's end is written here;
 //! - [`junit`]: `junit.xml`, one test suite per level (quick-junit);
 //! - `report.json`: the report itself (serde), versioned ([`REPORT_SCHEMA_VERSION`]) and
 //!   described by the JSON Schema [`REPORT_SCHEMA`] (`report.schema.json`, checked in);
@@ -20,9 +22,10 @@
 //! `reports/latest` on the newest run. Nothing here prints.
 
 mod chart;
-mod console;
+pub mod console;
 mod html;
 mod junit;
+mod load_table;
 mod markdown;
 mod model;
 mod text;

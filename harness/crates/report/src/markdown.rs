@@ -7,7 +7,11 @@ use std::fmt::Write;
 
 use harness_core::{load::LoadReport, run::Level};
 
-use crate::{model::RunReport, text};
+use crate::{
+    load_table::{SERVER_HEADER, TARGET_HEADER, server_cells, target_cells},
+    model::RunReport,
+    text,
+};
 
 /// The Markdown summary of a run.
 pub fn markdown(report: &RunReport) -> String {
@@ -100,41 +104,16 @@ fn load_section(out: &mut String, level: Level, load: &LoadReport) {
         }
     }
     if !load.targets.is_empty() {
-        out.push_str("\n| target | kind | count | rate/s | p50 | p95 | p99 | errors |\n");
-        out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        table_head(out, &TARGET_HEADER, 2);
         for t in &load.targets {
-            let kind = text::kind(t.kind);
-            let _ = writeln!(
-                out,
-                "| {} | {kind} | {} | {} | {} | {} | {} | {} ({}) |",
-                code(&t.target),
-                t.count,
-                text::rate(t.rate),
-                text::latency(t.p50),
-                text::latency(t.p95),
-                text::latency(t.p99),
-                t.errors,
-                text::share(t.errors, t.count)
-            );
+            table_row(out, target_cells(t));
         }
     }
     if !load.server.is_empty() {
-        out.push_str("\nThe server's view (its `/metrics`):\n\n");
-        out.push_str("| service | requests | rps | 5xx | 4xx | p50 | p95 | p99 |\n");
-        out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        out.push_str("\nThe server's view (its `/metrics`):\n");
+        table_head(out, &SERVER_HEADER, 1);
         for s in &load.server {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                code(&s.service),
-                s.requests,
-                text::rate(s.rps),
-                s.errors,
-                s.client_errors,
-                text::latency(s.p50),
-                text::latency(s.p95),
-                text::latency(s.p99)
-            );
+            table_row(out, server_cells(s));
         }
     }
     let _ = writeln!(
@@ -145,6 +124,24 @@ fn load_section(out: &mut String, level: Level, load: &LoadReport) {
     for w in &load.warnings {
         let _ = writeln!(out, "\n> **Warning**: {}", plain(w));
     }
+}
+
+/// A table's header: the names, then the alignment row (the first `left` columns to the
+/// left, the others to the right).
+fn table_head(out: &mut String, names: &[&str], left: usize) {
+    let _ = writeln!(out, "\n| {} |", names.join(" | "));
+    let align: Vec<&str> = (0..names.len())
+        .map(|i| if i < left { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "| {} |", align.join(" | "));
+}
+
+/// A row whose first cell is a name (shown as code), the others figures.
+fn table_row<const N: usize>(out: &mut String, cells: [String; N]) {
+    let mut cells = cells.into_iter();
+    let name = cells.next().map(|c| code(&c)).unwrap_or_default();
+    let rest: Vec<String> = cells.collect();
+    let _ = writeln!(out, "| {name} | {} |", rest.join(" | "));
 }
 
 /// Inline code that holds any text: a fence longer than any run of backticks in it.

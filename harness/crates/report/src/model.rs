@@ -160,7 +160,7 @@ impl Collector {
     /// Takes one event (events of other kinds are ignored).
     pub fn push(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { run_id, levels } => {
+            Event::RunStarted { run_id, levels, .. } => {
                 self.run_id = run_id.clone();
                 for l in levels {
                     self.level_mut(*l);

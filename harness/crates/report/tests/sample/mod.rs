@@ -60,6 +60,7 @@ pub fn run(outcome: Option<RunOutcome>) -> RunReport {
         Event::RunStarted {
             run_id: "r1abc".into(),
             levels: Level::ALL.to_vec(),
+            dir: None,
         },
         Event::LevelStarted { level: Level::Unit },
         test(

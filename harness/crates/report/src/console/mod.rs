@@ -1,9 +1,40 @@
-//! The console's final summary: a plain-text table the CLI prints after its progress lines,
-//! then, for a load run, its thresholds and one line of figures.
+//! What the CLI prints when a command ends, as plain text for a terminal or a log: the
+//! summary of a run of the pyramid (its levels, then for a load run its thresholds and one
+//! line of figures), and the result tables of `harness load` ([`load`]), `contract verify`
+//! ([`contract`]), `contract openapi` ([`openapi`]) and the broker commands ([`broker`]).
+
+mod broker;
+mod contract;
+mod load;
+mod openapi;
 
 use std::fmt::Write;
 
+pub use broker::{can_i_deploy, deployment_recorded, published};
+pub use contract::pact_verification;
+pub use load::load_run;
+pub use openapi::{OpenApiRun, openapi_verification};
+
 use crate::{model::RunReport, text};
+
+/// Rows as left-aligned columns, two spaces apart (no trailing spaces).
+pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// The final summary table of a run, for a terminal or a log.
 pub fn console(report: &RunReport) -> String {
