@@ -34,8 +34,9 @@ use serde_json::{Value, json};
 use wiremock::{Match, Request, Respond, ResponseTemplate};
 
 use crate::{
+    calls::{Call, Expectation, Override, Unverified},
     fault::Fault,
-    server::{Call, Core, Expectation, Override, Unverified},
+    state::Core,
 };
 
 /// The path prefix of the control API.

@@ -20,19 +20,23 @@
 //! `harness-mock` binary of this crate is that container's server; see its source for the
 //! environment it reads.
 
+mod calls;
 pub mod control;
 mod fault;
 mod openapi;
 #[cfg(feature = "pact")]
 mod pact;
 mod server;
+mod state;
 mod stub;
 
+pub use calls::{Call, Expectation, Override, Unverified};
 pub use control::{ControlError, MockControl};
 pub use fault::{Effect, Fault, When};
 pub use openapi::OpenApiMock;
 #[cfg(feature = "pact")]
 pub use pact::{PactError, PactMock};
-pub use server::{Call, DEFAULT_HEALTH_PATHS, Expectation, MockServer, Override, Unverified};
+pub use server::MockServer;
+pub use state::DEFAULT_HEALTH_PATHS;
 pub use stub::StubMock;
 pub use wiremock;

@@ -26,7 +26,10 @@ use harness_openapi::{Document, DocumentError, IncomingRequest};
 use serde_json::Value;
 use wiremock::Request;
 
-use crate::server::{Core, MockServer, Reply, Responder};
+use crate::{
+    server::MockServer,
+    state::{Core, Reply, Responder},
+};
 
 /// A mock built from an OpenAPI document (see the module documentation).
 #[derive(Debug, Clone)]

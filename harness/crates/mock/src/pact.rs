@@ -26,7 +26,10 @@ use pact_models::{
 use serde_json::{Value, json};
 use wiremock::Request;
 
-use crate::server::{Core, MockServer, Reply, Responder};
+use crate::{
+    server::MockServer,
+    state::{Core, Reply, Responder},
+};
 
 /// Why a pact cannot be used for a mock.
 #[derive(Debug, thiserror::Error)]

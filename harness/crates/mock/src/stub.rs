@@ -9,7 +9,10 @@ use http::Method;
 use serde_json::Value;
 use wiremock::Request;
 
-use crate::server::{Core, MockServer, Reply, Responder};
+use crate::{
+    server::MockServer,
+    state::{Core, Reply, Responder},
+};
 
 #[derive(Debug, Clone)]
 struct Route {
