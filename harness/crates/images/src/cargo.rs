@@ -4,14 +4,19 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     process::Stdio,
+    time::Duration,
 };
 
 use harness_core::{Error, Event, Result};
 use serde::Deserialize;
 
-use crate::*;
+use crate::{engine::Engine, reference::BUILD_REPO, request::ImageRequest};
 
-impl ImageProvider {
+/// The target own services are built for (static, with `+crt-static`).
+pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
+const CARGO_BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+impl Engine {
     pub(crate) async fn cargo_metadata(&self) -> Result<CargoMetadata> {
         let output = tokio::process::Command::new(cargo_program())
             .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -91,7 +96,7 @@ impl ImageProvider {
     }
 }
 
-pub(crate) fn cargo_failure(
+fn cargo_failure(
     builds: &[(&ImageRequest, &str, Option<&Path>)],
     packages: &[&str],
     message: &str,
@@ -134,7 +139,7 @@ pub fn inherited_cargo_vars() -> Vec<std::ffi::OsString> {
         .collect()
 }
 
-pub(crate) fn cargo_program() -> std::ffi::OsString {
+fn cargo_program() -> std::ffi::OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 

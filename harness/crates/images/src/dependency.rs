@@ -4,22 +4,21 @@ use std::{path::PathBuf, time::Instant};
 
 use harness_core::{Error, Event, Result};
 
-use crate::*;
+use crate::{
+    engine::Engine,
+    recipe::Recipe,
+    request::{ImageRequest, ImageState, ImageStatus},
+};
 
-impl ImageProvider {
-    pub(crate) fn recipe_dir(&self, recipe: &str) -> PathBuf {
+impl Engine {
+    fn recipe_dir(&self, recipe: &str) -> PathBuf {
         self.workspace_root
             .join("fixtures")
             .join("images")
             .join(recipe)
     }
 
-    pub(crate) fn load_recipe(
-        &self,
-        req: &ImageRequest,
-        reference: &str,
-        recipe: &str,
-    ) -> Result<Recipe> {
+    fn load_recipe(&self, req: &ImageRequest, reference: &str, recipe: &str) -> Result<Recipe> {
         if recipe.is_empty()
             || !recipe
                 .bytes()

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use harness_core::{Error, Result};
 
-use crate::*;
+use crate::{cargo::CargoMetadata, engine::Engine, reference::BUILD_REPO, request::ImageRequest};
 
-impl ImageProvider {
+impl Engine {
     /// The Dockerfile text for `package`, and where it comes from.
     pub(crate) async fn dockerfile_for(
         &self,
@@ -43,7 +43,7 @@ impl ImageProvider {
 }
 
 /// The Dockerfile used when a package has none.
-pub(crate) fn generated_dockerfile(package: &str) -> String {
+fn generated_dockerfile(package: &str) -> String {
     format!("FROM scratch\nCOPY {package} /{package}\nENTRYPOINT [\"/{package}\"]\n")
 }
 
@@ -52,7 +52,7 @@ mod tests {
     use super::*;
 
     #[test]
-    pub(crate) fn generated_dockerfile_runs_the_binary() {
+    fn generated_dockerfile_runs_the_binary() {
         assert_eq!(
             generated_dockerfile("pay"),
             "FROM scratch\nCOPY pay /pay\nENTRYPOINT [\"/pay\"]\n"

@@ -26,28 +26,28 @@
 //! with the legacy builder (version 1) from a tar made here, through the client the caller
 //! passes in; the legacy builder handles `FROM scratch` without any registry.
 //!
-//! Modules, one job each: [`provider`] (what is needed and there, orchestration),
-//! `cargo` (metadata, the static build), `dockerfile` (which Dockerfile), `context` (the
-//! build context tar), `own` (own services' images), `dependency` (dependencies' images),
-//! `pull` (registry pulls), `mmdebstrap` (root file systems from Debian packages, import),
-//! [`recipe`] (the recipe format), `reference` (references and tags).
+//! Modules, one job each, each using only modules named after it: [`provider`] (what is
+//! needed and there, orchestration), `own` (own services' images), `dockerfile` (which
+//! Dockerfile), `cargo` (metadata, the static build), `dependency` (dependencies' images),
+//! `mmdebstrap` (root file systems from Debian packages, import), `pull` (registry pulls),
+//! [`recipe`] (the recipe format), `context` (the build context tar), `engine` (what every
+//! job shares: the client, the workspace root, events, image queries), `request` (requests,
+//! sources and statuses), `reference` (references, tags, repositories).
 
 mod cargo;
 mod context;
 mod dependency;
 mod dockerfile;
+mod engine;
 mod mmdebstrap;
 mod own;
 pub mod provider;
 mod pull;
 pub mod recipe;
 mod reference;
+mod request;
 
 pub use cargo::inherited_cargo_vars;
-pub(crate) use cargo::*;
 pub use context::tar_files;
-pub(crate) use context::*;
 pub use provider::*;
-pub(crate) use recipe::*;
 pub use reference::split_reference;
-pub(crate) use reference::*;

@@ -4,16 +4,18 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 use harness_core::{Error, Event, Result, text::tail_lines as tail};
 
-use crate::*;
+use crate::{engine::Engine, recipe::Recipe, reference::split_reference, request::ImageRequest};
 
-impl ImageProvider {
+const MMDEBSTRAP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+impl Engine {
     pub(crate) async fn build_recipe(
         &self,
         req: &ImageRequest,
@@ -101,7 +103,7 @@ impl ImageProvider {
     }
 
     /// `docker import`: POST /images/create?fromSrc=- with the tar streamed as the body.
-    pub(crate) async fn import(
+    async fn import(
         &self,
         rootfs: &Path,
         tag: &str,
@@ -137,7 +139,7 @@ impl ImageProvider {
     }
 
     /// The path of `mmdebstrap`, installing it with apt when we are root.
-    pub(crate) async fn ensure_mmdebstrap(&self, recipe: &str) -> Result<PathBuf> {
+    async fn ensure_mmdebstrap(&self, recipe: &str) -> Result<PathBuf> {
         if let Some(path) = find_program("mmdebstrap") {
             return Ok(path);
         }
@@ -201,7 +203,7 @@ async fn machine_lock() -> std::result::Result<std::fs::File, String> {
 
 /// apt-get with `args`; while another program (not the harness: an unattended upgrade, a
 /// user's apt) holds apt's own lock, it waits and tries again, for up to five minutes.
-pub(crate) async fn run_apt(args: &[&str]) -> std::result::Result<(), String> {
+async fn run_apt(args: &[&str]) -> std::result::Result<(), String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         let output = tokio::process::Command::new("apt-get")
@@ -224,14 +226,14 @@ pub(crate) async fn run_apt(args: &[&str]) -> std::result::Result<(), String> {
     }
 }
 
-pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 
-pub(crate) fn is_root() -> bool {
+fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -8,10 +8,16 @@ use futures_util::StreamExt;
 use harness_core::{Error, Event, Result, labels, text::tail_lines as tail};
 use sha2::{Digest, Sha256};
 
-use crate::*;
+use crate::{
+    cargo::CargoMetadata,
+    context::build_context,
+    engine::Engine,
+    reference::{BUILD_REPO, hex12},
+    request::{ImageRequest, ImageState, ImageStatus},
+};
 
-impl ImageProvider {
-    pub(crate) async fn read_binary(
+impl Engine {
+    async fn read_binary(
         &self,
         req: &ImageRequest,
         package: &str,
@@ -177,7 +183,7 @@ impl ImageProvider {
 }
 
 /// `harness/<package>:<12 hex of sha256(binary ‖ Dockerfile)>`.
-pub(crate) fn build_tag(package: &str, binary: &[u8], dockerfile: &str) -> String {
+fn build_tag(package: &str, binary: &[u8], dockerfile: &str) -> String {
     let mut h = Sha256::new();
     h.update(binary);
     h.update(dockerfile.as_bytes());
@@ -189,7 +195,7 @@ mod tests {
     use super::*;
 
     #[test]
-    pub(crate) fn build_tags_follow_binary_and_dockerfile() {
+    fn build_tags_follow_binary_and_dockerfile() {
         let t = build_tag("orders", b"binary", "FROM scratch\n");
         assert!(
             t.starts_with("harness/orders:") && t.len() == "harness/orders:".len() + 12,

@@ -3,84 +3,14 @@
 
 use std::{
     collections::HashMap,
-    fmt,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use bollard::Docker;
-use bollard::query_parameters::ListImagesOptionsBuilder;
-use harness_core::{Error, Event, EventSink, Result, workspace::find_workspace_root};
+use harness_core::{Error, EventSink, Result, workspace::find_workspace_root};
 
-pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
-/// Repository of own-service images: `harness/<package>:<hash>`.
-pub(crate) const BUILD_REPO: &str = "harness";
-/// Repository of recipe images: `harness-recipes/<recipe>:<hash>`.
-pub(crate) const RECIPE_REPO: &str = "harness-recipes";
-/// Label holding the recipe name on recipe images.
-pub(crate) const RECIPE_LABEL: &str = "dev.harness.recipe";
-/// Part of every recipe hash: changing how recipes are turned into images changes all tags.
-pub(crate) const RECIPE_FORMAT: &[u8] = b"harness-recipe-format-1\n";
-pub(crate) const PULL_TIMEOUT: Duration = Duration::from_secs(60);
-pub(crate) const MMDEBSTRAP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-pub(crate) const CARGO_BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-
-/// Whether an image is available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageState {
-    /// The image to run is in the engine.
-    Present,
-    /// Nothing is there yet: it will be built or pulled.
-    Missing,
-    /// An own service whose image exists for an older binary or Dockerfile: it will be rebuilt.
-    NeedsRebuild,
-}
-
-impl fmt::Display for ImageState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ImageState::Present => "present",
-            ImageState::Missing => "missing",
-            ImageState::NeedsRebuild => "needs rebuild",
-        })
-    }
-}
-
-/// What a service of a manifest needs, and whether it is there (`harness images`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageStatus {
-    pub service: String,
-    /// The image reference that runs (or will run) the service. For an own service whose
-    /// binary is not built yet, `harness/<package>` without a tag.
-    pub reference: String,
-    pub state: ImageState,
-    /// How it is or will be provided, e.g. "cargo package orders",
-    /// "pull postgres:15, else recipe fixtures/images/postgres".
-    pub source: String,
-}
-
-/// Where a service's image comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSource {
-    /// An image reference (`postgres:15`), with a recipe to build it from when it is neither
-    /// present nor pullable.
-    Image {
-        reference: String,
-        recipe: Option<String>,
-    },
-    /// A cargo package of the workspace, built as a static binary in a small image, with
-    /// the Dockerfile at `dockerfile` (else the package's own, else a generated one).
-    Build {
-        package: String,
-        dockerfile: Option<PathBuf>,
-    },
-    /// A helper binary of the harness itself (`harness-mock`, the mock server of stacks):
-    /// the image named by `HARNESS_<NAME>_IMAGE` if set (`harness-mock` ->
-    /// `HARNESS_MOCK_IMAGE`; present, else pulled), else built like an own service from the
-    /// harness's source tree, in a cargo build of its own (its features never mix with the
-    /// workspace's).
-    Helper { package: String },
-}
+pub use crate::request::{ImageRequest, ImageSource, ImageState, ImageStatus};
+use crate::{engine::Engine, reference::BUILD_REPO};
 
 /// The environment variable naming a prebuilt image of a helper package
 /// (`harness-mock` -> `HARNESS_MOCK_IMAGE`).
@@ -98,18 +28,9 @@ pub fn harness_source_root() -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
-/// One service's image to provide.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRequest {
-    pub service: String,
-    pub source: ImageSource,
-}
-
 /// Provides images: see the crate documentation.
 pub struct ImageProvider {
-    pub(crate) docker: Docker,
-    pub(crate) workspace_root: PathBuf,
-    pub(crate) events: EventSink,
+    engine: Engine,
 }
 
 impl ImageProvider {
@@ -119,26 +40,33 @@ impl ImageProvider {
     /// `[workspace]` table, else `dir`.
     pub fn new(docker: Docker, dir: &Path, events: EventSink) -> Self {
         Self {
-            docker,
-            workspace_root: find_workspace_root(dir),
-            events,
+            engine: Engine {
+                docker,
+                workspace_root: find_workspace_root(dir),
+                events,
+            },
         }
     }
 
     /// Whether `reference` is in the engine.
     pub async fn present(&self, reference: &str) -> Result<bool> {
-        self.image_exists(reference).await
+        self.engine.image_exists(reference).await
+    }
+
+    /// Pulls `reference`; stops at the first error, gives up after a minute.
+    pub async fn pull(&self, reference: &str) -> std::result::Result<(), String> {
+        self.engine.pull(reference).await
     }
 
     /// Uses `root` as the workspace root instead of the one found from the folder.
     pub fn with_workspace_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.workspace_root = root.into();
+        self.engine.workspace_root = root.into();
         self
     }
 
     /// The workspace root in use.
     pub fn workspace_root(&self) -> &Path {
-        &self.workspace_root
+        &self.engine.workspace_root
     }
 
     /// What each request needs and whether it is there; builds nothing.
@@ -150,7 +78,7 @@ impl ImageProvider {
             .iter()
             .any(|r| matches!(r.source, ImageSource::Build { .. }))
         {
-            Some(self.cargo_metadata().await?)
+            Some(self.engine.cargo_metadata().await?)
         } else {
             None
         };
@@ -164,11 +92,13 @@ impl ImageProvider {
                     let meta = meta
                         .as_ref()
                         .expect("metadata is read when there are build services");
-                    self.build_status(req, package, dockerfile.as_deref(), meta)
+                    self.engine
+                        .build_status(req, package, dockerfile.as_deref(), meta)
                         .await?
                 }
                 ImageSource::Image { reference, recipe } => {
-                    self.dependency_status(req, reference, recipe.as_deref())
+                    self.engine
+                        .dependency_status(req, reference, recipe.as_deref())
                         .await?
                 }
                 ImageSource::Helper { .. } => {
@@ -212,7 +142,7 @@ impl ImageProvider {
             })
             .collect();
         if !builds.is_empty() {
-            let meta = self.cargo_metadata().await?;
+            let meta = self.engine.cargo_metadata().await?;
             let mut packages: Vec<&str> = Vec::new();
             for (req, package, _) in &builds {
                 if !meta.packages.contains_key(*package) {
@@ -221,7 +151,7 @@ impl ImageProvider {
                         reference: format!("{BUILD_REPO}/{package}"),
                         message: format!(
                             "no cargo package {package:?} in the workspace at {}",
-                            self.workspace_root.display()
+                            self.engine.workspace_root.display()
                         ),
                     });
                 }
@@ -229,15 +159,19 @@ impl ImageProvider {
                     packages.push(package);
                 }
             }
-            self.cargo_build(&builds, &packages).await?;
+            self.engine.cargo_build(&builds, &packages).await?;
             for (req, package, dockerfile) in &builds {
-                let reference = self.ensure_build(req, package, *dockerfile, &meta).await?;
+                let reference = self
+                    .engine
+                    .ensure_build(req, package, *dockerfile, &meta)
+                    .await?;
                 out.insert(req.service.clone(), reference);
             }
         }
         for req in requests {
             if let ImageSource::Image { reference, recipe } = &req.source {
                 let reference = self
+                    .engine
                     .ensure_dependency(req, reference, recipe.as_deref())
                     .await?;
                 out.insert(req.service.clone(), reference);
@@ -278,9 +212,11 @@ impl ImageProvider {
             }
         };
         let provider = ImageProvider {
-            docker: self.docker.clone(),
-            workspace_root: harness_source_root(),
-            events: self.events.clone(),
+            engine: Engine {
+                docker: self.engine.docker.clone(),
+                workspace_root: harness_source_root(),
+                events: self.engine.events.clone(),
+            },
         };
         Ok((
             provider,
@@ -289,39 +225,5 @@ impl ImageProvider {
                 source,
             },
         ))
-    }
-
-    pub(crate) fn emit(&self, event: Event) {
-        (self.events)(event);
-    }
-
-    // ----- engine helpers ---------------------------------------------------------------
-
-    pub(crate) async fn image_exists(&self, reference: &str) -> Result<bool> {
-        match self.docker.inspect_image(reference).await {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(e) => Err(Error::docker(format!("inspecting image {reference}"), e)),
-        }
-    }
-
-    /// Tags of `repo` present in the engine.
-    pub(crate) async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
-        let filters = HashMap::from([("reference", vec![format!("{repo}:*")])]);
-        let options = ListImagesOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let images = self
-            .docker
-            .list_images(Some(options))
-            .await
-            .map_err(|e| Error::docker(format!("listing images of {repo}"), e))?;
-        Ok(images
-            .into_iter()
-            .flat_map(|i| i.repo_tags)
-            .filter(|t| t.starts_with(&format!("{repo}:")))
-            .collect())
     }
 }

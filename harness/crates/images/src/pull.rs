@@ -1,13 +1,17 @@
 //! Pulling an image from a registry, bounded in time.
 
+use std::time::Duration;
+
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 
-use crate::*;
+use crate::{engine::Engine, reference::split_reference};
 
-impl ImageProvider {
+const PULL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Engine {
     /// Pulls `reference`; stops at the first error, gives up after [`PULL_TIMEOUT`].
-    pub async fn pull(&self, reference: &str) -> std::result::Result<(), String> {
+    pub(crate) async fn pull(&self, reference: &str) -> std::result::Result<(), String> {
         let (name, tag) = split_reference(reference);
         let mut options = CreateImageOptionsBuilder::default().from_image(name);
         if !reference.contains('@') {

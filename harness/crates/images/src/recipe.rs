@@ -13,7 +13,12 @@ use harness_core::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::*;
+use crate::reference::RECIPE_REPO;
+
+/// Label holding the recipe name on recipe images.
+const RECIPE_LABEL: &str = "dev.harness.recipe";
+/// Part of every recipe hash: changing how recipes are turned into images changes all tags.
+const RECIPE_FORMAT: &[u8] = b"harness-recipe-format-1\n";
 
 /// A recipe `fixtures/images/<name>/image.toml`: how to build a dependency's image from
 /// Debian packages. The format is documented at the top of each `image.toml`.
@@ -40,7 +45,7 @@ pub(crate) struct Recipe {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawRecipe {
+struct RawRecipe {
     provides: Option<String>,
     suite: String,
     packages: Vec<String>,
@@ -285,7 +290,7 @@ impl Recipe {
 }
 
 /// A value for a Dockerfile `ENV k=v` instruction.
-pub(crate) fn quote(v: &str) -> String {
+fn quote(v: &str) -> String {
     if !v.is_empty()
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-:,+@%".contains(&b))
@@ -300,13 +305,13 @@ pub(crate) fn quote(v: &str) -> String {
     )
 }
 
-pub(crate) fn valid_package(p: &str) -> bool {
+fn valid_package(p: &str) -> bool {
     p.len() >= 2
         && p.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
 }
 
-pub(crate) fn safe_path(p: &str) -> bool {
+fn safe_path(p: &str) -> bool {
     p.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"._+@-/".contains(&b))
 }

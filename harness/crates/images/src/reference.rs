@@ -1,4 +1,9 @@
-//! Image references and content tags.
+//! Image references and content tags, and the repositories of the images Harness makes.
+
+/// Repository of own-service images: `harness/<package>:<hash>`.
+pub(crate) const BUILD_REPO: &str = "harness";
+/// Repository of recipe images: `harness-recipes/<recipe>:<hash>`.
+pub(crate) const RECIPE_REPO: &str = "harness-recipes";
 
 /// `name[:tag]` of a reference; a `:` before the last `/` is a registry port, and a digest
 /// reference is passed whole.
