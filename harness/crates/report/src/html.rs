@@ -17,26 +17,10 @@ use harness_core::{
 };
 
 use crate::{
-    chart::{Chart, Series, line_chart},
+    chart::{Chart, Series, esc, line_chart},
     model::RunReport,
     text,
 };
-
-/// HTML-escapes text for element content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#1d232a;padding:0 1rem}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}\
