@@ -2,26 +2,11 @@
 //! (x, y) points on axes with round ticks, a legend and an optional shaded band (a load run's
 //! warm-up). A point without a value (`None`, NaN, infinite) breaks its series' line: it is
 //! never drawn as 0. A run of points between gaps is one `<polyline>`, a lone point a dot.
-//! Every text is escaped with [`esc`], which the rest of the page uses too.
+//! Every text is escaped with [`esc`](crate::escape::esc), as in the rest of the page.
 
 use std::fmt::Write;
 
-/// HTML-escapes text for element content and attribute values: the SVG of a chart and the
-/// page around it (`report.html` escapes every value with it).
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::escape::esc;
 
 /// Colours of the series, in order (distinguishable, also in grey print).
 const PALETTE: [&str; 8] = [

@@ -17,7 +17,9 @@ use harness_core::{
 };
 
 use crate::{
-    chart::{Chart, Series, esc, line_chart},
+    chart::{Chart, Series, line_chart},
+    escape::esc,
+    load_table::{SERVER_HEADER, TARGET_HEADER, server_cells, target_cells},
     model::RunReport,
     text,
 };
@@ -282,42 +284,27 @@ fn load_section(out: &mut String, level: Level, load: &LoadReport) {
         out.push_str("</table>");
     }
     if !load.targets.is_empty() {
-        out.push_str("<h3>Client</h3><table class=\"targets\"><tr><th>target</th><th>kind</th><th>count</th><th>rate/s</th><th>p50</th><th>p95</th><th>p99</th><th>errors</th></tr>");
-        for t in &load.targets {
-            let kind = text::kind(t.kind);
-            let _ = write!(
-                out,
-                "<tr><td><code>{}</code></td><td>{kind}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{} ({})</td></tr>",
-                esc(&t.target),
-                t.count,
-                text::rate(t.rate),
-                text::latency(t.p50),
-                text::latency(t.p95),
-                text::latency(t.p99),
-                t.errors,
-                text::share(t.errors, t.count)
-            );
-        }
-        out.push_str("</table>");
+        out.push_str("<h3>Client</h3>");
+        table(
+            out,
+            "targets",
+            &TARGET_HEADER,
+            load.targets.iter().map(target_cells),
+            2,
+            true,
+        );
     }
     charts(out, level, load);
     if !load.server.is_empty() {
-        out.push_str("<h3>Server (its <code>/metrics</code>)</h3><table class=\"server\"><tr><th>service</th><th>requests</th><th>rps</th><th>5xx</th><th>4xx</th><th>p50</th><th>p95</th><th>p99</th></tr>");
-        for s in &load.server {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                esc(&s.service),
-                s.requests,
-                text::rate(s.rps),
-                s.errors,
-                s.client_errors,
-                text::latency(s.p50),
-                text::latency(s.p95),
-                text::latency(s.p99)
-            );
-        }
-        out.push_str("</table>");
+        out.push_str("<h3>Server (its <code>/metrics</code>)</h3>");
+        table(
+            out,
+            "server",
+            &SERVER_HEADER,
+            load.server.iter().map(server_cells),
+            1,
+            false,
+        );
     }
     let _ = write!(
         out,
@@ -328,6 +315,41 @@ fn load_section(out: &mut String, level: Level, load: &LoadReport) {
         let _ = write!(out, "<p class=\"warn\">{}</p>", esc(w));
     }
     out.push_str("</section>");
+}
+
+/// A load table: the header, then a row per cells; the first `text` columns are text (the
+/// first one code when `code`), the others figures.
+fn table<const N: usize>(
+    out: &mut String,
+    class: &str,
+    header: &[&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+    text: usize,
+    code: bool,
+) {
+    let _ = write!(out, "<table class=\"{class}\"><tr>");
+    for h in header {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr>");
+    for cells in rows {
+        out.push_str("<tr>");
+        for (i, cell) in cells.iter().enumerate() {
+            match i {
+                0 if code => {
+                    let _ = write!(out, "<td><code>{}</code></td>", esc(cell));
+                }
+                i if i < text => {
+                    let _ = write!(out, "<td>{}</td>", esc(cell));
+                }
+                _ => {
+                    let _ = write!(out, "<td class=n>{}</td>", esc(cell));
+                }
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
 }
 
 /// The load run's charts: the client's latency, requests per second (the client's and each

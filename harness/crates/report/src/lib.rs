@@ -23,6 +23,7 @@
 
 mod chart;
 pub mod console;
+mod escape;
 mod html;
 mod junit;
 mod load_table;

@@ -90,11 +90,7 @@ pub fn openapi_verification(run: OpenApiRun<'_>) -> String {
         let _ = writeln!(out, "  reproduce: {}", f.curl);
     }
     let failed = run.operations.iter().filter(|o| !o.passed()).count();
-    let exhausted = run
-        .operations
-        .iter()
-        .filter(|o| o.budget_exhausted)
-        .count();
+    let exhausted = run.operations.iter().filter(|o| o.budget_exhausted).count();
     let requests: u32 = run.operations.iter().map(|o| o.requests.total()).sum();
     let _ = writeln!(
         out,
