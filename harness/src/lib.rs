@@ -19,8 +19,8 @@
 //!
 //! | feature | default | brings |
 //! | --- | --- | --- |
-//! | (none) | | [`Event`], [`Error`], [`run_dir`], [`labels`]: `harness-core` |
-//! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper: `harness-stack`, `harness-images` |
+//! | (none) | | [`Event`], [`run_dir`], [`labels`]: `harness-core` |
+//! | `stack` | yes | [`Stack`], [`Manifest`], [`ImageProvider`], cleanup, the reaper; [`Error`] and [`Result`] (`harness-stack`'s, an image's error wrapped as [`images::Error`]): `harness-stack`, `harness-images` |
 //! | `pact` | | [`pact`]: consumer pact checks, provider verification (`harness-pact`, on the Pact crates) |
 //! | `openapi` | | [`openapi`]: response conformance, a recording client, the property-based verifier (`harness-openapi`, on jsonschema and proptest) |
 //! | `report` | | [`report`]: run reports (console summary, `junit.xml`, `report.json` with its schema, `summary.md`, `report.html`) from run events (`harness-report`) |
@@ -33,18 +33,17 @@
 //! map.
 
 pub use harness_core::{
-    Error, Event, EventRecord, EventSink, Result, SCHEMA_VERSION, contract, discard, run, run_dir,
-    text, workspace,
+    Event, EventRecord, EventSink, SCHEMA_VERSION, contract, discard, run, run_dir, text, workspace,
 };
 
 #[cfg(feature = "stack")]
 pub use harness_images::{self as images, ImageProvider, ImageRequest, ImageState, ImageStatus};
 #[cfg(feature = "stack")]
 pub use harness_stack::{
-    Condition, Dependency, Endpoint, ExecOutput, FileCopy, ImagePrune, ImageSource, Manifest,
-    MockContract, Readiness, Removed, Resources, ServiceSpec, Stack, StackBuilder, SweepReport,
-    connect, env_var_name, labels, manifest, prune_images, prune_reports, reaper, remove_all_runs,
-    remove_run, sweep_dead_runs, sweep_dead_runs_in,
+    Condition, Dependency, Endpoint, Error, ExecOutput, FileCopy, ImagePrune, ImageSource,
+    Manifest, MockContract, Readiness, Removed, Resources, Result, ServiceSpec, Stack,
+    StackBuilder, SweepReport, connect, env_var_name, labels, manifest, prune_images,
+    prune_reports, reaper, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
 };
 
 /// Pact contracts: [`pact::PactCheck`] for consumer tests, [`pact::Verifier`] for providers.

@@ -1,13 +1,13 @@
 //! The core of Harness, shared by every other crate: the events the libraries emit
-//! ([`Event`], serialisable and versioned), the errors they return ([`Error`], with the CLI's
-//! exit code for each kind), contract verification results ([`contract`], [`openapi`]), runs of the test pyramid
-//! ([`run`]), load runs as reports read them ([`load`]), where a run writes its files ([`run_dir`]), and small text and
-//! workspace helpers that several crates need once. It depends on nothing heavy, so report
-//! writers can build on it alone.
+//! ([`Event`], serialisable and versioned), contract verification results ([`contract`],
+//! [`openapi`]), runs of the test pyramid ([`run`]), load runs as reports read them
+//! ([`load`]), where a run writes its files ([`run_dir`]), and small text and workspace
+//! helpers that several crates need once. It depends on nothing heavy, so report writers can
+//! build on it alone. Errors live with the crates that return them (`harness_images::Error`,
+//! `harness_stack::Error`, ...).
 
 pub mod broker;
 pub mod contract;
-mod error;
 mod events;
 pub mod labels;
 pub mod load;
@@ -17,5 +17,4 @@ pub mod run_dir;
 pub mod text;
 pub mod workspace;
 
-pub use error::{Error, Result};
 pub use events::{Event, EventRecord, EventSink, SCHEMA_VERSION, discard, seconds};

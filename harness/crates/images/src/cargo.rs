@@ -7,9 +7,10 @@ use std::{
     time::Duration,
 };
 
-use harness_core::{Error, Event, Result};
+use harness_core::Event;
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
 use crate::{engine::Engine, reference::BUILD_REPO, request::ImageRequest};
 
 /// The target own services are built for (static, with `+crt-static`).

@@ -2,8 +2,9 @@
 
 use std::{path::PathBuf, time::Instant};
 
-use harness_core::{Error, Event, Result};
+use harness_core::Event;
 
+use crate::error::{Error, Result};
 use crate::{
     engine::Engine,
     recipe::Recipe,

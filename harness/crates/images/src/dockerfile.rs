@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use harness_core::{Error, Result};
-
+use crate::error::{Error, Result};
 use crate::{cargo::CargoMetadata, engine::Engine, reference::BUILD_REPO, request::ImageRequest};
 
 impl Engine {

@@ -7,7 +7,9 @@
 use std::{collections::HashMap, path::PathBuf};
 
 use bollard::{Docker, query_parameters::ListImagesOptionsBuilder};
-use harness_core::{Error, Event, EventSink, Result};
+use harness_core::{Event, EventSink};
+
+use crate::error::{Error, Result};
 
 /// The engine, the workspace and the event sink of one provider.
 pub(crate) struct Engine {

@@ -32,13 +32,15 @@
 //! `mmdebstrap` (root file systems from Debian packages, import), `pull` (registry pulls),
 //! [`recipe`] (the recipe format), `context` (the build context tar), `engine` (what every
 //! job shares: the client, the workspace root, events, image queries), `request` (requests,
-//! sources and statuses), `reference` (references, tags, repositories).
+//! sources and statuses), `reference` (references, tags, repositories), `error` ([`Error`]:
+//! what can go wrong providing images, the CLI's exit codes).
 
 mod cargo;
 mod context;
 mod dependency;
 mod dockerfile;
 mod engine;
+mod error;
 mod mmdebstrap;
 mod own;
 pub mod provider;
@@ -49,5 +51,6 @@ mod request;
 
 pub use cargo::inherited_cargo_vars;
 pub use context::tar_files;
+pub use error::{Error, Result};
 pub use provider::*;
 pub use reference::split_reference;

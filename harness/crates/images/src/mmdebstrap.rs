@@ -9,8 +9,9 @@ use std::{
 
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
-use harness_core::{Error, Event, Result, text::tail_lines as tail};
+use harness_core::{Event, text::tail_lines as tail};
 
+use crate::error::{Error, Result};
 use crate::{engine::Engine, recipe::Recipe, reference::split_reference, request::ImageRequest};
 
 const MMDEBSTRAP_TIMEOUT: Duration = Duration::from_secs(30 * 60);

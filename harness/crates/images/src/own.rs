@@ -5,9 +5,10 @@ use std::{collections::HashMap, path::Path, time::Instant};
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
 use futures_util::StreamExt;
-use harness_core::{Error, Event, Result, labels, text::tail_lines as tail};
+use harness_core::{Event, labels, text::tail_lines as tail};
 use sha2::{Digest, Sha256};
 
+use crate::error::{Error, Result};
 use crate::{
     cargo::CargoMetadata,
     context::build_context,

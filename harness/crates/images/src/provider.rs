@@ -7,8 +7,9 @@ use std::{
 };
 
 use bollard::Docker;
-use harness_core::{Error, EventSink, Result, workspace::find_workspace_root};
+use harness_core::{EventSink, workspace::find_workspace_root};
 
+use crate::error::{Error, Result};
 pub use crate::request::{ImageRequest, ImageSource, ImageState, ImageStatus};
 use crate::{engine::Engine, reference::BUILD_REPO};
 

@@ -7,12 +7,13 @@ use std::{
 };
 
 use harness_core::{
-    Error, Result, labels,
+    labels,
     text::{line_of, line_of_key},
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::{Error, Result};
 use crate::reference::RECIPE_REPO;
 
 /// Label holding the recipe name on recipe images.
@@ -69,7 +70,7 @@ impl Recipe {
     /// Reads `<dir>/image.toml` and the files it lists.
     pub(crate) fn load(name: &str, dir: &Path) -> Result<Self> {
         let path = dir.join("image.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Manifest {
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Recipe {
             path: path.clone(),
             line: None,
             message: format!("cannot read recipe {name}: {e}"),
@@ -79,7 +80,7 @@ impl Recipe {
         h.update(RECIPE_FORMAT);
         h.update(text.as_bytes());
         for (file, dest) in &recipe.files {
-            let bytes = std::fs::read(dir.join(file)).map_err(|e| Error::Manifest {
+            let bytes = std::fs::read(dir.join(file)).map_err(|e| Error::Recipe {
                 path: path.clone(),
                 line: line_of_key(&text, file),
                 message: format!(
@@ -97,12 +98,12 @@ impl Recipe {
     /// Parses and validates recipe text (the files it lists are not read; `digest` stays empty).
     pub(crate) fn parse(name: &str, dir: &Path, text: &str) -> Result<Self> {
         let path = dir.join("image.toml");
-        let raw: RawRecipe = toml::from_str(text).map_err(|e| Error::Manifest {
+        let raw: RawRecipe = toml::from_str(text).map_err(|e| Error::Recipe {
             path: path.clone(),
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().to_owned(),
         })?;
-        let err = |key: &str, message: String| Error::Manifest {
+        let err = |key: &str, message: String| Error::Recipe {
             path: path.clone(),
             line: line_of_key(text, key),
             message,

@@ -11,7 +11,7 @@
 //! use harness_stack::{ServiceSpec, Stack};
 //! use testcontainers::{GenericImage, core::{IntoContainerPort, WaitFor}};
 //!
-//! # async fn demo() -> Result<(), harness_core::Error> {
+//! # async fn demo() -> Result<(), harness_stack::Error> {
 //! let redis = GenericImage::new("redis", "7")
 //!     .with_exposed_port(6379.tcp())
 //!     .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"));
@@ -29,12 +29,12 @@
 
 use std::time::Duration;
 
-use harness_core::{Error, Result};
 use testcontainers::{
     ContainerRequest, Image,
     core::{ContainerPort, WaitFor},
 };
 
+use crate::error::{Error, Result};
 use crate::{
     manifest::{Readiness, ServiceSpec},
     stack::StackBuilder,

@@ -18,8 +18,7 @@ use bollard::{
     },
 };
 
-use harness_core::{Error, Result};
-
+use crate::error::{Error, Result};
 use crate::labels::{self, Liveness, Owner};
 
 /// What a sweep did.

@@ -20,7 +20,7 @@ use bollard::{
 };
 use tokio::sync::OnceCell;
 
-use harness_core::{Error, Result};
+use crate::error::{Error, Result};
 
 thread_local! {
     static ON_ENGINE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

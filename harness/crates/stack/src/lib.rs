@@ -3,7 +3,7 @@
 //! rule; URLs, fault controls, logs; and nothing left behind, however the process ends.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), harness_core::Error> {
+//! # async fn demo() -> Result<(), harness_stack::Error> {
 //! let stack = harness_stack::Stack::from_manifest("suites/stack.toml")?.start().await?;
 //! let gateway = stack.url("gateway")?; // http://127.0.0.1:<port>
 //! # let _ = gateway;
@@ -11,16 +11,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`manifest`] (the file format), `stack` (start, readiness, faults, removal),
-//! `docker` (the engine runtime and its one client), [`reaper`] (the reaper client),
-//! `cleanup` (removal by label, the sweep), [`labels`] (labels, owners, liveness), `logs`
-//! (log capture), `prune` (old images and run folders). The library never prints: it emits
-//! events (`harness_core::Event`). See `docs/ARCHITECTURE.md`.
+//! Modules: [`manifest`] (the file format), `service` (services declared in code), `stack`
+//! (the builder, the start, readiness, the exit watch, the running stack's handle), `docker`
+//! (the engine runtime and its one client), [`reaper`] (the reaper client), `cleanup`
+//! (removal by label, the sweep), [`labels`] (labels, owners, liveness), `logs` (log
+//! capture), `prune` (old images and run folders), `error` ([`Error`]: the stack's errors,
+//! an images error wrapped as it is, the CLI's exit codes). The library never prints: it
+//! emits events (`harness_core::Event`). See `docs/ARCHITECTURE.md`.
 
 #[cfg(feature = "testcontainers")]
 mod bridge;
 mod cleanup;
 mod docker;
+mod error;
 pub mod labels;
 mod logs;
 pub mod manifest;
@@ -33,6 +36,7 @@ pub use cleanup::{
     Removed, SweepReport, remove_all_runs, remove_run, sweep_dead_runs, sweep_dead_runs_in,
 };
 pub use docker::connect;
+pub use error::{Error, Result};
 pub use manifest::{
     Condition, Dependency, FileCopy, ImageSource, MOCK_HEALTH_PATH, Manifest, MockContract,
     Readiness, Resources, ServiceSpec,

@@ -19,8 +19,7 @@ use bollard::{
     query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder},
 };
 
-use harness_core::{Error, Result};
-
+use crate::error::{Error, Result};
 use crate::{
     cleanup::{is_not_found, managed_containers, managed_filter},
     labels,

@@ -40,9 +40,10 @@ use tokio::{
     sync::Mutex,
 };
 
-use harness_core::{Error, Event, EventSink, Result};
+use harness_core::{Event, EventSink};
 use harness_images::{ImageProvider, ImageRequest, ImageSource};
 
+use crate::error::{Error, Result};
 use crate::{
     docker::{loopback_ports, published_port},
     labels,

@@ -6,7 +6,7 @@
 //! use std::time::Duration;
 //! use harness_stack::{Readiness, ServiceSpec, Stack};
 //!
-//! # async fn demo() -> Result<(), harness_core::Error> {
+//! # async fn demo() -> Result<(), harness_stack::Error> {
 //! let stack = Stack::new("notes")
 //!     .service(
 //!         "db",

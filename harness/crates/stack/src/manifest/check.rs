@@ -3,12 +3,13 @@
 //! through the start order, cycles. A file gets them when parsed; a manifest built or
 //! changed in code gets them when the stack starts ([`Manifest::check`]).
 
-use harness_core::{Error, Result, text::line_of_key};
+use harness_core::text::line_of_key;
 
 use super::{
     placeholders::placeholders,
     spec::{Manifest, Readiness, ServiceSpec},
 };
+use crate::error::{Error, Result};
 
 impl Manifest {
     /// The checks a manifest file gets (names, readiness ports, references, placeholders,

@@ -3,9 +3,8 @@
 
 use std::collections::HashSet;
 
-use harness_core::{Error, Result};
-
 use super::spec::Manifest;
+use crate::error::{Error, Result};
 
 impl Manifest {
     /// Services in an order where each comes after its dependencies (file order otherwise).

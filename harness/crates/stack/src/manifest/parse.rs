@@ -11,10 +11,7 @@ use std::{
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use harness_core::{
-    Error, Result,
-    text::{line_of, line_of_key},
-};
+use harness_core::text::{line_of, line_of_key};
 use harness_images::ImageSource;
 
 use super::{
@@ -25,6 +22,7 @@ use super::{
     },
     units::{parse_bytes, parse_duration},
 };
+use crate::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

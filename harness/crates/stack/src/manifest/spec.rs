@@ -11,8 +11,9 @@ use std::{
 
 use indexmap::IndexMap;
 
-use harness_core::{Error, Result};
 use harness_images::{ImageRequest, ImageSource};
+
+use crate::error::{Error, Result};
 
 /// A parsed, validated manifest.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 
-use harness_core::Result;
+use crate::error::Result;
 
 use super::*;
 

@@ -8,9 +8,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use harness_core::{Error, EventSink, Result, discard};
+use harness_core::{EventSink, discard};
 
 use super::handle::Stack;
+use crate::error::{Error, Result};
 use crate::manifest::{ImageSource, Manifest, ServiceSpec};
 
 /// Prepares a stack: the manifest plus options. Finish with [`StackBuilder::start`].
@@ -96,7 +97,7 @@ impl StackBuilder {
     /// Sets an environment variable of one service (the value may hold placeholders).
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), harness_core::Error> {
+    /// # async fn demo() -> Result<(), harness_stack::Error> {
     /// // The sample stack, with a breaker that opens sooner and payments from an older build.
     /// let stack = harness_stack::Stack::from_manifest("suites/stack.toml")?
     ///     .env("orders", "PAYMENTS_BREAKER_FAILURES", "2")
@@ -141,7 +142,7 @@ impl StackBuilder {
     ///
     /// ```no_run
     /// use harness_core::Event;
-    /// # async fn demo() -> Result<(), harness_core::Error> {
+    /// # async fn demo() -> Result<(), harness_stack::Error> {
     /// let stack = harness_stack::Stack::from_manifest("suites/stack.toml")?
     ///     .events(std::sync::Arc::new(|event| {
     ///         if let Event::ServiceExited { service, exit_code, log_tail } = event {

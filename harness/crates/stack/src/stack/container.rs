@@ -19,13 +19,14 @@ use bollard::{
 };
 use tokio::sync::watch;
 
-use harness_core::{Error, Event, EventSink, Result};
+use harness_core::{Event, EventSink};
 
 use super::{
     gate::RunGate,
     ready::{published_ports, wait_ready},
     watch::ExitWatch,
 };
+use crate::error::{Error, Result};
 use crate::{
     docker::loopback_ports,
     labels,

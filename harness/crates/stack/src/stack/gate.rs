@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::{RwLock, watch};
 
-use harness_core::{Error, Result};
-
 use crate::docker::{BLOCKING_LIMIT, on_engine_thread};
+use crate::error::{Error, Result};
 
 /// Creations of one run's resources. A creation, once begun, runs to completion even if
 /// the start that asked for it is cancelled; [`RunGate::close`] waits for the creations in

@@ -21,13 +21,14 @@ use bollard::{
     },
 };
 
-use harness_core::{Error, Event, EventSink, Result, run_dir::RunDir, text::tail_of_file};
+use harness_core::{Event, EventSink, run_dir::RunDir, text::tail_of_file};
 
 use super::{
     container::{Running, alias},
     ready::{POLL, published_ports, wait_ready},
     watch::ExitWatch,
 };
+use crate::error::{Error, Result};
 use crate::{
     cleanup,
     docker::{block_on_engine, client, on_engine},
@@ -335,7 +336,7 @@ impl Stack {
     /// code and output, e.g. `psql` in a database or `rabbitmqctl` in a broker.
     ///
     /// ```no_run
-    /// # async fn demo(stack: &harness_stack::Stack) -> Result<(), harness_core::Error> {
+    /// # async fn demo(stack: &harness_stack::Stack) -> Result<(), harness_stack::Error> {
     /// let out = stack
     ///     .exec("postgres", ["psql", "-U", "postgres", "-tAc", "select count(*) from orders"])
     ///     .await?;
@@ -401,7 +402,7 @@ impl Stack {
     /// count too.
     ///
     /// ```no_run
-    /// # async fn demo(stack: &harness_stack::Stack) -> Result<(), harness_core::Error> {
+    /// # async fn demo(stack: &harness_stack::Stack) -> Result<(), harness_stack::Error> {
     /// stack.wait_for_log("orders", "order confirmed", std::time::Duration::from_secs(10)).await?;
     /// # Ok(()) }
     /// ```

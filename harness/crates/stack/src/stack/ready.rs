@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use bollard::{Docker, query_parameters::InspectContainerOptions};
 use tokio::sync::watch;
 
-use harness_core::{Error, Result};
-
 use super::watch::{exit_code, log_tail};
+use crate::error::{Error, Result};
 use crate::{
     docker::published_port,
     logs::LogCapture,

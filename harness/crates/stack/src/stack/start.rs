@@ -14,7 +14,7 @@ use std::{
 use bollard::{Docker, models::NetworkCreateRequest};
 use tokio::{sync::watch, task::JoinSet};
 
-use harness_core::{Error, Event, EventSink, Result, run_dir::RunDir};
+use harness_core::{Event, EventSink, run_dir::RunDir};
 use harness_images::ImageProvider;
 
 use super::{
@@ -23,6 +23,7 @@ use super::{
     gate::{AbortOnDrop, RunGate, StartGuard},
     handle::{Endpoint, Stack},
 };
+use crate::error::{Error, Result};
 use crate::{
     cleanup,
     docker::{client, on_engine},
@@ -167,6 +168,7 @@ impl StackBuilder {
                 ImageProvider::new(docker.clone(), &manifest.base_dir(), events.clone())
                     .ensure(&manifest.image_requests(Some(&from_image))?)
                     .await
+                    .map_err(Error::from)
             }
         });
         watched?;
@@ -180,11 +182,10 @@ impl StackBuilder {
             let (docker, manifest, events) = (docker.clone(), manifest.clone(), events.clone());
             Some(AbortOnDrop(tokio::spawn(async move {
                 let result = match manifest.image_requests(Some(&from_build)) {
-                    Ok(requests) => {
-                        ImageProvider::new(docker, &manifest.base_dir(), events)
-                            .ensure(&requests)
-                            .await
-                    }
+                    Ok(requests) => ImageProvider::new(docker, &manifest.base_dir(), events)
+                        .ensure(&requests)
+                        .await
+                        .map_err(Error::from),
                     Err(e) => Err(e),
                 };
                 built_tx.send_replace(Some(match &result {

@@ -1,8 +1,10 @@
-//! The errors of the harness library, and the CLI exit code each maps to.
+//! The errors of stacks (and, wrapped, of the images they need), and the CLI exit code each
+//! maps to.
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong building images or running a stack.
+/// Everything that can go wrong reading a manifest or running a stack; an image that
+/// cannot be provided is [`Error::Images`], with the images crate's message as it is.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -19,20 +21,6 @@ pub enum Error {
     /// No Docker engine answers.
     #[error("no Docker engine reachable ({detail}); start the Docker daemon or set DOCKER_HOST")]
     NoDocker { detail: String },
-    /// A tool the harness needs is missing and could not be installed.
-    #[error("`{tool}` is needed to {purpose} but is not installed; install it with: {install}")]
-    MissingTool {
-        tool: String,
-        purpose: String,
-        install: String,
-    },
-    /// An image could not be provided.
-    #[error("image for {service} ({reference}): {message}")]
-    Image {
-        service: String,
-        reference: String,
-        message: String,
-    },
     /// A container could not be created or started.
     #[error("service {service} failed to start: {message}")]
     Start { service: String, message: String },
@@ -87,23 +75,30 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An image could not be provided (a recipe, a build, a pull, a missing tool): the
+    /// images crate's error, shown as it is.
+    #[error(transparent)]
+    Images(#[from] harness_images::Error),
 }
 
 impl Error {
     /// The documented exit code of the `harness` CLI for this error:
     /// 2 usage or input error (and an interrupted start: the user stopped it), 3 environment
-    /// error, 1 otherwise (the run failed).
+    /// error, 1 otherwise (the run failed); an images error keeps its own code.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Manifest { .. }
             | Error::Usage(_)
             | Error::UnknownService(_)
             | Error::Interrupted => 2,
-            Error::NoDocker { .. }
-            | Error::MissingTool { .. }
-            | Error::Reaper { .. }
-            | Error::Environment(_) => 3,
-            _ => 1,
+            Error::NoDocker { .. } | Error::Reaper { .. } | Error::Environment(_) => 3,
+            Error::Images(e) => e.exit_code(),
+            Error::Start { .. }
+            | Error::NotReady { .. }
+            | Error::LogTimeout { .. }
+            | Error::Docker { .. }
+            | Error::Internal(_)
+            | Error::Io { .. } => 1,
         }
     }
 
@@ -127,5 +122,70 @@ impl Error {
     }
 }
 
-/// `Result` with the harness [`Error`].
+/// `Result` with the stack crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_images_error_keeps_its_message_and_exit_code() {
+        let missing = || harness_images::Error::MissingTool {
+            tool: "mmdebstrap".into(),
+            purpose: "build the image of recipe postgres from Debian packages".into(),
+            install: "sudo apt-get install -y mmdebstrap".into(),
+        };
+        let wrapped = Error::from(missing());
+        assert_eq!(wrapped.to_string(), missing().to_string());
+        assert_eq!(wrapped.exit_code(), 3);
+        let recipe = Error::from(harness_images::Error::Recipe {
+            path: "fixtures/images/pg/image.toml".into(),
+            line: Some(3),
+            message: "suite \"\" must be a Debian suite such as \"bookworm\"".into(),
+        });
+        assert!(
+            recipe
+                .to_string()
+                .starts_with("fixtures/images/pg/image.toml:3: suite"),
+            "{recipe}"
+        );
+        assert_eq!(recipe.exit_code(), 2);
+        let image = Error::from(harness_images::Error::Image {
+            service: "db".into(),
+            reference: "postgres:15".into(),
+            message: "cannot be pulled".into(),
+        });
+        assert_eq!(
+            image.to_string(),
+            "image for db (postgres:15): cannot be pulled"
+        );
+        assert_eq!(image.exit_code(), 1);
+    }
+
+    #[test]
+    fn exit_codes_by_kind() {
+        let manifest = Error::Manifest {
+            path: "stack.toml".into(),
+            line: None,
+            message: "no services".into(),
+        };
+        assert_eq!(manifest.to_string(), "stack.toml: no services");
+        assert_eq!(manifest.exit_code(), 2);
+        assert_eq!(Error::UnknownService("x".into()).exit_code(), 2);
+        assert_eq!(Error::Interrupted.exit_code(), 2);
+        assert_eq!(Error::Environment("port taken".into()).exit_code(), 3);
+        assert_eq!(
+            Error::NoDocker {
+                detail: "no socket".into()
+            }
+            .exit_code(),
+            3
+        );
+        assert_eq!(Error::Internal("bug".into()).exit_code(), 1);
+        assert_eq!(
+            Error::io("reading x", std::io::Error::other("gone")).exit_code(),
+            1
+        );
+    }
+}
