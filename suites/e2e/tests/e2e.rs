@@ -1,6 +1,6 @@
 //! The sample system end to end, only through the gateway, as a client would: every answer
 //! is checked against `contracts/openapi/gateway.json` by the recording client, and each test
-//! ends by checking that none broke it. What is asserted is what `docs/sample-services.md`
+//! ends by checking that none broke it. What is asserted is what `docs/src/sample-services.md`
 //! says. Each test uses a client name (`sub`) of its own, so rate limits never cross.
 
 use std::time::Duration;

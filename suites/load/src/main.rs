@@ -1,6 +1,6 @@
 //! The sample system's load scenarios (user code, as a team would write them): a goose
 //! binary the harness starts with the stack's endpoints and the run's plan in its
-//! environment (`harness load`, the load level of `harness run`; README, "Load tests").
+//! environment (`harness load`, the load level of `harness run`; docs/src/load.md).
 //! It drives the gateway only, as clients do, each virtual user with a token of its own
 //! (the gateway rate-limits per client):
 //!

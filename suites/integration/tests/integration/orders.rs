@@ -1,6 +1,6 @@
 //! orders for real (container, PostgreSQL, RabbitMQ), inventory and payments mocked from
 //! their OpenAPI documents (`suites/integration/orders.toml`). What is asserted is what
-//! `docs/sample-services.md` says orders does.
+//! `docs/src/sample-services.md` says orders does.
 
 use std::time::{Duration, Instant};
 
