@@ -32,6 +32,8 @@
 //! The library never prints: it emits [`Event`]s. See `docs/ARCHITECTURE.md` for the crate
 //! map.
 
+mod book;
+
 pub use harness_core::{
     Event, EventRecord, EventSink, SCHEMA_VERSION, contract, discard, run, run_dir, text, workspace,
 };
