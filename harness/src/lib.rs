@@ -99,3 +99,11 @@ pub use harness_core::labels;
 /// Where runs write unless told otherwise: `HARNESS_REPORTS_DIR`, else `reports/` at the
 /// root of the cargo workspace holding `dir`.
 pub use harness_core::run_dir::default_reports_dir;
+
+/// Harness's commands as a library: [`pyramid::run`] (`harness run`: the levels of
+/// harness.toml, their stacks, nextest, the gate and the reports), [`pyramid::load`],
+/// [`pyramid::contract`], [`pyramid::openapi`] and [`pyramid::broker`], each in a
+/// [`pyramid::Session`] (the run's folder, its events, interruption) and returning typed
+/// results. (`harness::run` is the core's types of a run's events.)
+#[cfg(feature = "pyramid")]
+pub use harness_run as pyramid;

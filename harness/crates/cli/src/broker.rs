@@ -1,25 +1,24 @@
 //! The contract broker from the command line: `harness broker serve` runs Harness's Pact
 //! Broker (harness-broker) in this process; `harness contract publish`, `record-deployment`
-//! and `can-i-deploy` talk to any Pact Broker through harness-pact's
-//! [`BrokerClient`](harness::pact::broker::BrokerClient) and print what it answered.
+//! and `can-i-deploy` talk to any Pact Broker (`harness::pyramid::broker`) and print what it
+//! answered, as the report writers render it.
 //!
 //! The broker's URL is `--broker`, else `PACT_BROKER_BASE_URL`, else `broker` under
 //! `[contract]` in harness.toml; its credential `PACT_BROKER_TOKEN`, else
 //! `PACT_BROKER_USERNAME` / `PACT_BROKER_PASSWORD` (as Pact's own tools read them).
 
 use std::{
-    collections::BTreeMap,
     io::Write,
     net::{IpAddr, SocketAddr},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
-use harness::{
-    Error,
-    pact::broker::{BrokerAuth, BrokerClient, Publication},
+use harness::pyramid::{
+    Interrupt,
+    broker::{BrokerOptions, CanIDeployOptions, DeploymentOptions, PublishOptions},
 };
 
-use crate::{Failure, contract::load_config};
+use crate::failure::{Failure, gate};
 
 /// The arguments of `harness broker serve`.
 #[derive(Debug, clap::Args)]
@@ -67,9 +66,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let open = config.auth.is_open();
     let addr = SocketAddr::new(args.host, args.port);
+    let interrupt = Interrupt::on_signals()?;
     let broker = tokio::select! {
         started = harness_broker::Broker::start(addr, &args.db, config) => started?,
-        () = crate::signal() => return Err(Error::Interrupted.into()),
+        () = interrupt.fired() => return Err(harness::pyramid::Error::Interrupted.into()),
     };
     println!(
         "harness broker listening on {} (database {}){}; Ctrl-C stops it",
@@ -82,7 +82,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         }
     );
     let _ = std::io::stdout().flush();
-    crate::signal().await;
+    interrupt.fired().await;
     broker.stop().await;
     println!("harness broker stopped");
     Ok(())
@@ -105,22 +105,11 @@ pub(crate) struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    /// A client of `--broker`, `PACT_BROKER_BASE_URL` or harness.toml's broker, with the
-    /// credential of the environment.
-    fn client(&self) -> Result<BrokerClient, Failure> {
-        let url = match &self.broker {
-            Some(url) => url.clone(),
-            None => {
-                let config = load_config(self.config.as_deref())?;
-                config.contract.broker.ok_or_else(|| {
-                    Error::Usage(format!(
-                        "which broker? give --broker URL, set PACT_BROKER_BASE_URL, or set `broker` under [contract] in {}",
-                        config.path.display()
-                    ))
-                })?
-            }
-        };
-        Ok(BrokerClient::new(&url, BrokerAuth::from_env())?)
+    fn options(self) -> BrokerOptions {
+        BrokerOptions {
+            broker: self.broker,
+            config: self.config,
+        }
     }
 }
 
@@ -149,71 +138,31 @@ pub(crate) struct PublishArgs {
 
 /// Publishes every pact, one request per consumer version.
 pub(crate) async fn publish(args: PublishArgs) -> Result<(), Failure> {
-    if args.version.trim().is_empty() {
-        return Err(Error::Usage("--version is empty: give the consumer version".into()).into());
-    }
-    let path = match &args.pacts {
-        Some(p) => p.clone(),
-        None => {
-            let config = load_config(args.broker.config.as_deref())?;
-            config
-                .contract
-                .pacts
-                .unwrap_or_else(|| config.dir.join("contracts/pacts"))
-        }
+    let options = PublishOptions {
+        broker: args.broker.options(),
+        version: args.version,
+        branch: args.branch,
+        tags: args.tags,
+        build_url: args.build_url,
+        pacts: args.pacts,
     };
-    let by_consumer = read_pacts(&path)?;
-    if by_consumer.is_empty() {
-        return Err(Error::Usage(format!(
-            "no pacts in {}: the consumer tests write them (or give --pacts PATH)",
-            path.display()
-        ))
-        .into());
-    }
-    let client = args.broker.client()?;
-    let mut out = std::io::stdout().lock();
-    for (consumer, pacts) in by_consumer {
-        let providers: Vec<&str> = pacts.iter().map(|(p, _)| p.as_str()).collect();
-        let publication = Publication {
-            consumer: consumer.clone(),
-            version: args.version.clone(),
-            branch: args.branch.clone(),
-            tags: args.tags.clone(),
-            build_url: args.build_url.clone(),
-            pacts: pacts.clone(),
-        };
-        let published = client.publish(&publication).await?;
-        let _ = writeln!(
+    harness::pyramid::broker::publish(&options, |p| {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
             out,
-            "published {consumer} version {}{} to {}: its pacts with {}",
-            args.version,
-            args.branch
-                .as_ref()
-                .map(|b| format!(" (branch {b})"))
-                .unwrap_or_default(),
-            client.url(),
-            providers.join(", ")
+            "{}",
+            harness::report::console::published(
+                &p.consumer,
+                &p.version,
+                p.branch.as_deref(),
+                &p.broker,
+                &p.providers,
+                &p.notices
+            )
         );
-        for notice in published.notices {
-            let _ = writeln!(out, "  {}: {}", notice.kind, notice.text.trim());
-        }
-    }
+    })
+    .await?;
     Ok(())
-}
-
-/// `consumer -> [(provider, pact text)]` of every pact at `path` (each parsed first: a
-/// broken pact is an input error naming its file).
-fn read_pacts(path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>, Failure> {
-    let mut by_consumer: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for pact in harness::pact::source::load(&harness::pact::PactSource::path(path))? {
-        let text = std::fs::read_to_string(&pact.origin)
-            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", pact.origin)))?;
-        by_consumer
-            .entry(pact.consumer)
-            .or_default()
-            .push((pact.provider, text));
-    }
-    Ok(by_consumer)
 }
 
 /// The arguments of `harness contract record-deployment`.
@@ -237,26 +186,17 @@ pub(crate) struct RecordDeploymentArgs {
 }
 
 pub(crate) async fn record_deployment(args: RecordDeploymentArgs) -> Result<(), Failure> {
-    let client = args.broker.client()?;
-    let d = client
-        .record_deployment(
-            &args.pacticipant,
-            &args.version,
-            &args.environment,
-            args.application_instance.as_deref(),
-        )
-        .await?;
-    if d.environment_created {
-        println!("created environment {} in {}", d.environment, client.url());
-    }
-    println!(
-        "recorded the deployment of {} version {} to {}{}",
-        d.pacticipant,
-        d.version,
-        d.environment,
-        d.application_instance
-            .map(|i| format!(" (application instance {i})"))
-            .unwrap_or_default()
+    let options = DeploymentOptions {
+        broker: args.broker.options(),
+        pacticipant: args.pacticipant,
+        version: args.version,
+        environment: args.environment,
+        application_instance: args.application_instance,
+    };
+    let (broker, deployment) = harness::pyramid::broker::record_deployment(&options).await?;
+    print!(
+        "{}",
+        harness::report::console::deployment_recorded(&broker, &deployment)
     );
     Ok(())
 }
@@ -277,74 +217,26 @@ pub(crate) struct CanIDeployArgs {
     to_environment: String,
 }
 
-/// Asks the broker; `Ok(true)` when deployable.
-pub(crate) async fn can_i_deploy(args: CanIDeployArgs) -> Result<bool, Failure> {
-    let client = args.broker.client()?;
-    let answer = client
-        .can_i_deploy(&args.pacticipant, &args.version, &args.to_environment)
-        .await?;
-    let mut out = std::io::stdout().lock();
-    let mut rows = vec![[
-        "consumer".to_owned(),
-        "version".to_owned(),
-        "provider".to_owned(),
-        "version".to_owned(),
-        "verification".to_owned(),
-    ]];
-    for r in &answer.rows {
-        rows.push([
-            r.consumer.clone(),
-            r.consumer_version.clone(),
-            r.provider.clone(),
-            r.provider_version.clone().unwrap_or_else(|| "-".to_owned()),
-            match &r.verification {
-                None => "not verified".to_owned(),
-                Some(v) if v.success => "passed".to_owned(),
-                Some(v) => format!("FAILED ({} interaction(s))", v.failed_interactions.len()),
-            },
-        ]);
-    }
-    if answer.rows.is_empty() {
-        let _ = writeln!(
-            out,
-            "no pacts involve {} {}",
-            args.pacticipant, args.version
-        );
-    } else {
-        let _ = writeln!(out, "{}", crate::contract::columns(&rows));
-    }
-    for r in &answer.rows {
-        if let Some(v) = &r.verification
-            && !v.success
-        {
-            let _ = writeln!(
-                out,
-                "\n{} {} -> {} {} failed{}:",
-                r.consumer,
-                r.consumer_version,
-                r.provider,
-                r.provider_version.as_deref().unwrap_or("-"),
-                v.verified_at
-                    .as_ref()
-                    .map(|t| format!(" (verified at {t})"))
-                    .unwrap_or_default()
-            );
-            for i in &v.failed_interactions {
-                let _ = writeln!(out, "  - {i}");
-            }
-        }
-    }
-    let _ = writeln!(out);
-    for reason in &answer.reasons {
-        let _ = writeln!(out, "{reason}");
-    }
-    let _ = writeln!(
-        out,
-        "\ncan-i-deploy {} {} to {}: {}",
-        args.pacticipant,
-        args.version,
-        args.to_environment,
-        if answer.deployable { "yes" } else { "NO" }
+/// Asks the broker; exit 0 when the version may be deployed, 1 when not.
+pub(crate) async fn can_i_deploy(args: CanIDeployArgs) -> Result<(), Failure> {
+    let options = CanIDeployOptions {
+        broker: args.broker.options(),
+        pacticipant: args.pacticipant,
+        version: args.version,
+        to_environment: args.to_environment,
+    };
+    let answer = harness::pyramid::broker::can_i_deploy(&options).await?;
+    print!(
+        "{}",
+        harness::report::console::can_i_deploy(
+            &options.pacticipant,
+            &options.version,
+            &options.to_environment,
+            &answer
+        )
     );
-    Ok(answer.deployable)
+    gate(
+        answer.deployable,
+        "the broker says no: this version may not be deployed there (see above)",
+    )
 }

@@ -11,7 +11,7 @@ use harness::{
     mock::{MockServer, OpenApiMock, PactMock},
 };
 
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("contract").required(true).args(["openapi", "pact"])))]

@@ -203,7 +203,6 @@ impl ProviderVerification {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The core of Harness, shared by every other crate: the events the libraries emit
 //! ([`Event`], serialisable and versioned), contract verification results ([`contract`],
-//! [`openapi`]), runs of the test pyramid ([`run`]), load runs as reports read them
+//! [`openapi`]) and a broker's answers ([`broker`]), runs of the test pyramid ([`run`]), load runs as reports read them
 //! ([`load`]), where a run writes its files ([`run_dir`]), and small text and workspace
 //! helpers that several crates need once. It depends on nothing heavy, so report writers can
 //! build on it alone. Errors live with the crates that return them (`harness_images::Error`,

@@ -1,9 +1,10 @@
-//! `harness run` end to end on the run fixtures (`tests/run_fixtures.rs`), through nextest as
+//! `harness run` end to end on the run fixtures (harness-run's `tests/run_fixtures.rs`), through nextest as
 //! a user's run goes: a failing level does not hide the levels above it, `--fail-fast` stops
 //! after it, a flaky test passes on a retry unless the gate forbids it, and Ctrl-C writes
-//! what finished, marked interrupted, and stops the tests. No stack: these levels only run
-//! tests. They share nextest's JUnit file of the `harness` profile, so they run one at a
-//! time (test group `harness-run` in `.config/nextest.toml`).
+//! what finished, marked interrupted, and stops the tests; a run killed with SIGKILL leaves
+//! the report of what finished; a filterset that does not parse is refused before anything
+//! runs. No stack: these levels only run tests. Each run has its own nextest store and
+//! JUnit report in its folder, so they run side by side.
 
 use std::{
     path::{Path, PathBuf},
@@ -15,9 +16,9 @@ use serde_json::Value;
 
 use super::reports;
 
-/// A fixture of `tests/run_fixtures.rs` by its exact name, as a nextest filterset.
+/// A fixture of harness-run's `tests/run_fixtures.rs` by its exact name, as a nextest filterset.
 fn fixture(name: &str) -> String {
-    format!("binary_id(harness-cli::run_fixtures) & test(={name})")
+    format!("binary_id(harness-run::run_fixtures) & test(={name})")
 }
 
 /// A harness.toml inside the workspace (`harness run` runs nextest at the workspace root of
@@ -256,6 +257,79 @@ fn ctrl_c_writes_what_finished_marks_the_run_interrupted_and_stops_the_tests() {
     assert!(
         gone(test_pid, Duration::from_secs(30)),
         "the hanging test (pid {test_pid}) outlived the interrupted run"
+    );
+}
+
+#[test]
+fn a_filterset_that_does_not_parse_is_refused_before_anything_runs() {
+    let s = setup("[run.levels.unit]\ntests = \"package((\"\n");
+    let (code, out) = run(&s, &[]);
+    assert_eq!(code, 2, "{out}");
+    // The file, the line, the expression and where in it nextest's parser stopped.
+    let file_line = format!("{}:2:", s.config.display());
+    assert!(out.contains(&file_line), "{file_line}: {out}");
+    assert!(out.contains("package(("), "{out}");
+    assert!(out.contains("not a nextest filterset"), "{out}");
+    assert!(out.contains("column"), "{out}");
+    // Nothing ran: no run folder.
+    assert!(!s.reports.exists(), "{out}");
+}
+
+#[test]
+fn a_killed_run_leaves_the_report_of_what_finished() {
+    let s = setup(&three_levels("passes", "hangs", "passes", ""));
+    let mut child = command(&s, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = s.fixtures.join("hangs.pid");
+    let started = Instant::now();
+    while !pid_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the hanging fixture never started"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("harness run ended before the fixture hung: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No chance to write anything more: SIGKILL.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // nextest runs in its own process group; the test stops it itself.
+    let test_pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if let Ok(group) = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(test_pid))) {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+    }
+    let runs: Vec<PathBuf> = std::fs::read_dir(&s.reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("latest"))
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    // The events as they happened, to the moment of the kill.
+    let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    assert!(events.contains("\"type\":\"level_finished\""), "{events}");
+    assert!(events.contains("\"type\":\"level_started\""), "{events}");
+    // The report of what finished: unit passed; the run never finished.
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(level(&r, "unit")["status"], "passed", "{r:#}");
+    assert_eq!(level(&r, "unit")["passed"], 1, "{r:#}");
+    assert!(r["outcome"].is_null(), "{r:#}");
+    for file in ["junit.xml", "summary.md", "report.html"] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    assert!(
+        gone(test_pid, Duration::from_secs(30)),
+        "the hanging test (pid {test_pid}) outlived its process group's SIGTERM"
     );
 }
 

@@ -1,6 +1,7 @@
-//! Fixtures for `harness run`'s own tests (`tests/stack/run.rs`), not tests of anything:
-//! tests whose outcome the calling test chooses, run by `harness run` through nextest with
-//! `HARNESS_FIXTURE_DIR` in their environment. nextest's default filter
+//! Fixtures for `harness run`'s own tests (this crate's `tests/pyramid.rs`, the CLI's
+//! `tests/stack/run.rs`), not tests of anything: tests whose outcome the calling test
+//! chooses, run by `harness run` through nextest with `HARNESS_FIXTURE_DIR` in their
+//! environment. nextest's default filter
 //! (`.config/nextest.toml`) leaves this binary out of the test command; without
 //! `HARNESS_FIXTURE_DIR` (a plain `cargo test`) every fixture returns at once.
 
