@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Builds the five sample services, the harness's mock server and its contract broker as static binaries (glibc, crt-static) for
-# x86_64-unknown-linux-gnu and checks with ldd that each is statically linked.
-# Output: target/x86_64-unknown-linux-gnu/release/<service>
+# Builds the workspace's image set as static binaries (glibc, crt-static) for
+# x86_64-unknown-linux-gnu, exactly as Harness builds them for a stack: the packages and the
+# cargo profile of [workspace.metadata.harness.images] in the root Cargo.toml (the five
+# sample services, the mock server, the contract broker), in ONE cargo build; then checks
+# with ldd that each is statically linked. Any stack's image build afterwards finds it fresh.
+# Output: target/x86_64-unknown-linux-gnu/<profile>/<package>
 set -euo pipefail
 cd "$(dirname "$0")/.."
-services=(gateway orders payments inventory shipping)
 target=x86_64-unknown-linux-gnu
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$target" $(printf -- '-p %s ' "${services[@]}")
-# The mock server of stacks (a helper of the harness), in a build of its own as stacks build
-# it: built with the services, features would mix and change both binaries.
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$target" -p harness-mock
-# The contract broker's image (harness/crates/broker/Dockerfile), built alone as stacks build it.
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$target" -p harness-broker
-dir="${CARGO_TARGET_DIR:-target}/$target/release"
-for s in "${services[@]}" harness-mock harness-broker; do
+read -r profile packages < <(python3 - <<'PY'
+import tomllib
+images = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["metadata"]["harness"]["images"]
+print(images.get("profile", "release"), " ".join(images["packages"]))
+PY
+)
+# Harness's image builds (harness-images) remove the variables a calling test's cargo sets;
+# nothing of them is set here.
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile "$profile" --target "$target" $(printf -- '-p %s ' $packages)
+dir="${CARGO_TARGET_DIR:-target}/$target/$profile"
+for s in $packages; do
   out=$(ldd "$dir/$s" 2>&1 || true)
   case "$out" in
-    *"not a dynamic executable"*|*"statically linked"*) printf '%-10s static  %s\n' "$s" "$(du -h "$dir/$s" | cut -f1)" ;;
+    *"not a dynamic executable"*|*"statically linked"*) printf '%-15s static  %s\n' "$s" "$(du -h "$dir/$s" | cut -f1)" ;;
     *) printf '%s is NOT statically linked:\n%s\n' "$s" "$out" >&2; exit 1 ;;
   esac
 done

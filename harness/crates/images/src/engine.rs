@@ -16,6 +16,9 @@ pub(crate) struct Engine {
     pub(crate) docker: Docker,
     pub(crate) workspace_root: PathBuf,
     pub(crate) events: EventSink,
+    /// Whether own builds compile the workspace's image set (`cargo`): not for helpers
+    /// built from a Harness source tree that is not the workspace being worked in.
+    pub(crate) image_set: bool,
 }
 
 impl Engine {

@@ -45,6 +45,7 @@ impl ImageProvider {
                 docker,
                 workspace_root: find_workspace_root(dir),
                 events,
+                image_set: true,
             },
         }
     }
@@ -160,7 +161,7 @@ impl ImageProvider {
                     packages.push(package);
                 }
             }
-            self.engine.cargo_build(&builds, &packages).await?;
+            self.engine.cargo_build(&builds, &packages, &meta).await?;
             for (req, package, dockerfile) in &builds {
                 let reference = self
                     .engine
@@ -212,10 +213,18 @@ impl ImageProvider {
                 }
             }
         };
+        // The harness's tree builds its image set only when it is the workspace in use
+        // (here, its own): built for another workspace, a helper is built alone.
+        let root = harness_source_root();
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
         let provider = ImageProvider {
             engine: Engine {
                 docker: self.engine.docker.clone(),
-                workspace_root: harness_source_root(),
+                image_set: same(&root, &self.engine.workspace_root),
+                workspace_root: root,
                 events: self.engine.events.clone(),
             },
         };

@@ -134,17 +134,17 @@ async fn own_service_image_is_built_once_then_reused() {
     assert_eq!(config.entrypoint.unwrap(), vec!["/usr/local/bin/payments"]);
     assert_eq!(config.user.as_deref(), Some("65534:65534"));
     // FROM scratch: the image is the static binary and nothing else.
-    let binary = std::fs::metadata(
-        workspace_root().join("target/x86_64-unknown-linux-gnu/release/payments"),
+    // The workspace's image set ([workspace.metadata.harness.images]): profile `image`.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let binary = std::fs::metadata(target.join("x86_64-unknown-linux-gnu/image/payments")).unwrap();
+    assert!(
+        image.size.unwrap() as u64 <= binary.len() + 4096,
+        "image {:?} vs binary {}",
+        image.size,
+        binary.len()
     );
-    if let Ok(binary) = binary {
-        assert!(
-            image.size.unwrap() as u64 <= binary.len() + 4096,
-            "image {:?} vs binary {}",
-            image.size,
-            binary.len()
-        );
-    }
 
     let after = provider.status(&requests).await.unwrap();
     assert_eq!(

@@ -36,6 +36,9 @@
 //! [run.levels.contract]
 //! pact = true                     # every pact verified against the run's stack
 //! openapi = ["orders"]            # checked against their documents on the run's stack
+//! [run.levels.integration]
+//! tests = "package(integration-suite)"
+//! manifests = ["suites/integration/orders.toml"]  # stacks the tests start: images made up front
 //! [run.gate]
 //! required = ["unit", "e2e"]      # default: every configured level
 //! min_tests = 1                   # per required level
@@ -148,6 +151,9 @@ pub struct LevelConfig {
     /// Verify every pact ([contract]) against the run's stack, as `harness contract verify`.
     pub pact: bool,
     pub openapi: Vec<String>,
+    /// Manifests the level's tests start stacks from themselves: their images are made
+    /// before the run's first level, with the stack's, in one build.
+    pub manifests: Vec<PathBuf>,
 }
 
 /// `[run.gate]`.
@@ -457,6 +463,38 @@ mod tests {
             err.to_string().contains("harness.toml") && err.to_string().contains('2'),
             "{err}"
         );
+        // A manifest whose images the run makes up front must exist.
+        let err = Config::parse(
+            "[run.levels.integration]\ntests = \"all()\"\nmanifests = [\"nope.toml\"]\n",
+            path,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/w/harness.toml:3: [run.levels.integration] manifests: nope.toml does not exist (paths are relative to this file)"
+        );
+    }
+
+    #[test]
+    fn the_workspace_file_names_the_integration_manifests() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+        let config = Config::from_path(&root.join(FILE)).unwrap();
+        let integration = &config.run.levels[&harness_core::run::Level::Integration];
+        // Every manifest the integration suite starts (suites/integration/*.toml).
+        let mut on_disk: Vec<_> = std::fs::read_dir(root.join("suites/integration"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml"))
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<_> = integration
+            .manifests
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, on_disk, "harness.toml's [run.levels.integration] manifests");
     }
 
     #[test]

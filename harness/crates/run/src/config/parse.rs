@@ -75,6 +75,8 @@ struct RawLevel {
     pact: bool,
     #[serde(default)]
     openapi: Vec<String>,
+    #[serde(default)]
+    manifests: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -313,9 +315,24 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
                 ),
             ));
         }
+        let mut manifests = Vec::new();
+        for m in &l.manifests {
+            let full = dir.join(m);
+            if !full.is_file() {
+                return Err(bad(
+                    "manifests",
+                    format!(
+                        "[run.levels.{name}] manifests: {} does not exist (paths are relative to this file)",
+                        m.display()
+                    ),
+                ));
+            }
+            manifests.push(full);
+        }
         levels.insert(
             parsed,
             LevelConfig {
+                manifests,
                 tests_line: l
                     .tests
                     .as_ref()

@@ -6,6 +6,10 @@
 //! stack is started for the level and shared by its tests and checks; the next level that
 //! needs one gets a fresh one.
 //!
+//! Before the first level, every image the run will need is made at once ([`images`]): the
+//! stack's and those of the manifests the levels' tests start, in one cargo build beside the
+//! dependencies' images, with progress as events.
+//!
 //! Every result is an event of the session (`RunStarted`, `LevelStarted`, `TestFinished`,
 //! `OperationVerified`, `LevelFinished`, `RunFinished`): the run's reports are rewritten
 //! after every level (a killed run leaves the report of what finished) and at the end, or
@@ -13,6 +17,7 @@
 //! verdict.
 
 mod gate;
+mod images;
 pub(crate) mod nextest;
 
 use std::{path::PathBuf, time::Instant};
@@ -115,8 +120,18 @@ pub async fn run(session: &Session, options: &RunOptions) -> Result<RunResult> {
         stack: None,
         stacks_started: 0,
     };
+    let manifests = images::manifests(session, &selected);
     let interrupted = tokio::select! {
-        () = state.levels(&selected, options.fail_fast) => false,
+        () = async {
+            // A failure here is not the run's: each level that needs the image meets it
+            // again, and says so in its own result.
+            if let Err(e) = images::prepare(session, &manifests).await {
+                session.emit(Event::Warning {
+                    message: format!("the run's images could not be made up front: {e}"),
+                });
+            }
+            state.levels(&selected, options.fail_fast).await;
+        } => false,
         () = session.interrupt().fired() => true,
     };
     // An interrupted level's stack is still up: the reports are written first (a hung
