@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-static.sh
-dir="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release"
+# The profile of the image set (Cargo.toml, [workspace.metadata.harness.images]).
+profile=$(python3 -c 'import tomllib; print(tomllib.load(open("Cargo.toml", "rb"))["workspace"]["metadata"]["harness"]["images"].get("profile", "release"))')
+dir="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/$profile"
 for s in gateway orders payments inventory shipping; do
   tag="harness-sample/$s:$(sha256sum "$dir/$s" | cut -c1-12)"
   if docker image inspect "$tag" >/dev/null 2>&1; then

@@ -2,8 +2,9 @@
 # Builds the workspace's image set as static binaries (glibc, crt-static) for
 # x86_64-unknown-linux-gnu, exactly as Harness builds them for a stack: the packages and the
 # cargo profile of [workspace.metadata.harness.images] in the root Cargo.toml (the five
-# sample services, the mock server, the contract broker), in ONE cargo build; then checks
-# with ldd that each is statically linked. Any stack's image build afterwards finds it fresh.
+# sample services) in ONE cargo build, then the mock server and the contract broker each in
+# its own; then checks with ldd that each is statically linked. Any stack's image build
+# afterwards finds them fresh.
 # Output: target/x86_64-unknown-linux-gnu/<profile>/<package>
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,11 +15,14 @@ images = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["metadata"]["harnes
 print(images.get("profile", "release"), " ".join(images["packages"]))
 PY
 )
-# Harness's image builds (harness-images) remove the variables a calling test's cargo sets;
-# nothing of them is set here.
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile "$profile" --target "$target" $(printf -- '-p %s ' $packages)
+helpers=(harness-mock harness-broker)
+build() { RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile "$profile" --target "$target" "$@"; }
+# The set in one build; each of Harness's helpers in its own (their features must not mix
+# into the services': see Cargo.toml).
+build $(printf -- '-p %s ' $packages)
+for h in "${helpers[@]}"; do build -p "$h"; done
 dir="${CARGO_TARGET_DIR:-target}/$target/$profile"
-for s in $packages; do
+for s in $packages "${helpers[@]}"; do
   out=$(ldd "$dir/$s" 2>&1 || true)
   case "$out" in
     *"not a dynamic executable"*|*"statically linked"*) printf '%-15s static  %s\n' "$s" "$(du -h "$dir/$s" | cut -f1)" ;;

@@ -27,9 +27,16 @@ scripts/dev-deps.sh
 
 services=(gateway orders payments inventory shipping)
 if [ -z "$bin_dir" ]; then
-  say "building the services ($profile)"
-  flags=(); [ "$profile" = release ] && flags=(--release)
-  cargo build -q "${flags[@]}" $(printf -- '-p %s ' "${services[@]}")
+  if [ "$profile" = release ]; then
+    say "building the services (release)"
+    cargo build -q --release $(printf -- '-p %s ' "${services[@]}")
+  else
+    # The workspace's build, as the main job and the test command make it: one build whose
+    # features are the workspace's (a build of the five services alone would unify other
+    # features and compile many dependencies a second time).
+    say "building the workspace and its tests (debug; the services among them)"
+    cargo build -q --workspace --all-targets
+  fi
   bin_dir="${CARGO_TARGET_DIR:-target}/$profile"
 fi
 

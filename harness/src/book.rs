@@ -1,7 +1,8 @@
 //! The book's chapters with Rust code (`docs/src/`), as doc-tests: each chapter is the
 //! documentation of a unit struct, so `cargo test --doc -p harness --features pact,mock`
-//! compiles its Rust blocks against the facade (`mdbook test` could not resolve the
-//! workspace's crates). A chapter is left out when a feature its blocks need is off. See
+//! (`pact,mock,pyramid` for `run.md`; CI runs `cargo test --doc --workspace`) compiles its
+//! Rust blocks against the facade (`mdbook test` could not resolve the workspace's crates).
+//! A chapter is left out when a feature its blocks need is off. See
 //! `docs/src/development.md`, "The book"; `scripts/check-book.sh` fails when a chapter with
 //! Rust code is missing here.
 #![cfg(doctest)]
@@ -24,3 +25,7 @@ pub struct ContractsOpenapi;
 #[cfg(feature = "mock")]
 #[doc = include_str!("../../docs/src/mocks.md")]
 pub struct Mocks;
+
+#[cfg(feature = "pyramid")]
+#[doc = include_str!("../../docs/src/run.md")]
+pub struct Run;
