@@ -494,7 +494,10 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_owned())
             .collect();
         listed.sort();
-        assert_eq!(listed, on_disk, "harness.toml's [run.levels.integration] manifests");
+        assert_eq!(
+            listed, on_disk,
+            "harness.toml's [run.levels.integration] manifests"
+        );
     }
 
     #[test]
