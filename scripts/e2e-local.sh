@@ -46,7 +46,8 @@ run_id="e2e$(date +%s)"
 logs=.e2e/logs; mkdir -p "$logs"
 pg="postgres://postgres:postgres@127.0.0.1:5432"
 amqp="amqp://guest:guest@127.0.0.1:5672/%2f"
-secret="e2e-secret-$run_id"
+# The gateway refuses a JWT_SECRET shorter than 32 bytes: this one is 57, random per run.
+secret="e2e-secret-$run_id-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
 pids=()
 cleanup() {

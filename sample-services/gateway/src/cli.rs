@@ -1,9 +1,11 @@
 //! `gateway token --sub NAME --scope "a b" [--ttl SECS]`: prints a token signed with
-//! `JWT_SECRET` (scripts use it to call the gateway).
+//! `JWT_SECRET`, carrying `JWT_ISSUER` and `JWT_AUDIENCE` as `iss` and `aud` (scripts use it
+//! to call the gateway). The settings are read as the gateway reads them: without a
+//! `JWT_SECRET` of at least 32 bytes it prints nothing and exits 2.
 
 use std::time::Duration;
 
-use crate::{config, model::Authenticator};
+use crate::{config::JwtSettings, model::Authenticator};
 
 /// The default lifetime of a printed token.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -72,10 +74,14 @@ pub fn run_token(args: &[String], env: &service_kit::Env) -> std::process::ExitC
             return std::process::ExitCode::from(2);
         }
     };
-    if env.raw("JWT_SECRET").is_none() {
-        eprintln!("gateway token: JWT_SECRET is not set; signing with the default sample secret");
-    }
-    let auth = Authenticator::new(&config::jwt_secret(env));
+    let settings = match JwtSettings::from_env(env) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("gateway token: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let auth = Authenticator::new(&settings);
     match auth.issue(&parsed.sub, &parsed.scope, parsed.ttl) {
         Ok(token) => {
             println!("{token}");
@@ -135,13 +141,29 @@ mod tests {
     }
 
     #[test]
-    fn printed_tokens_verify_with_the_same_secret() {
-        let env = service_kit::Env::from_pairs([("JWT_SECRET", "cli-secret")]);
-        let auth = Authenticator::new(&config::jwt_secret(&env));
-        let token = auth.issue("alice", "catalog:read", DEFAULT_TTL).unwrap();
-        let client = Authenticator::new("cli-secret")
+    fn printed_tokens_verify_with_the_same_settings() {
+        let env = service_kit::Env::from_pairs([
+            ("JWT_SECRET", "cli-secret-cli-secret-cli-secret-32"),
+            ("JWT_AUDIENCE", "cli-api"),
+        ]);
+        let settings = JwtSettings::from_env(&env).unwrap();
+        let token = Authenticator::new(&settings)
+            .issue("alice", "catalog:read", DEFAULT_TTL)
+            .unwrap();
+        let client = Authenticator::new(&settings)
             .authenticate(Some(format!("Bearer {token}").as_bytes()))
             .unwrap();
         assert!(client.has_scope("catalog:read"));
+        // The gateway with the default audience refuses it.
+        let default_audience = JwtSettings::from_env(&service_kit::Env::from_pairs([(
+            "JWT_SECRET",
+            "cli-secret-cli-secret-cli-secret-32",
+        )]))
+        .unwrap();
+        assert!(
+            Authenticator::new(&default_audience)
+                .authenticate(Some(format!("Bearer {token}").as_bytes()))
+                .is_err()
+        );
     }
 }

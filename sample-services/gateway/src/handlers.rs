@@ -1,6 +1,11 @@
 //! The controller: every `/api/...` route authenticates the caller, applies the caller's
 //! rate limit, checks the route's scope, then forwards the request to its upstream and
 //! relays the answer.
+//!
+//! Requests to orders and shipping act for the token's subject: the gateway sends it in
+//! `X-Customer-Id` (a client's own `X-Customer-Id` is never forwarded), and a request that
+//! names another customer (body `customer_id`, query `customer` / `customer_id`) is a 403
+//! `customer_mismatch` (see [`crate::model::ownership`]).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +19,7 @@ use service_kit::{Problem, tracecontext::TraceParent};
 
 use crate::{
     AppState,
-    model::{AuthFailure, Client, Target, retry_after_secs, routing},
+    model::{AuthFailure, Client, CustomerMismatch, Target, ownership, retry_after_secs, routing},
     upstream::{UpstreamError, UpstreamRequest},
     view,
 };
@@ -30,6 +35,10 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// `tracestate` (W3C Trace Context).
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// `x-customer-id`: the customer a request to orders or shipping acts for; only the gateway
+/// sets it.
+pub const X_CUSTOMER_ID: HeaderName =
+    HeaderName::from_static(service_kit::customer::CUSTOMER_HEADER);
 
 /// Why the gateway answered itself instead of relaying an upstream answer.
 #[derive(Debug)]
@@ -38,6 +47,8 @@ pub enum Rejection {
     Forbidden {
         scope: &'static str,
     },
+    /// The request names another customer than the token's subject.
+    CustomerMismatch(CustomerMismatch),
     RateLimited {
         wait: Duration,
     },
@@ -58,6 +69,10 @@ impl Rejection {
             }
             Self::Forbidden { .. } => {
                 metrics::counter!("gateway_auth_failures_total", "reason" => "insufficient_scope")
+                    .increment(1);
+            }
+            Self::CustomerMismatch(_) => {
+                metrics::counter!("gateway_auth_failures_total", "reason" => "customer_mismatch")
                     .increment(1);
             }
             Self::RateLimited { .. } => {
@@ -111,6 +126,18 @@ impl IntoResponse for Rejection {
                 }
                 response
             }
+            Self::CustomerMismatch(mismatch) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "customer_mismatch",
+                "another customer",
+            )
+            .field(mismatch.field.clone())
+            .detail(format!(
+                "`{}` names another customer than the bearer token's subject; a token acts for \
+                 its subject only (leave `{}` out)",
+                mismatch.field, mismatch.field
+            ))
+            .into_response(),
             Self::RateLimited { wait } => {
                 let secs = retry_after_secs(wait);
                 Problem::new(
@@ -215,13 +242,24 @@ async fn try_forward(
     let (parts, body) = request.into_parts();
     let client = authorize(state, &parts.headers, scope)?;
 
-    // Handlers are only mounted on `/api/...`, so this cannot miss; stay total anyway.
-    let path_and_query = routing::upstream_path(parts.uri.path(), parts.uri.query())
-        .unwrap_or_else(|| parts.uri.path().to_owned());
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Rejection::BodyTooLarge)?;
+    // Orders and shipping serve one customer's data: the token's subject, and no other.
+    let per_customer = matches!(target, Target::Orders | Target::Shipping);
+    let (query, body) = if per_customer {
+        let query = ownership::scrub_query(parts.uri.query(), &client.sub)
+            .map_err(Rejection::CustomerMismatch)?;
+        let body = ownership::scrub_body(body, &client.sub).map_err(Rejection::CustomerMismatch)?;
+        (query, body)
+    } else {
+        (parts.uri.query().map(str::to_owned), body)
+    };
+    // Handlers are only mounted on `/api/...`, so this cannot miss; stay total anyway.
+    let path_and_query = routing::upstream_path(parts.uri.path(), query.as_deref())
+        .unwrap_or_else(|| parts.uri.path().to_owned());
 
+    // An allow-list: whatever else the client sent (its own X-Customer-Id among it) stays here.
     let mut headers = HeaderMap::new();
     for name in [
         header::CONTENT_TYPE,
@@ -232,6 +270,13 @@ async fn try_forward(
         for value in parts.headers.get_all(&name) {
             headers.append(name.clone(), value.clone());
         }
+    }
+    if per_customer {
+        // The subject passed `customer::validate` (no control characters), so it is a valid
+        // header value; a failure here would be a bug, not the client's fault.
+        let value = HeaderValue::from_str(&client.sub)
+            .map_err(|_| Rejection::Unauthenticated(AuthFailure::Malformed))?;
+        headers.insert(X_CUSTOMER_ID, value);
     }
     let incoming = parts
         .headers
@@ -331,11 +376,13 @@ pub async fn get_product(State(state): State<AppState>, request: Request) -> Res
     forward(&state, Target::Inventory, "catalog:read", request).await
 }
 
-/// Places an order; it is confirmed or rejected asynchronously.
+/// Places an order for the caller (the token's subject); it is confirmed or rejected
+/// asynchronously. A body that still carries `customer_id` must name the subject (403
+/// `customer_mismatch` otherwise).
 #[utoipa::path(
     post, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:write"])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same order again")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same order again; keys are the caller's own and expire (24 h by default)")),
     request_body(content = view::CreateOrder, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted as PENDING (orders `POST /orders`)", body = view::Order,
@@ -343,7 +390,7 @@ pub async fn get_product(State(state): State<AppState>, request: Request) -> Res
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body exceeds 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field breaks a rule (named in `field`), or the Idempotency-Key was used with another body",
+        (status = 422, description = "A field breaks a rule (named in `field`), or the caller used the Idempotency-Key with another body",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -351,22 +398,20 @@ pub async fn create_order(State(state): State<AppState>, request: Request) -> Re
     forward(&state, Target::Orders, "orders:write", request).await
 }
 
-/// A customer's orders.
+/// The caller's orders (the token's subject). A `customer` query parameter naming anyone
+/// else is a 403 `customer_mismatch`.
 #[utoipa::path(
     get, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:read"])),
-    params(("customer" = String, Query, description = "The customer whose orders to list (required; not blank, no control characters)",
-        min_length = 1, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     responses(
-        (status = 200, description = "Orders, newest first (orders `GET /orders`)", body = [view::Order]),
-        (status = 400, description = "`customer` is missing, blank or has control characters", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The caller's orders, newest first (orders `GET /orders`)", body = [view::Order]),
     )
 )]
 pub async fn list_orders(State(state): State<AppState>, request: Request) -> Response {
     forward(&state, Target::Orders, "orders:read", request).await
 }
 
-/// One order.
+/// One of the caller's orders.
 #[utoipa::path(
     get, path = "/api/orders/{id}", tag = "orders",
     security(("bearer" = ["orders:read"])),
@@ -374,28 +419,28 @@ pub async fn list_orders(State(state): State<AppState>, request: Request) -> Res
     responses(
         (status = 200, description = "The order (orders `GET /orders/{id}`)", body = view::Order),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of the caller (another customer's order is not revealed)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_order(State(state): State<AppState>, request: Request) -> Response {
     forward(&state, Target::Orders, "orders:read", request).await
 }
 
-/// The shipments of one order.
+/// The caller's shipments (the token's subject), all or one order's.
 #[utoipa::path(
     get, path = "/api/shipments", tag = "shipments",
     security(("bearer" = ["shipments:read"])),
-    params(("order_id" = uuid::Uuid, Query, description = "The order whose shipments to list (required)")),
+    params(("order_id" = Option<uuid::Uuid>, Query, description = "Only the shipments of this order of the caller's")),
     responses(
-        (status = 200, description = "Shipments (shipping `GET /shipments`); empty when none", body = [view::Shipment]),
-        (status = 400, description = "`order_id` is missing or not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The caller's shipments, newest first (shipping `GET /shipments`); empty when none", body = [view::Shipment]),
+        (status = 400, description = "`order_id` is not a UUID", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_shipments(State(state): State<AppState>, request: Request) -> Response {
     forward(&state, Target::Shipping, "shipments:read", request).await
 }
 
-/// One shipment.
+/// One of the caller's shipments.
 #[utoipa::path(
     get, path = "/api/shipments/{id}", tag = "shipments",
     security(("bearer" = ["shipments:read"])),
@@ -403,7 +448,7 @@ pub async fn list_shipments(State(state): State<AppState>, request: Request) -> 
     responses(
         (status = 200, description = "The shipment (shipping `GET /shipments/{id}`)", body = view::Shipment),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such shipment", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such shipment of the caller (another customer's shipment is not revealed)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_shipment(State(state): State<AppState>, request: Request) -> Response {

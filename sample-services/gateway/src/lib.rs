@@ -1,8 +1,10 @@
 //! The gateway: the single public entry point of the sample system.
 //!
 //! Every `/api/...` request is authenticated (an HS256 bearer JWT with `sub`, `scope`,
-//! `exp`), rate-limited per client (`sub`, one token bucket each), checked for the route's
-//! scope, then forwarded to orders, inventory or shipping with the `/api` prefix stripped.
+//! `exp`, `iss`, `aud`), rate-limited per client (`sub`, one token bucket each), checked for
+//! the route's scope, then forwarded to orders, inventory or shipping with the `/api` prefix
+//! stripped. The subject is the customer: requests to orders and shipping carry it in
+//! `X-Customer-Id`, and may name no other customer.
 //! The gateway adds `x-request-id` (keeping a client's), continues or starts a W3C trace
 //! (`traceparent`), relays the upstream's status, body and content type, and rewrites
 //! `Location` back under `/api`. A slow upstream is a 504, an unreachable one a 502.
@@ -72,9 +74,12 @@ impl AppState {
     info(
         title = "gateway",
         description = "The public entry point of the sample system. Every `/api` route needs \
-            `Authorization: Bearer <JWT>` (HS256; claims `sub`, `scope`, `exp`) with the route's \
-            scope, and is rate-limited per client (`sub`). The gateway adds `x-request-id` \
-            (keeping a client-supplied one) and propagates W3C `traceparent` upstream."
+            `Authorization: Bearer <JWT>` (HS256; claims `sub`, `scope`, `exp`, `iss`, `aud`) \
+            with the route's scope, and is rate-limited per client (`sub`). The subject is the \
+            customer: orders and shipments are the caller's own (another customer's are 404), \
+            and a request naming another customer is a 403 `customer_mismatch`. The gateway \
+            adds `x-request-id` (keeping a client-supplied one) and propagates W3C \
+            `traceparent` upstream."
     ),
     tags(
         (name = "catalog", description = "Products, served by inventory"),
@@ -116,8 +121,9 @@ fn add_gateway_responses(doc: &mut utoipa::openapi::OpenApi) {
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
                 .description(Some(
-                    "HS256 JWT signed with the gateway's JWT_SECRET; claims `sub` (the client), \
-                     `scope` (space-separated), `exp`. `gateway token --sub NAME --scope \"a b\"` prints one.",
+                    "HS256 JWT signed with the gateway's JWT_SECRET; claims `sub` (the client, and \
+                     the customer it acts for), `scope` (space-separated), `exp`, `iss` \
+                     (JWT_ISSUER) and `aud` (JWT_AUDIENCE). `gateway token --sub NAME --scope \"a b\"` prints one.",
                 ))
                 .build(),
         ),
@@ -128,7 +134,10 @@ fn add_gateway_responses(doc: &mut utoipa::openapi::OpenApi) {
         (
             "401",
             "Unauthorized",
-            problem_response("Missing, malformed, expired or wrongly signed bearer token")
+            problem_response(
+                "Missing, malformed, expired or wrongly signed bearer token, or one with another \
+                 issuer (`iss`) or audience (`aud`)",
+            )
                 .header(
                     "WWW-Authenticate",
                     HeaderBuilder::new()
@@ -143,12 +152,18 @@ fn add_gateway_responses(doc: &mut utoipa::openapi::OpenApi) {
         (
             "403",
             "Forbidden",
-            problem_response("The token lacks the route's scope (named in `detail`)")
+            problem_response(
+                "The token lacks the route's scope (`forbidden`, the scope named in `detail`), or \
+                 the request names another customer than the token's subject \
+                 (`customer_mismatch`, the parameter named in `field`)",
+            )
                 .header(
                     "WWW-Authenticate",
                     HeaderBuilder::new()
                         .schema(string())
-                        .description(Some("`Bearer error=\"insufficient_scope\", scope=\"...\"`"))
+                        .description(Some(
+                            "`Bearer error=\"insufficient_scope\", scope=\"...\"` when the scope is missing",
+                        ))
                         .build(),
                 )
                 .build(),

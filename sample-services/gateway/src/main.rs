@@ -1,5 +1,7 @@
 //! The gateway binary: `gateway` serves; `gateway token ...` prints a signed token;
-//! `gateway --healthcheck` probes a running gateway.
+//! `gateway --healthcheck` probes a running gateway. Serving and `token` refuse to start
+//! (exit code 2, the message naming the variable) without a `JWT_SECRET` of at least 32
+//! bytes: there is no default secret.
 
 use std::process::ExitCode;
 
@@ -19,20 +21,20 @@ async fn main() -> ExitCode {
         return gateway::cli::run_token(&args[1..], &Env::process());
     }
 
-    service_kit::telemetry::init("gateway");
-    let config = match Config::from_env(&Env::process()) {
+    let env = Env::process();
+    // The probe needs the port only: a health check never fails for want of the secret.
+    if let Ok(port) = env.port(8080) {
+        healthcheck::run_if_requested(port);
+    }
+    // Settings before logging: a refused start says why on stderr and logs nothing else.
+    let config = match Config::from_env(&env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("gateway: {e}");
             return ExitCode::from(2);
         }
     };
-    healthcheck::run_if_requested(config.port);
-    if config.jwt_secret_is_default {
-        tracing::warn!(
-            "JWT_SECRET is not set: using the sample default secret; set your own outside tests"
-        );
-    }
+    service_kit::telemetry::init("gateway");
     tracing::info!(?config, "configuration");
 
     let upstream = match HttpUpstream::new(config.upstreams.clone(), config.upstream_timeout) {
@@ -43,7 +45,7 @@ async fn main() -> ExitCode {
         }
     };
     let state = AppState::new(
-        Authenticator::new(&config.jwt_secret),
+        Authenticator::new(&config.jwt),
         KeyedLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
         upstream,
     );

@@ -20,12 +20,24 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::{
-    config::UpstreamUrls,
-    model::{Claims, KeyedLimiter},
+    config::{JwtSettings, UpstreamUrls},
+    model::KeyedLimiter,
     upstream::{HttpUpstream, UpstreamError, UpstreamRequest, UpstreamResponse},
 };
 
-const SECRET: &str = "test-secret";
+const SECRET: &str = "test-secret-test-secret-test-secret";
+
+fn jwt() -> JwtSettings {
+    JwtSettings {
+        secret: SECRET.to_owned(),
+        issuer: "test-issuer".to_owned(),
+        audience: "test-api".to_owned(),
+    }
+}
+
+fn authenticator() -> Authenticator {
+    Authenticator::new(&jwt())
+}
 const ALL_SCOPES: &str = "catalog:read orders:write orders:read shipments:read";
 
 type Reply = Box<dyn Fn(&UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> + Send + Sync>;
@@ -109,15 +121,11 @@ fn generous_limiter() -> KeyedLimiter<FakeRelativeClock> {
 }
 
 fn app_with(upstream: impl Upstream + 'static) -> Router {
-    app(AppState::new(
-        Authenticator::new(SECRET),
-        generous_limiter(),
-        upstream,
-    ))
+    app(AppState::new(authenticator(), generous_limiter(), upstream))
 }
 
 fn token_for(sub: &str, scope: &str) -> String {
-    Authenticator::new(SECRET)
+    authenticator()
         .issue(sub, scope, Duration::from_secs(300))
         .unwrap()
 }
@@ -205,9 +213,12 @@ async fn auth_401_without_a_token() {
 async fn auth_401_bad_signature() {
     let upstream = FakeUpstream::echo();
     let app = app_with(upstream.clone());
-    let forged = Authenticator::new("another-secret")
-        .issue("mallory", ALL_SCOPES, Duration::from_secs(300))
-        .unwrap();
+    let forged = Authenticator::new(&JwtSettings {
+        secret: "another-secret-another-secret-another".to_owned(),
+        ..jwt()
+    })
+    .issue("mallory", ALL_SCOPES, Duration::from_secs(300))
+    .unwrap();
     let answer = call(&app, get("/api/products", Some(&forged))).await;
     let body = answer.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(
@@ -226,12 +237,13 @@ async fn auth_401_bad_signature() {
 async fn auth_401_expired() {
     let upstream = FakeUpstream::echo();
     let app = app_with(upstream.clone());
-    let expired = Authenticator::new(SECRET)
-        .sign(&Claims {
-            sub: "alice".into(),
-            scope: ALL_SCOPES.into(),
-            exp: jsonwebtoken::get_current_timestamp() - 10,
-        })
+    let auth = authenticator();
+    let expired = auth
+        .sign(&auth.claims(
+            "alice",
+            ALL_SCOPES,
+            jsonwebtoken::get_current_timestamp() - 10,
+        ))
         .unwrap();
     let answer = call(&app, get("/api/products", Some(&expired))).await;
     let body = answer.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
@@ -296,6 +308,147 @@ async fn auth_200_with_a_good_token() {
     );
 }
 
+#[tokio::test]
+async fn auth_401_for_another_issuer_or_audience() {
+    let upstream = FakeUpstream::echo();
+    let app = app_with(upstream.clone());
+    let auth = authenticator();
+    let exp = jsonwebtoken::get_current_timestamp() + 300;
+    let cases: [(&str, Box<dyn Fn(&mut crate::model::Claims)>); 4] = [
+        ("iss", Box::new(|c| c.iss = Some("someone-else".into()))),
+        ("iss", Box::new(|c| c.iss = None)),
+        ("aud", Box::new(|c| c.aud = Some("another-api".into()))),
+        ("aud", Box::new(|c| c.aud = None)),
+    ];
+    for (claim, change) in cases {
+        let mut claims = auth.claims("alice", ALL_SCOPES, exp);
+        change(&mut claims);
+        let token = auth.sign(&claims).unwrap();
+        let answer = call(&app, get("/api/orders", Some(&token))).await;
+        let body = answer.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(
+            body["detail"].as_str().unwrap().contains(claim),
+            "{claim}: {body}"
+        );
+        assert!(answer.header("www-authenticate").contains("invalid_token"));
+    }
+    assert!(upstream.calls().is_empty());
+}
+
+// ---------------------------------------------------------------- the customer is the subject
+
+fn post_order(token: &str, body: &str) -> Request<Body> {
+    Request::post("/api/orders")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn orders_and_shipping_get_the_subject_and_inventory_does_not() {
+    let token = token_for("alice", ALL_SCOPES);
+    for (path, target) in [
+        ("/api/orders", Target::Orders),
+        (
+            "/api/orders/0b7e1c2e-4a8b-4f4e-9f44-0f3cf5f2a6c1",
+            Target::Orders,
+        ),
+        ("/api/shipments", Target::Shipping),
+        ("/api/shipments/s-1", Target::Shipping),
+        ("/api/products", Target::Inventory),
+    ] {
+        let upstream = FakeUpstream::echo();
+        let app = app_with(upstream.clone());
+        let mut request = get(path, Some(&token));
+        request
+            .headers_mut()
+            .insert("x-customer-id", HeaderValue::from_static("bob"));
+        assert_eq!(call(&app, request).await.status, StatusCode::OK, "{path}");
+        let sent = upstream.only_call();
+        assert_eq!(sent.target, target);
+        let customer = sent.headers.get("x-customer-id");
+        if target == Target::Inventory {
+            assert!(customer.is_none(), "{path}: {customer:?}");
+        } else {
+            assert_eq!(customer.unwrap(), "alice", "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_order_for_another_customer_is_refused() {
+    let upstream = FakeUpstream::echo();
+    let app = app_with(upstream.clone());
+    let alice = token_for("alice", "orders:write");
+    let answer = call(
+        &app,
+        post_order(
+            &alice,
+            r#"{"customer_id":"bob","items":[{"sku":"KB-001","quantity":1}]}"#,
+        ),
+    )
+    .await;
+    let body = answer.assert_problem(StatusCode::FORBIDDEN, "customer_mismatch");
+    assert_eq!(body["field"], "customer_id");
+    assert!(upstream.calls().is_empty(), "nothing reaches orders");
+
+    // Naming oneself is accepted; the name is dropped (orders takes the header).
+    let answer = call(
+        &app,
+        post_order(
+            &alice,
+            r#"{"customer_id":"alice","items":[{"sku":"KB-001","quantity":1}]}"#,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let sent = upstream.only_call();
+    assert_eq!(sent.headers["x-customer-id"], "alice");
+    let forwarded: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        forwarded,
+        serde_json::json!({"items": [{"sku": "KB-001", "quantity": 1}]})
+    );
+
+    let text = call(&app, get("/metrics", None)).await;
+    assert!(
+        String::from_utf8_lossy(&text.body)
+            .contains("gateway_auth_failures_total{reason=\"customer_mismatch\"}")
+    );
+}
+
+#[tokio::test]
+async fn lists_are_the_callers_own() {
+    let upstream = FakeUpstream::echo();
+    let app = app_with(upstream.clone());
+    let alice = token_for("alice", ALL_SCOPES);
+    for path in [
+        "/api/orders?customer=bob",
+        "/api/orders?customer_id=bob",
+        "/api/shipments?order_id=0b7e1c2e-4a8b-4f4e-9f44-0f3cf5f2a6c1&customer=bob",
+    ] {
+        let answer = call(&app, get(path, Some(&alice))).await;
+        answer.assert_problem(StatusCode::FORBIDDEN, "customer_mismatch");
+    }
+    assert!(upstream.calls().is_empty());
+    let answer = call(
+        &app,
+        get(
+            "/api/shipments?customer=alice&order_id=0b7e1c2e-4a8b-4f4e-9f44-0f3cf5f2a6c1",
+            Some(&alice),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let sent = upstream.only_call();
+    assert_eq!(
+        sent.path_and_query,
+        "/shipments?order_id=0b7e1c2e-4a8b-4f4e-9f44-0f3cf5f2a6c1"
+    );
+    assert_eq!(sent.headers["x-customer-id"], "alice");
+}
+
 // ---------------------------------------------------------------- routing
 
 #[tokio::test]
@@ -311,9 +464,15 @@ async fn routes_go_to_the_right_upstream_with_api_stripped() {
         (Method::POST, "/api/orders", Target::Orders, "/orders"),
         (
             Method::GET,
-            "/api/orders?customer=c%201",
+            "/api/orders?customer=alice",
             Target::Orders,
-            "/orders?customer=c%201",
+            "/orders",
+        ),
+        (
+            Method::GET,
+            "/api/products?customer=bob",
+            Target::Inventory,
+            "/products?customer=bob",
         ),
         (
             Method::GET,
@@ -357,7 +516,7 @@ async fn routes_go_to_the_right_upstream_with_api_stripped() {
 async fn forwards_body_and_the_agreed_headers_only() {
     let upstream = FakeUpstream::echo();
     let app = app_with(upstream.clone());
-    let body = r#"{"customer_id":"c1","items":[{"sku":"KB-001","quantity":2}]}"#;
+    let body = r#"{"items":[{"sku":"KB-001","quantity":2}]}"#;
     let answer = call(
         &app,
         Request::post("/api/orders")
@@ -370,6 +529,7 @@ async fn forwards_body_and_the_agreed_headers_only() {
             .header("idempotency-key", "key-1")
             .header(header::COOKIE, "session=secret")
             .header("x-internal", "nope")
+            .header("x-customer-id", "mallory")
             .body(Body::from(body))
             .unwrap(),
     )
@@ -380,6 +540,14 @@ async fn forwards_body_and_the_agreed_headers_only() {
     assert_eq!(sent.headers["content-type"], "application/json");
     assert_eq!(sent.headers["accept"], "application/json");
     assert_eq!(sent.headers["idempotency-key"], "key-1");
+    assert_eq!(
+        sent.headers
+            .get_all("x-customer-id")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["alice"],
+        "the subject, never the client's X-Customer-Id"
+    );
     for absent in ["authorization", "cookie", "x-internal"] {
         assert!(
             sent.headers.get(absent).is_none(),
@@ -436,7 +604,7 @@ async fn rate_limit_per_client_answers_429_with_retry_after() {
     let upstream = FakeUpstream::echo();
     let clock = FakeRelativeClock::default();
     let app = app(AppState::new(
-        Authenticator::new(SECRET),
+        authenticator(),
         KeyedLimiter::with_clock(nz(1), nz(2), clock.clone()),
         upstream.clone(),
     ));
@@ -718,7 +886,7 @@ async fn domain_metrics_are_exported() {
     )
     .await;
     let limited = super::app(AppState::new(
-        Authenticator::new(SECRET),
+        authenticator(),
         KeyedLimiter::with_clock(nz(1), nz(1), FakeRelativeClock::default()),
         FakeUpstream::echo(),
     ));
@@ -855,11 +1023,7 @@ fn echo_service() -> Router {
 }
 
 fn real_app(upstream: HttpUpstream) -> Router {
-    app(AppState::new(
-        Authenticator::new(SECRET),
-        generous_limiter(),
-        upstream,
-    ))
+    app(AppState::new(authenticator(), generous_limiter(), upstream))
 }
 
 #[tokio::test]
@@ -881,7 +1045,7 @@ async fn real_upstream_forwards_path_headers_and_body() {
             .header("idempotency-key", "k-1")
             .header("x-request-id", "rid-7")
             .header("traceparent", incoming)
-            .body(Body::from(r#"{"customer_id":"c1"}"#))
+            .body(Body::from(r#"{"customer_id":"alice","items":[]}"#))
             .unwrap(),
     )
     .await;
@@ -891,12 +1055,16 @@ async fn real_upstream_forwards_path_headers_and_body() {
     let seen = answer.json();
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["uri"], "/orders?source=test");
-    assert_eq!(seen["body"], r#"{"customer_id":"c1"}"#);
+    assert_eq!(
+        seen["body"], r#"{"items":[]}"#,
+        "the subject's own name is dropped"
+    );
     let h = &seen["headers"];
     assert_eq!(h["content-type"], "application/json");
     assert_eq!(h["accept"], "application/json");
     assert_eq!(h["idempotency-key"], "k-1");
     assert_eq!(h["x-request-id"], "rid-7");
+    assert_eq!(h["x-customer-id"], "alice");
     assert!(h.get("authorization").is_none(), "{h}");
     let sent = TraceParent::parse(h["traceparent"].as_str().unwrap()).unwrap();
     assert_eq!(sent.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");

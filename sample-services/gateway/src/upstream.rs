@@ -13,7 +13,7 @@ use crate::{config::UpstreamUrls, model::Target};
 pub struct UpstreamRequest {
     pub target: Target,
     pub method: Method,
-    /// The upstream path and query, e.g. `/orders?customer=c1` (no `/api`).
+    /// The upstream path and query, e.g. `/shipments?order_id=...` (no `/api`).
     pub path_and_query: String,
     /// The headers to send (already filtered by the proxy).
     pub headers: HeaderMap,

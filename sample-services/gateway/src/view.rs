@@ -26,10 +26,11 @@ pub struct OrderItem {
     pub quantity: i32,
 }
 
-/// The body of `POST /api/orders`.
+/// The body of `POST /api/orders`. The order is the caller's (the token's subject): the
+/// body names no customer (a `customer_id` naming anyone else is a 403
+/// `customer_mismatch`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateOrder {
-    pub customer_id: String,
     /// 1 to 50 items.
     pub items: Vec<OrderItem>,
 }

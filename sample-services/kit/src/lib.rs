@@ -5,10 +5,12 @@
 //! environment, JSON logs, Prometheus metrics, health endpoints, RFC 9457 problem bodies,
 //! a JSON extractor that names the offending field, graceful shutdown, retrying dependencies at start, the `--healthcheck`
 //! probe used by `FROM scratch` images, the check that keeps `contracts/openapi`
-//! in step with the code, and the TLS crypto provider HTTP clients need
-//! ([`tls::ensure_crypto_provider`]). See `docs/ARCHITECTURE.md` for how the services use it.
+//! in step with the code, the TLS crypto provider HTTP clients need
+//! ([`tls::ensure_crypto_provider`]), and the caller's identity behind the gateway
+//! ([`customer`]: the `X-Customer-Id` header and its extractor). See `docs/ARCHITECTURE.md` for how the services use it.
 
 pub mod config;
+pub mod customer;
 pub mod db;
 pub mod extract;
 pub mod health;

@@ -20,8 +20,13 @@ use harness::{
     openapi::{Document, RecordingClient},
 };
 
-/// The gateway's signing secret in the sample stack (`JWT_SECRET` overrides it).
-pub const DEFAULT_JWT_SECRET: &str = "harness-sample-secret";
+/// The gateway's signing secret in the sample stack (`suites/stack.toml`; `JWT_SECRET`
+/// overrides it, as `scripts/e2e-local.sh` does with a secret of its own per run).
+pub const SAMPLE_STACK_JWT_SECRET: &str = "harness-sample-stack-jwt-secret-for-tests-only";
+/// The issuer (`iss`) the gateway trusts by default (`JWT_ISSUER` overrides it).
+pub const DEFAULT_JWT_ISSUER: &str = "harness-sample";
+/// The audience (`aud`) the gateway expects by default (`JWT_AUDIENCE` overrides it).
+pub const DEFAULT_JWT_AUDIENCE: &str = "harness-sample-api";
 
 /// Every scope the gateway knows.
 pub const ALL_SCOPES: &str = "catalog:read orders:write orders:read shipments:read";
@@ -71,24 +76,56 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[derive(serde::Serialize)]
-struct Claims<'a> {
-    sub: &'a str,
-    scope: &'a str,
-    exp: u64,
+/// The claims of a token, as the identity provider writes them. [`Claims::new`] makes the
+/// ones the gateway accepts; tests change a field to make a token it must refuse.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Claims {
+    pub sub: String,
+    pub scope: String,
+    /// Seconds since the epoch.
+    pub exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
-/// A bearer token for `sub` with `scope` (space-separated), valid for ten minutes, signed
-/// with `JWT_SECRET` (default [`DEFAULT_JWT_SECRET`]) as the identity provider would.
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+impl Claims {
+    /// `sub` with `scope` (space-separated), valid for ten minutes, with the issuer and
+    /// audience the gateway expects (`JWT_ISSUER`, `JWT_AUDIENCE`, or the defaults).
+    pub fn new(sub: &str, scope: &str) -> Self {
+        Self {
+            sub: sub.to_owned(),
+            scope: scope.to_owned(),
+            exp: jsonwebtoken::get_current_timestamp() + 600,
+            iss: Some(setting("JWT_ISSUER", DEFAULT_JWT_ISSUER)),
+            aud: Some(setting("JWT_AUDIENCE", DEFAULT_JWT_AUDIENCE)),
+        }
+    }
+
+    /// Signed with `JWT_SECRET` (default [`SAMPLE_STACK_JWT_SECRET`]), HS256.
+    pub fn sign(&self) -> String {
+        let secret = setting("JWT_SECRET", SAMPLE_STACK_JWT_SECRET);
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            self,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("a signed token")
+    }
+}
+
+/// A bearer token for `sub` with `scope` (space-separated), valid for ten minutes, as the
+/// identity provider would sign it ([`Claims::new`]).
 pub fn token(sub: &str, scope: &str) -> String {
-    let secret = std::env::var("JWT_SECRET").unwrap_or_else(|_| DEFAULT_JWT_SECRET.to_owned());
-    let exp = jsonwebtoken::get_current_timestamp() + 600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &Claims { sub, scope, exp },
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("a signed token")
+    Claims::new(sub, scope).sign()
 }
 
 /// A strict recording client on the gateway's document: an answer that breaks it fails the
@@ -129,5 +166,26 @@ where
             panic!("{what}: not within {timeout:?}; last seen: {last}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The suite signs with the secret the stack gives the gateway: one value in two files.
+    #[test]
+    fn the_default_secret_is_the_stacks() {
+        let manifest = std::fs::read_to_string(root().join("suites/stack.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("JWT_SECRET = \"{SAMPLE_STACK_JWT_SECRET}\"")),
+            "suites/stack.toml gives the gateway another JWT_SECRET than SAMPLE_STACK_JWT_SECRET"
+        );
+        let harness = std::fs::read_to_string(root().join("harness.toml")).unwrap();
+        assert!(
+            harness.contains(&format!("JWT_SECRET = \"{SAMPLE_STACK_JWT_SECRET}\"")),
+            "harness.toml's OpenAPI auth signs with another JWT_SECRET than the stack's"
+        );
+        assert!(SAMPLE_STACK_JWT_SECRET.len() >= 32);
     }
 }

@@ -25,19 +25,23 @@ use harness::load::goose::{
 };
 use serde_json::{Value, json};
 
-/// What the sample stack signs tokens with (suites/stack.toml).
-const DEFAULT_JWT_SECRET: &str = "harness-sample-secret";
+/// What the sample stack's gateway verifies tokens with (suites/stack.toml); `JWT_SECRET`
+/// overrides it.
+const SAMPLE_STACK_JWT_SECRET: &str = "harness-sample-stack-jwt-secret-for-tests-only";
+/// The issuer and audience the gateway expects by default (`JWT_ISSUER`, `JWT_AUDIENCE`
+/// override them).
+const DEFAULT_JWT_ISSUER: &str = "harness-sample";
+const DEFAULT_JWT_AUDIENCE: &str = "harness-sample-api";
 const SCOPES: &str = "catalog:read orders:write orders:read shipments:read";
 /// The catalogue the inventory seeds: the SKUs the feed draws from.
 const CATALOGUE: &str = include_str!("../../../fixtures/products.json");
 /// How long an order may take to settle before it counts as an error.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Per user: its token and its feed.
+/// Per user: its token (whose subject is the customer it orders as) and its feed.
 #[derive(Clone)]
 struct Session {
     bearer: String,
-    customer: String,
     feed: Feed,
 }
 
@@ -79,10 +83,20 @@ struct Claims<'a> {
     sub: &'a str,
     scope: &'a str,
     exp: u64,
+    iss: &'a str,
+    aud: &'a str,
 }
 
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// A token for `sub` (the customer the user orders as), as the identity provider signs it.
 fn token(sub: &str) -> String {
-    let secret = std::env::var("JWT_SECRET").unwrap_or_else(|_| DEFAULT_JWT_SECRET.to_owned());
+    let secret = setting("JWT_SECRET", SAMPLE_STACK_JWT_SECRET);
     let exp = jsonwebtoken::get_current_timestamp() + 3600;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -90,6 +104,8 @@ fn token(sub: &str) -> String {
             sub,
             scope: SCOPES,
             exp,
+            iss: &setting("JWT_ISSUER", DEFAULT_JWT_ISSUER),
+            aud: &setting("JWT_AUDIENCE", DEFAULT_JWT_AUDIENCE),
         },
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )
@@ -119,7 +135,6 @@ async fn log_in(user: &mut GooseUser) -> TransactionResult {
     user.set_session_data(Session {
         bearer: token(&customer),
         feed: Feed::new(seed() ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D), skus()),
-        customer,
     });
     Ok(())
 }
@@ -176,7 +191,8 @@ async fn browse(user: &mut GooseUser) -> TransactionResult {
 async fn order(user: &mut GooseUser) -> TransactionResult {
     let (bearer, body, key) = {
         let s = user.get_session_data_unchecked_mut::<Session>();
-        let body = json!({"customer_id": s.customer, "items": s.feed.items()});
+        // The order is the token's subject's: the body names no customer.
+        let body = json!({"items": s.feed.items()});
         (s.bearer.clone(), body, uuid::Uuid::new_v4().to_string())
     };
     let builder = user

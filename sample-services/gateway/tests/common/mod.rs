@@ -12,7 +12,7 @@ use axum::{
 };
 use gateway::{
     AppState, app,
-    config::UpstreamUrls,
+    config::{JwtSettings, UpstreamUrls},
     model::{Authenticator, KeyedLimiter, Target},
     upstream::HttpUpstream,
 };
@@ -24,7 +24,16 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub(crate) const SECRET: &str = "gateway-pact-secret";
+pub(crate) const SECRET: &str = "gateway-pact-secret-gateway-pact-secret";
+
+/// How the pact tests' gateway checks tokens (and how [`client`] signs them).
+pub(crate) fn jwt() -> JwtSettings {
+    JwtSettings {
+        secret: SECRET.to_owned(),
+        issuer: "gateway-pact-issuer".to_owned(),
+        audience: "gateway-pact-api".to_owned(),
+    }
+}
 /// The upstreams a pact is not about: nothing listens on the discard port.
 pub(crate) const NOWHERE: &str = "http://127.0.0.1:9";
 pub(crate) const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
@@ -53,6 +62,13 @@ pub(crate) fn forwarded(request: &mut RequestBuilder, request_id: &str) {
         .header("traceparent", term!(TRACEPARENT, TRACEPARENT_EXAMPLE));
 }
 
+/// [`forwarded`], plus the header the gateway adds to every request to orders and
+/// shipping: `x-customer-id`, the token's subject, exactly.
+pub(crate) fn forwarded_for(request: &mut RequestBuilder, request_id: &str, customer: &str) {
+    forwarded(request, request_id);
+    request.header("x-customer-id", customer);
+}
+
 pub(crate) fn base_url(server: &dyn ValidatingMockServer) -> String {
     server.url().as_str().trim_end_matches('/').to_owned()
 }
@@ -68,22 +84,33 @@ pub(crate) fn gateway(target: Target, url: &str) -> Router {
     let upstream = HttpUpstream::new(urls, Duration::from_secs(5)).expect("the upstream client");
     let generous = NonZeroU32::new(1000).unwrap();
     app(AppState::new(
-        Authenticator::new(SECRET),
+        Authenticator::new(&jwt()),
         KeyedLimiter::new(generous, generous),
         upstream,
     ))
 }
 
-/// A client request with a token for `scope`, `Accept: application/json` and its own
-/// request id.
+/// A client request with a token of `pact-client` for `scope`, `Accept: application/json`
+/// and its own request id.
 pub(crate) fn client(
     method: Method,
     uri: &str,
     scope: &str,
     request_id: &str,
 ) -> axum::http::request::Builder {
-    let token = Authenticator::new(SECRET)
-        .issue("pact-client", scope, Duration::from_secs(300))
+    client_as("pact-client", method, uri, scope, request_id)
+}
+
+/// [`client`] with a token whose subject (the customer it acts for) is `sub`.
+pub(crate) fn client_as(
+    sub: &str,
+    method: Method,
+    uri: &str,
+    scope: &str,
+    request_id: &str,
+) -> axum::http::request::Builder {
+    let token = Authenticator::new(&jwt())
+        .issue(sub, scope, Duration::from_secs(300))
         .unwrap();
     Request::builder()
         .method(method)
