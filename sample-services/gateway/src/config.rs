@@ -199,7 +199,9 @@ mod tests {
 
     #[test]
     fn a_short_secret_is_refused_without_echoing_it() {
-        let short = "harness-sample-secret"; // 21 bytes, the old default
+        // 21 bytes, as long as the public default there used to be.
+        let short = "a-21-byte-weak-secret";
+        assert_eq!(short.len(), 21);
         let err = JwtSettings::from_env(&Env::from_pairs([("JWT_SECRET", short)])).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("JWT_SECRET"), "{text}");

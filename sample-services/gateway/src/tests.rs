@@ -314,7 +314,8 @@ async fn auth_401_for_another_issuer_or_audience() {
     let app = app_with(upstream.clone());
     let auth = authenticator();
     let exp = jsonwebtoken::get_current_timestamp() + 300;
-    let cases: [(&str, Box<dyn Fn(&mut crate::model::Claims)>); 4] = [
+    type Change = Box<dyn Fn(&mut crate::model::Claims)>;
+    let cases: [(&str, Change); 4] = [
         ("iss", Box::new(|c| c.iss = Some("someone-else".into()))),
         ("iss", Box::new(|c| c.iss = None)),
         ("aud", Box::new(|c| c.aud = Some("another-api".into()))),

@@ -26,6 +26,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How often the intake queue's depth is read for its gauge.
     pub intake_depth_interval: Duration,
+    /// How long an idempotency key stands for its order (`IDEMPOTENCY_KEY_TTL_SECS`).
+    pub idempotency_key_ttl: Duration,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
                 expected: "a whole number of milliseconds",
             });
         }
+        let idempotency_key_ttl = idempotency_key_ttl(env)?;
         Ok(Self {
             port: env.port(8081)?,
             database_url: env.string(
@@ -86,8 +89,25 @@ impl Config {
             breaker_open: env.millis("BREAKER_OPEN_MS", 10_000)?,
             upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 3_000)?,
             intake_depth_interval,
+            idempotency_key_ttl,
         })
     }
+}
+
+/// `IDEMPOTENCY_KEY_TTL_SECS`: 1 s to 365 days, default 24 h.
+fn idempotency_key_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    const EXPECTED: &str = "a whole number of seconds, 1 to 31536000 (365 days)";
+    let default = crate::model::DEFAULT_IDEMPOTENCY_KEY_TTL.as_secs();
+    let secs: u64 = env.parse("IDEMPOTENCY_KEY_TTL_SECS", default, EXPECTED)?;
+    if !(1..=365 * 24 * 3600).contains(&secs) {
+        return Err(ConfigError::Invalid {
+            name: "IDEMPOTENCY_KEY_TTL_SECS".to_owned(),
+            value: secs.to_string(),
+            reason: "out of range".to_owned(),
+            expected: EXPECTED,
+        });
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn trim_slash(url: String) -> String {
@@ -116,6 +136,19 @@ mod tests {
         assert_eq!(c.breaker_open, Duration::from_secs(10));
         assert_eq!(c.upstream_timeout, Duration::from_secs(3));
         assert_eq!(c.intake_depth_interval, Duration::from_millis(500));
+        assert_eq!(c.idempotency_key_ttl, Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn the_idempotency_key_ttl_is_read_and_bounded() {
+        let c = Config::from_env(&Env::from_pairs([("IDEMPOTENCY_KEY_TTL_SECS", "60")])).unwrap();
+        assert_eq!(c.idempotency_key_ttl, Duration::from_secs(60));
+        for bad in ["0", "-1", "soon", "31536001"] {
+            let err = Config::from_env(&Env::from_pairs([("IDEMPOTENCY_KEY_TTL_SECS", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("IDEMPOTENCY_KEY_TTL_SECS"), "{bad}: {err}");
+        }
     }
 
     #[test]

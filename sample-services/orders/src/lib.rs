@@ -1,7 +1,9 @@
 //! The orders service of the sample system.
 //!
-//! It takes orders (`POST /orders`, idempotent with an `Idempotency-Key`), stores them as
-//! `PENDING` in PostgreSQL and queues them on `orders.intake`. A worker in the same
+//! It takes orders (`POST /orders`, idempotent with an `Idempotency-Key` that is the
+//! customer's own and expires), stores them as `PENDING` in PostgreSQL and queues them on
+//! `orders.intake`. Every route serves the customer in `X-Customer-Id` (set by the gateway to
+//! the token's subject) and no other: another customer's order is a 404. A worker in the same
 //! process takes each order, reserves its stock in inventory, authorises its payment in
 //! payments (retried with backoff behind a circuit breaker), marks it `CONFIRMED` or
 //! `REJECTED`, and hands confirmed orders to shipping by publishing `order.confirmed`.
@@ -45,6 +47,8 @@ pub struct AppState {
     pub orders: Arc<dyn OrderRepository>,
     pub publisher: Arc<dyn Publisher>,
     pub health: Health,
+    /// How long an idempotency key stands for its order (`IDEMPOTENCY_KEY_TTL_SECS`).
+    pub idempotency_key_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -69,8 +73,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.info.contact = None;
     doc.info.license = Some(utoipa::openapi::License::new(env!("CARGO_PKG_LICENSE")));
     doc.info.description = Some(
-        "Order intake (queued, idempotent), reservation, payment, hand-off to shipping.".to_owned(),
+        "Order intake (queued, idempotent), reservation, payment, hand-off to shipping. Every \
+         route serves the customer named by X-Customer-Id, which the gateway sets to the bearer \
+         token's subject."
+            .to_owned(),
     );
+    service_kit::customer::add_security_scheme(&mut doc);
     doc
 }
 

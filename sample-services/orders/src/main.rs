@@ -124,6 +124,7 @@ async fn run(config: Config) -> Result<(), String> {
         orders,
         publisher,
         health,
+        idempotency_key_ttl: config.idempotency_key_ttl,
     };
     let served = server::serve(app(state), config.port, shutdown.clone()).await;
     shutdown.cancel();

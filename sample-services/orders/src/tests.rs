@@ -1,4 +1,6 @@
 //! In-process tests of the HTTP API against the in-memory repository and a fake broker.
+//! Requests carry `X-Customer-Id` as the gateway sends it: [`CUSTOMER`] unless a test
+//! says otherwise.
 
 use std::sync::{Arc, atomic::Ordering};
 
@@ -21,13 +23,21 @@ struct Api {
     publisher: Arc<FakePublisher>,
 }
 
+/// The customer the requests are for unless a test says otherwise.
+const CUSTOMER: &str = "c-1";
+
 fn api() -> Api {
+    api_with_key_ttl(crate::model::DEFAULT_IDEMPOTENCY_KEY_TTL)
+}
+
+fn api_with_key_ttl(idempotency_key_ttl: std::time::Duration) -> Api {
     let repo = Arc::new(InMemoryOrderRepository::new());
     let publisher = Arc::new(FakePublisher::default());
     let state = AppState {
         orders: repo.clone(),
         publisher: publisher.clone(),
         health: Health::new().with(FnCheck::new("postgres", || async { Ok(()) })),
+        idempotency_key_ttl,
     };
     Api {
         app: app(state),
@@ -60,7 +70,15 @@ impl Api {
     }
 
     async fn post(&self, body: &Value, key: Option<&str>) -> Answer {
+        self.post_as(Some(CUSTOMER), body, key).await
+    }
+
+    /// `POST /orders` for `customer` (no `X-Customer-Id` when `None`).
+    async fn post_as(&self, customer: Option<&str>, body: &Value, key: Option<&str>) -> Answer {
         let mut request = Request::post("/orders").header(header::CONTENT_TYPE, "application/json");
+        if let Some(customer) = customer {
+            request = request.header("X-Customer-Id", customer);
+        }
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
@@ -69,13 +87,21 @@ impl Api {
     }
 
     async fn get(&self, uri: &str) -> Answer {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
-            .await
+        self.get_as(Some(CUSTOMER), uri).await
+    }
+
+    /// `GET uri` for `customer` (no `X-Customer-Id` when `None`).
+    async fn get_as(&self, customer: Option<&str>, uri: &str) -> Answer {
+        let mut request = Request::get(uri);
+        if let Some(customer) = customer {
+            request = request.header("X-Customer-Id", customer);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
     }
 }
 
 fn order_body() -> Value {
-    json!({"customer_id": "c-1", "items": [{"sku": "KB-001", "quantity": 2}]})
+    json!({"items": [{"sku": "KB-001", "quantity": 2}]})
 }
 
 #[tokio::test]
@@ -121,29 +147,25 @@ async fn validation_problems_name_the_field() {
         .map(|i| json!({"sku": format!("S-{i}"), "quantity": 1}))
         .collect();
     let cases = [
+        (json!({"items": []}), "items"),
+        (json!({"items": many}), "items"),
         (
-            json!({"customer_id": "", "items": [{"sku": "A", "quantity": 1}]}),
-            "customer_id",
-        ),
-        (json!({"customer_id": "c", "items": []}), "items"),
-        (json!({"customer_id": "c", "items": many}), "items"),
-        (
-            json!({"customer_id": "c", "items": [{"sku": "A", "quantity": 1}, {"sku": " ", "quantity": 1}]}),
+            json!({"items": [{"sku": "A", "quantity": 1}, {"sku": " ", "quantity": 1}]}),
             "items[1].sku",
         ),
         (
-            json!({"customer_id": "c", "items": [{"sku": "A", "quantity": 0}]}),
+            json!({"items": [{"sku": "A", "quantity": 0}]}),
             "items[0].quantity",
         ),
         (
-            json!({"customer_id": "c", "items": [{"sku": "A", "quantity": 1001}]}),
+            json!({"items": [{"sku": "A", "quantity": 1001}]}),
             "items[0].quantity",
         ),
         (
-            json!({"customer_id": "c", "items": [{"sku": "A", "quantity": "two"}]}),
+            json!({"items": [{"sku": "A", "quantity": "two"}]}),
             "items[0].quantity",
         ),
-        (json!({"items": [{"sku": "A", "quantity": 1}]}), "body"),
+        (json!({"customer_id": "c"}), "body"),
     ];
     for (body, field) in cases {
         let answer = api.post(&body, None).await;
@@ -162,7 +184,8 @@ async fn bad_json_and_wrong_content_type_are_4xx() {
         .send(
             Request::post("/orders")
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from("{\"customer_id\":"))
+                .header("X-Customer-Id", CUSTOMER)
+                .body(Body::from("{\"items\":"))
                 .unwrap(),
         )
         .await;
@@ -170,6 +193,7 @@ async fn bad_json_and_wrong_content_type_are_4xx() {
     let answer = api
         .send(
             Request::post("/orders")
+                .header("X-Customer-Id", CUSTOMER)
                 .body(Body::from(order_body().to_string()))
                 .unwrap(),
         )
@@ -182,7 +206,7 @@ async fn same_key_same_body_answers_the_same_order() {
     let api = api();
     let first = api.post(&order_body(), Some("key-1")).await;
     // The same request with fields in another order and padded ids is the same request.
-    let again = json!({"items": [{"quantity": 2, "sku": " KB-001"}], "customer_id": "c-1 "});
+    let again = json!({"items": [{"quantity": 2, "sku": " KB-001"}]});
     let second = api.post(&again, Some("key-1")).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
     assert_eq!(second.status, StatusCode::ACCEPTED);
@@ -206,7 +230,7 @@ async fn same_key_same_body_answers_the_same_order() {
 async fn same_key_different_body_is_422() {
     let api = api();
     api.post(&order_body(), Some("key-1")).await;
-    let different = json!({"customer_id": "c-1", "items": [{"sku": "KB-001", "quantity": 3}]});
+    let different = json!({"items": [{"sku": "KB-001", "quantity": 3}]});
     let answer = api.post(&different, Some("key-1")).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.body["type"], "idempotency_key_reused");
@@ -254,22 +278,18 @@ async fn get_unknown_or_malformed_id() {
 }
 
 #[tokio::test]
-async fn list_needs_customer_and_is_newest_first() {
+async fn list_is_the_callers_own_newest_first() {
     let api = api();
-    for customer in ["", "?customer=", "?other=1"] {
-        let answer = api.get(&format!("/orders{customer}")).await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{customer}");
-        assert_eq!(answer.body["field"], "customer");
-    }
     let first = api.post(&order_body(), None).await;
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let second = api.post(&order_body(), None).await;
-    api.post(
-        &json!({"customer_id": "someone else", "items": [{"sku": "A", "quantity": 1}]}),
+    api.post_as(
+        Some("someone else"),
+        &json!({"items": [{"sku": "A", "quantity": 1}]}),
         None,
     )
     .await;
-    let answer = api.get("/orders?customer=c-1").await;
+    let answer = api.get("/orders").await;
     assert_eq!(answer.status, StatusCode::OK);
     let ids: Vec<&Value> = answer
         .body
@@ -279,14 +299,156 @@ async fn list_needs_customer_and_is_newest_first() {
         .map(|o| &o["id"])
         .collect();
     assert_eq!(ids, vec![&second.body["id"], &first.body["id"]]);
+    // A `customer` query parameter changes nothing: the list is the caller's.
     let answer = api.get("/orders?customer=someone%20else").await;
+    assert_eq!(answer.body.as_array().unwrap().len(), 2);
+    let answer = api.get_as(Some("someone else"), "/orders").await;
     assert_eq!(answer.body.as_array().unwrap().len(), 1);
-    let answer = api.get("/orders?customer=nobody").await;
+    assert_eq!(answer.body[0]["customer_id"], "someone else");
+    let answer = api.get_as(Some("nobody"), "/orders").await;
     assert_eq!(answer.body, json!([]));
-    // A customer id with a NUL is refused, as at creation.
-    let answer = api.get("/orders?customer=c%00").await;
+}
+
+// ---------------------------------------------------------------- the caller is X-Customer-Id
+
+#[tokio::test]
+async fn every_route_needs_the_customer_header() {
+    let api = api();
+    let placed = api.post(&order_body(), None).await;
+    let id = placed.body["id"].as_str().unwrap().to_owned();
+    let answers = [
+        api.post_as(None, &order_body(), None).await,
+        api.get_as(None, "/orders").await,
+        api.get_as(None, &format!("/orders/{id}")).await,
+        api.post_as(Some("  "), &order_body(), None).await,
+    ];
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        assert_eq!(answer.body["type"], "unauthorized");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("X-Customer-Id")
+        );
+    }
+    // A value that cannot be a customer id names the header.
+    let answer = api
+        .send(
+            Request::get("/orders")
+                .header("X-Customer-Id", "a\tb")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
-    assert_eq!(answer.body["field"], "customer");
+    assert_eq!(answer.body["field"], "X-Customer-Id");
+    assert_eq!(api.repo.len(), 1, "nothing stored without a customer");
+}
+
+#[tokio::test]
+async fn the_order_is_the_callers_whatever_the_body_says() {
+    let api = api();
+    let answer = api
+        .post_as(
+            Some("alice"),
+            &json!({"customer_id": "bob", "items": [{"sku": "KB-001", "quantity": 1}]}),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert_eq!(answer.body["customer_id"], "alice");
+    assert_eq!(api.get_as(Some("bob"), "/orders").await.body, json!([]));
+}
+
+#[tokio::test]
+async fn another_customers_order_is_404_like_a_missing_one() {
+    let api = api();
+    let alices = api.post_as(Some("alice"), &order_body(), None).await;
+    let id = alices.body["id"].as_str().unwrap();
+    assert_eq!(
+        api.get_as(Some("alice"), &format!("/orders/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let bobs_view = api.get_as(Some("bob"), &format!("/orders/{id}")).await;
+    assert_eq!(bobs_view.status, StatusCode::NOT_FOUND);
+    // The same answer as for an id nobody has, but for the id itself.
+    let missing = Uuid::new_v4();
+    let nobodys = api.get_as(Some("bob"), &format!("/orders/{missing}")).await;
+    assert_eq!(nobodys.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        bobs_view.body.to_string().replace(id, "ID"),
+        nobodys.body.to_string().replace(&missing.to_string(), "ID")
+    );
+    assert!(!bobs_view.body.to_string().contains("alice"));
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_the_customers_own() {
+    let api = api();
+    let alices = api
+        .post_as(Some("alice"), &order_body(), Some("shared-key"))
+        .await;
+    assert_eq!(alices.status, StatusCode::ACCEPTED);
+
+    // Bob's request with Alice's key is Bob's own new order: nothing of hers comes back.
+    let bobs = api
+        .post_as(Some("bob"), &order_body(), Some("shared-key"))
+        .await;
+    assert_eq!(bobs.status, StatusCode::ACCEPTED);
+    assert_ne!(bobs.body["id"], alices.body["id"]);
+    assert_eq!(bobs.body["customer_id"], "bob");
+    // With another body too: not a 422, which would tell Bob the key is in use.
+    let other_body = json!({"items": [{"sku": "MS-002", "quantity": 1}]});
+    let carol = api
+        .post_as(Some("carol"), &other_body, Some("shared-key"))
+        .await;
+    assert_eq!(carol.status, StatusCode::ACCEPTED, "{}", carol.body);
+    assert_eq!(carol.body["customer_id"], "carol");
+
+    // Each customer's key still answers their own order.
+    let again = api
+        .post_as(Some("alice"), &order_body(), Some("shared-key"))
+        .await;
+    assert_eq!(again.body["id"], alices.body["id"]);
+    let again = api
+        .post_as(Some("bob"), &order_body(), Some("shared-key"))
+        .await;
+    assert_eq!(again.body["id"], bobs.body["id"]);
+    // And a different body by the same customer is still refused.
+    let reused = api
+        .post_as(Some("bob"), &other_body, Some("shared-key"))
+        .await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reused.body["type"], "idempotency_key_reused");
+    assert_eq!(api.repo.len(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_idempotency_key_is_a_new_key() {
+    let api = api_with_key_ttl(std::time::Duration::from_millis(20));
+    let first = api.post(&order_body(), Some("short-lived")).await;
+    let replay = api.post(&order_body(), Some("short-lived")).await;
+    assert_eq!(replay.body["id"], first.body["id"], "within its lifetime");
+    tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    let later = api.post(&order_body(), Some("short-lived")).await;
+    assert_eq!(later.status, StatusCode::ACCEPTED);
+    assert_ne!(later.body["id"], first.body["id"], "expired: a new order");
+    // The key now stands for the new order, and another body with it is refused again.
+    let replay = api.post(&order_body(), Some("short-lived")).await;
+    assert_eq!(replay.body["id"], later.body["id"]);
+    let different = json!({"items": [{"sku": "KB-001", "quantity": 5}]});
+    assert_eq!(
+        api.post(&different, Some("short-lived")).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    // Once expired, another body with it is a new order too.
+    let answer = api.post(&different, Some("short-lived")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert_eq!(api.repo.len(), 3);
 }
 
 #[tokio::test]
@@ -323,6 +485,24 @@ fn openapi_documents_the_routes() {
     assert!(doc["paths"]["/orders/{id}"]["get"].is_object());
     let post = &doc["paths"]["/orders"]["post"];
     assert!(post["responses"]["202"]["headers"]["Location"].is_object());
+    // Every route names the customer scheme: X-Customer-Id, an API key in a header.
+    let scheme = &doc["components"]["securitySchemes"]["customer"];
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "X-Customer-Id");
+    for (path, method) in [
+        ("/orders", "post"),
+        ("/orders", "get"),
+        ("/orders/{id}", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op["security"][0]["customer"].is_array(), "{method} {path}");
+        assert!(op["responses"]["401"].is_object(), "{method} {path}");
+    }
+    assert!(
+        doc["components"]["schemas"]["CreateOrderRequest"]["properties"]
+            .get("customer_id")
+            .is_none()
+    );
 }
 
 #[test]
@@ -338,7 +518,7 @@ async fn a_failing_store_is_503_not_500() {
         async fn insert(
             &self,
             _: &crate::model::Order,
-            _: Option<&crate::model::IdempotencyKey>,
+            _: Option<&crate::model::IdempotencyClaim>,
             _: &Value,
         ) -> Result<crate::model::Inserted, crate::model::RepoError> {
             Err(crate::model::RepoError::Database(
@@ -403,6 +583,7 @@ async fn a_failing_store_is_503_not_500() {
             orders: Arc::new(Broken),
             publisher: publisher.clone(),
             health: Health::new(),
+            idempotency_key_ttl: crate::model::DEFAULT_IDEMPOTENCY_KEY_TTL,
         }),
         repo: Arc::new(InMemoryOrderRepository::new()),
         publisher,
@@ -419,7 +600,7 @@ async fn a_failing_store_is_503_not_500() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(
-        broken.get("/orders?customer=c").await.status,
+        broken.get("/orders").await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert!(broken.publisher.enqueued().is_empty());

@@ -2,22 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::{Item, Order, OrderStatus};
 
-/// `POST /orders` body.
+/// `POST /orders` body. The customer is the caller (`X-Customer-Id`), never the body's.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
-    /// The customer placing the order: not blank, no control characters.
-    #[schema(
-        example = "customer-42",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub customer_id: String,
     /// 1 to 50 lines.
     #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<ItemRequest>,
@@ -110,17 +102,4 @@ impl From<&Order> for OrderView {
             updated_at: o.updated_at,
         }
     }
-}
-
-/// `GET /orders` query.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// The customer whose orders to list (required; not blank, no control characters).
-    #[param(
-        required = true,
-        min_length = 1,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub customer: Option<String>,
 }

@@ -4,8 +4,9 @@
 //! `shipping.order-confirmed`) and creates one `PENDING` shipment per order, with a carrier
 //! chosen deterministically from the order id. Redelivered events never create a second
 //! shipment (`order_id` is unique); a delivery is acked only after its insert commits;
-//! malformed events are rejected without requeue. It serves `GET /shipments?order_id=` and
-//! `GET /shipments/{id}` for the gateway.
+//! malformed events are rejected without requeue. It serves `GET /shipments[?order_id=]` and
+//! `GET /shipments/{id}` for the gateway, to the customer in `X-Customer-Id` only (another
+//! customer's shipment is a 404).
 //!
 //! Layers: [`model`] (domain and repository), [`events`] (event handling, broker-agnostic),
 //! [`consumer`] (the lapin adapter: topology, acks, reconnects, graceful shutdown),
@@ -63,9 +64,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.info.title = "shipping".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.info.description = Some(
-        "Consumes order.confirmed events and creates one shipment per order; serves the shipments."
+        "Consumes order.confirmed events and creates one shipment per order; serves each \
+         customer (X-Customer-Id, set by the gateway to the bearer token's subject) its own \
+         shipments."
             .to_owned(),
     );
+    service_kit::customer::add_security_scheme(&mut doc);
     doc
 }
 
@@ -111,9 +115,15 @@ mod tests {
         ))
     }
 
+    /// `GET uri` as the customer of the seeded shipment (`event_json`'s `cust-1`).
     async fn get(app: Router, uri: &str) -> (StatusCode, Vec<u8>) {
         let resp = app
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get(uri)
+                    .header("X-Customer-Id", "cust-1")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         let status = resp.status();
@@ -162,18 +172,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_or_missing_order_id_is_a_400_naming_it() {
+    async fn a_bad_order_id_is_a_400_naming_it() {
         let app = app_over(Arc::new(InMemoryShipmentRepository::new()));
-        for uri in [
-            "/shipments?order_id=nope",
-            "/shipments",
-            "/shipments?order_id=",
-            "/shipments?other=1",
-        ] {
+        for uri in ["/shipments?order_id=nope", "/shipments?order_id=1"] {
             let (status, body) = get(app.clone(), uri).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
             let problem: Problem = serde_json::from_slice(&body).unwrap();
             assert_eq!(problem.field.as_deref(), Some("order_id"), "{uri}");
+        }
+        // Without one (or blank), the list is all the caller's shipments.
+        for uri in ["/shipments", "/shipments?order_id=", "/shipments?other=1"] {
+            let (status, _) = get(app.clone(), uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
         }
         let (status, body) = get(app, "/shipments/not-a-uuid").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -187,6 +197,7 @@ mod tests {
         let resp = app_over(repo)
             .oneshot(
                 Request::get(format!("/shipments/{}", Uuid::new_v4()))
+                    .header("X-Customer-Id", "cust-1")
                     .body(Body::empty())
                     .unwrap(),
             )

@@ -167,10 +167,16 @@ pub trait ShipmentRepository: Send + Sync {
         event_id: &str,
         shipment: &Shipment,
     ) -> Result<Inserted, RepoError>;
-    /// One shipment by id.
+    /// One shipment by id (whoever's it is: callers check the customer).
     async fn get(&self, id: Uuid) -> Result<Option<Shipment>, RepoError>;
     /// The shipments of an order (at most one), oldest first.
     async fn by_order(&self, order_id: Uuid) -> Result<Vec<Shipment>, RepoError>;
+    /// A customer's shipments, newest first; only those of `order_id` when given.
+    async fn of_customer(
+        &self,
+        customer_id: &str,
+        order_id: Option<Uuid>,
+    ) -> Result<Vec<Shipment>, RepoError>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -276,6 +282,23 @@ impl ShipmentRepository for PgShipmentRepository {
         .await?;
         rows.into_iter().map(Shipment::try_from).collect()
     }
+
+    async fn of_customer(
+        &self,
+        customer_id: &str,
+        order_id: Option<Uuid>,
+    ) -> Result<Vec<Shipment>, RepoError> {
+        let rows: Vec<ShipmentRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM shipments \
+             WHERE customer_id = $1 AND ($2::uuid IS NULL OR order_id = $2) \
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(customer_id)
+        .bind(order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Shipment::try_from).collect()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -371,6 +394,22 @@ impl ShipmentRepository for InMemoryShipmentRepository {
             .filter(|s| s.order_id == order_id)
             .cloned()
             .collect())
+    }
+
+    async fn of_customer(
+        &self,
+        customer_id: &str,
+        order_id: Option<Uuid>,
+    ) -> Result<Vec<Shipment>, RepoError> {
+        let mut list: Vec<Shipment> = self
+            .available()?
+            .shipments
+            .iter()
+            .filter(|s| s.customer_id == customer_id && order_id.is_none_or(|o| s.order_id == o))
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(list)
     }
 }
 

@@ -37,8 +37,8 @@ impl From<Shipment> for ShipmentView {
     }
 }
 
-/// The query of `GET /shipments`. `order_id` is read as text and validated by the handler
-/// so that a missing or malformed value is a 400 naming `order_id`.
+/// The query of `GET /shipments`. `order_id` (optional) is read as text and validated by
+/// the handler so that a malformed value is a 400 naming `order_id`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ShipmentsQuery {
     pub order_id: Option<String>,

@@ -33,14 +33,26 @@ pub fn document(service: &str) -> Arc<Document> {
     Arc::new(Document::from_path(&path).unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// The customer the suite's requests act for: orders and shipping serve the customer named
+/// by `X-Customer-Id` (which the gateway sets in the whole system), so every request of a
+/// [`recording`] client carries this one unless the request sets its own.
+pub const CUSTOMER: &str = "it-customer";
+
 /// A strict recording client for `service`: every answer is checked against its document
-/// (a nonconforming one fails the request) and counted for coverage.
+/// (a nonconforming one fails the request) and counted for coverage. Requests carry
+/// `X-Customer-Id: ` [`CUSTOMER`] unless they set another.
 pub fn recording(service: &str) -> RecordingClient {
     // The build contains Pact (through the mock crate), which turns on reqwest's rustls
     // backend without a provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-customer-id",
+        reqwest::header::HeaderValue::from_static(CUSTOMER),
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .default_headers(headers)
         .build()
         .expect("a reqwest client");
     RecordingClient::new(http, document(service))

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Confirmation, IdempotencyKey, Inserted, Order, OrderRepository, OrderStatus, Rejection,
+    Confirmation, IdempotencyClaim, Inserted, Order, OrderRepository, OrderStatus, Rejection,
     RepoError,
 };
 
@@ -27,7 +27,8 @@ pub struct InMemoryOrderRepository {
 #[derive(Debug, Default)]
 struct Inner {
     orders: HashMap<Uuid, Stored>,
-    by_key: HashMap<String, Uuid>,
+    /// (customer, key) -> the order and when the key expires.
+    by_key: HashMap<(String, String), (Uuid, DateTime<Utc>)>,
 }
 
 impl InMemoryOrderRepository {
@@ -71,19 +72,22 @@ impl OrderRepository for InMemoryOrderRepository {
     async fn insert(
         &self,
         order: &Order,
-        key: Option<&IdempotencyKey>,
+        key: Option<&IdempotencyClaim>,
         request: &serde_json::Value,
     ) -> Result<Inserted, RepoError> {
         let mut inner = self.lock();
-        if let Some(key) = key {
-            if let Some(id) = inner.by_key.get(key.as_str()) {
-                let stored = &inner.orders[id];
+        if let Some(claim) = key {
+            let scoped = (order.customer_id.clone(), claim.key.as_str().to_owned());
+            if let Some((id, expires_at)) = inner.by_key.get(&scoped)
+                && *expires_at > order.created_at
+                && let Some(stored) = inner.orders.get(id)
+            {
                 return Ok(Inserted::Existing {
                     order: stored.order.clone(),
                     request: stored.request.clone(),
                 });
             }
-            inner.by_key.insert(key.as_str().to_owned(), order.id);
+            inner.by_key.insert(scoped, (order.id, claim.expires_at));
         }
         inner.orders.insert(
             order.id,

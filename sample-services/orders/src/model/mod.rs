@@ -209,7 +209,13 @@ impl NewOrder {
     }
 }
 
-/// The value of an `Idempotency-Key` header: 1-200 visible characters.
+/// How long an idempotency key stands for its order when `IDEMPOTENCY_KEY_TTL_SECS` is not
+/// set: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_KEY_TTL: std::time::Duration =
+    std::time::Duration::from_secs(24 * 60 * 60);
+
+/// The value of an `Idempotency-Key` header: 1-200 visible characters. Keys are the
+/// customer's own: two customers' equal keys are two keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
@@ -232,6 +238,15 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// An idempotency key as an order is stored under it: the key of the order's customer
+/// (keys are unique per customer, never across customers), standing for the order until
+/// `expires_at`. Afterwards the key is free: the next request with it is a new request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: IdempotencyKey,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Why an order was rejected.
@@ -301,8 +316,9 @@ pub struct Rejection {
 pub enum Inserted {
     /// The order is new.
     New(Order),
-    /// The idempotency key was already used: the order stored under it and the
-    /// fingerprint of the request that created it.
+    /// The customer's idempotency key was already used and has not expired: the order
+    /// stored under it (always the same customer's) and the fingerprint of the request
+    /// that created it.
     Existing {
         order: Order,
         request: serde_json::Value,
@@ -335,13 +351,16 @@ impl From<sqlx::Error> for RepoError {
 /// Where orders live.
 #[async_trait::async_trait]
 pub trait OrderRepository: Send + Sync {
-    /// Stores a `PENDING` order. With a key that is already taken, stores nothing and
-    /// returns the order created under it (relying on the key's uniqueness, so
-    /// concurrent requests with one key create one order).
+    /// Stores a `PENDING` order, under the idempotency key of its customer when there is
+    /// one. With a key the customer already used and that has not expired (at
+    /// `order.created_at`), stores nothing and returns the order created under it (relying
+    /// on the key's uniqueness per customer, so concurrent requests with one key create one
+    /// order). An expired key is taken over by the new order. Another customer's key of the
+    /// same value is never seen.
     async fn insert(
         &self,
         order: &Order,
-        key: Option<&IdempotencyKey>,
+        key: Option<&IdempotencyClaim>,
         request: &serde_json::Value,
     ) -> Result<Inserted, RepoError>;
 

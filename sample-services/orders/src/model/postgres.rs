@@ -1,12 +1,13 @@
-//! The PostgreSQL [`OrderRepository`]: one `orders` row per order, items as JSONB, the
-//! idempotency key under a unique constraint next to the fingerprint of its request.
+//! The PostgreSQL [`OrderRepository`]: one `orders` row per order, items as JSONB, with the
+//! fingerprint of the request that created it; idempotency keys in `idempotency_keys`,
+//! unique per (customer, key), each with the order it stands for and its expiry.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
 use super::{
-    Confirmation, IdempotencyKey, Inserted, Item, Order, OrderRepository, OrderStatus, Rejection,
+    Confirmation, IdempotencyClaim, Inserted, Item, Order, OrderRepository, OrderStatus, Rejection,
     RepoError,
 };
 
@@ -80,6 +81,80 @@ impl OrderRow {
 }
 
 impl PgOrderRepository {
+    /// One attempt at [`OrderRepository::insert`], in one transaction: the order, then its
+    /// key. The key's insert claims it when it is new or expired (`ON CONFLICT ... DO UPDATE
+    /// ... WHERE expired`); when another order holds it and it has not expired, nothing is
+    /// stored and that order is read. `ON CONFLICT` waits for a concurrent claim of the same
+    /// key to commit, so exactly one request creates the order. `None`: the key's order
+    /// vanished meanwhile.
+    async fn try_insert(
+        &self,
+        order: &Order,
+        key: Option<&IdempotencyClaim>,
+        request: &serde_json::Value,
+    ) -> Result<Option<Inserted>, RepoError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<_, OrderRow>(&format!(
+            "INSERT INTO orders (id, customer_id, items, status, request, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+        ))
+        .bind(order.id)
+        .bind(&order.customer_id)
+        .bind(Json(&order.items))
+        .bind(order.status.as_str())
+        .bind(Json(request))
+        .bind(order.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(claim) = key else {
+            tx.commit().await?;
+            return Ok(Some(Inserted::New(row.into_order()?)));
+        };
+        let claimed = sqlx::query_scalar::<_, Uuid>(
+            "INSERT INTO idempotency_keys \
+               (customer_id, idempotency_key, order_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (customer_id, idempotency_key) DO UPDATE \
+               SET order_id = EXCLUDED.order_id, created_at = EXCLUDED.created_at, \
+                   expires_at = EXCLUDED.expires_at \
+               WHERE idempotency_keys.expires_at <= EXCLUDED.created_at \
+             RETURNING order_id",
+        )
+        .bind(&order.customer_id)
+        .bind(claim.key.as_str())
+        .bind(order.id)
+        .bind(order.created_at)
+        .bind(claim.expires_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if claimed.is_some() {
+            tx.commit().await?;
+            return Ok(Some(Inserted::New(row.into_order()?)));
+        }
+        // The customer's key stands for another order: store nothing, answer that one.
+        tx.rollback().await?;
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let existing = sqlx::query_as::<_, OrderRow>(&format!(
+            "SELECT {columns} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
+             WHERE k.customer_id = $1 AND k.idempotency_key = $2"
+        ))
+        .bind(&order.customer_id)
+        .bind(claim.key.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match existing {
+            Some(row) => {
+                let (order, request) = row.into_parts()?;
+                Ok(Some(Inserted::Existing { order, request }))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn fetch(&self, id: Uuid) -> Result<Option<Order>, RepoError> {
         sqlx::query_as::<_, OrderRow>(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
             .bind(id)
@@ -95,42 +170,19 @@ impl OrderRepository for PgOrderRepository {
     async fn insert(
         &self,
         order: &Order,
-        key: Option<&IdempotencyKey>,
+        key: Option<&IdempotencyClaim>,
         request: &serde_json::Value,
     ) -> Result<Inserted, RepoError> {
-        // ON CONFLICT waits for a concurrent insert of the same key to commit, so exactly
-        // one request creates the order and the others read it below.
-        let inserted = sqlx::query_as::<_, OrderRow>(&format!(
-            "INSERT INTO orders (id, customer_id, items, status, idempotency_key, request, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(order.id)
-        .bind(&order.customer_id)
-        .bind(Json(&order.items))
-        .bind(order.status.as_str())
-        .bind(key.map(IdempotencyKey::as_str))
-        .bind(Json(request))
-        .bind(order.created_at)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = inserted {
-            return Ok(Inserted::New(row.into_order()?));
+        // A claimed key whose order was deleted between the conflict and the read (only
+        // tests delete orders) is simply tried again.
+        for _ in 0..3 {
+            if let Some(inserted) = self.try_insert(order, key, request).await? {
+                return Ok(inserted);
+            }
         }
-        let Some(key) = key else {
-            return Err(RepoError::Database(
-                "insert without a key returned no row".into(),
-            ));
-        };
-        let row = sqlx::query_as::<_, OrderRow>(&format!(
-            "SELECT {COLUMNS} FROM orders WHERE idempotency_key = $1"
+        Err(RepoError::Database(
+            "idempotency key conflict without an order, three times".into(),
         ))
-        .bind(key.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| RepoError::Database("idempotency key conflict without a row".into()))?;
-        let (order, request) = row.into_parts()?;
-        Ok(Inserted::Existing { order, request })
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Order>, RepoError> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use harness::{Stack, mock::Fault, mock::MockControl};
 use integration_suite::{
-    amqp_url, bind_queue, drain, final_order, finish, manifest, mock, recording,
+    CUSTOMER, amqp_url, bind_queue, drain, final_order, finish, manifest, mock, recording,
 };
 use serde_json::{Value, json};
 
@@ -58,23 +58,41 @@ async fn healthy_peers(inventory: &MockControl, payments: &MockControl) -> (Stri
     )
 }
 
-fn order_body(customer: &str) -> Value {
-    json!({"customer_id": customer, "items": [{"sku": "KB-001", "quantity": 2}]})
+/// An order's body: its customer is the caller (`X-Customer-Id`), never the body's.
+fn order_body() -> Value {
+    json!({"items": [{"sku": "KB-001", "quantity": 2}]})
 }
 
-/// Places an order; returns its id.
-async fn place(client: &harness::openapi::RecordingClient, base: &str, customer: &str) -> String {
+/// Places an order for the suite's customer ([`CUSTOMER`]); `scenario` names it in failures.
+/// Returns its id.
+async fn place(client: &harness::openapi::RecordingClient, base: &str, scenario: &str) -> String {
     let r = client
-        .send(
-            client
-                .post(format!("{base}/orders"))
-                .json(&order_body(customer)),
-        )
+        .send(client.post(format!("{base}/orders")).json(&order_body()))
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{scenario}: {e}"));
     assert_eq!(r.status(), 202);
     let order: Value = r.json().await.unwrap();
     order["id"].as_str().unwrap().to_owned()
+}
+
+/// How many orders `customer` has (`GET /orders` as that customer).
+async fn orders_of(
+    client: &harness::openapi::RecordingClient,
+    base: &str,
+    customer: &str,
+) -> usize {
+    let listed: Value = client
+        .send(
+            client
+                .get(format!("{base}/orders"))
+                .header("x-customer-id", customer),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listed.as_array().expect("a list").len()
 }
 
 /// Calls a mock received about `order_id` for `operation`.
@@ -171,9 +189,9 @@ async fn orders_with_mocked_peers() {
     // 3. Idempotent re-submission: the same key and body from 8 clients at once make one order.
     healthy_peers(&inventory, &payments).await;
     let key = uuid::Uuid::new_v4().to_string();
-    let customer = format!("it-idem-{key}");
+    let listed_before = orders_of(&client, &base, CUSTOMER).await;
     let sends = (0..8).map(|_| {
-        let (client, base, key, body) = (&client, &base, &key, order_body(&customer));
+        let (client, base, key, body) = (&client, &base, &key, order_body());
         async move {
             let r = client
                 .send(
@@ -196,14 +214,11 @@ async fn orders_with_mocked_peers() {
         ids.iter().all(|i| *i == ids[0]),
         "one order for one key: {ids:?}"
     );
-    let listed: Value = client
-        .send(client.get(format!("{base}/orders?customer={customer}")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        orders_of(&client, &base, CUSTOMER).await,
+        listed_before + 1,
+        "one order listed for eight submissions"
+    );
     let order = final_order(&client, &base, &ids[0], FINAL).await;
     assert_eq!(order["status"], "CONFIRMED", "{order}");
     assert_eq!(
@@ -216,15 +231,54 @@ async fn orders_with_mocked_peers() {
             client
                 .post(format!("{base}/orders"))
                 .header("idempotency-key", key.as_str())
-                .json(
-                    &json!({"customer_id": customer, "items": [{"sku": "KB-001", "quantity": 3}]}),
-                ),
+                .json(&json!({"items": [{"sku": "KB-001", "quantity": 3}]})),
         )
         .await
         .unwrap();
     assert_eq!(reused.status(), 422, "same key, another body");
     let problem: Value = reused.json().await.unwrap();
     assert_eq!(problem["type"], "idempotency_key_reused", "{problem}");
+    // Keys are the customer's own (in PostgreSQL: unique per customer and key): another
+    // customer with the same key, and another body, gets an order of its own, and cannot
+    // read the first customer's.
+    let other = format!("it-other-{key}");
+    let theirs = client
+        .send(
+            client
+                .post(format!("{base}/orders"))
+                .header("x-customer-id", other.as_str())
+                .header("idempotency-key", key.as_str())
+                .json(&json!({"items": [{"sku": "KB-001", "quantity": 3}]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.status(),
+        202,
+        "another customer's key is another key"
+    );
+    let theirs: Value = theirs.json().await.unwrap();
+    assert_ne!(theirs["id"], ids[0].as_str());
+    assert_eq!(theirs["customer_id"], other.as_str());
+    assert_eq!(orders_of(&client, &base, &other).await, 1);
+    let peek = client
+        .send(
+            client
+                .get(format!("{base}/orders/{}", ids[0]))
+                .header("x-customer-id", other.as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(peek.status(), 404, "another customer's order is not found");
+    let without = client
+        .send(
+            client
+                .get(format!("{base}/orders"))
+                .header("x-customer-id", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 401, "no customer, no orders");
 
     // 4. Payments slow: every attempt times out (UPSTREAM_TIMEOUT_MS=500), retried twice,
     // then rejected as unavailable and the reservation released.

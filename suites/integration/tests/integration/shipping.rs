@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use harness::Stack;
-use integration_suite::{finish, manifest, publish, recording};
+use integration_suite::{CUSTOMER, finish, manifest, publish, recording};
 use serde_json::{Value, json};
 
 /// `shipping_events_consumed_total{outcome=...}` from `/metrics` (0 when not yet counted).
@@ -47,7 +47,7 @@ async fn shipping_makes_one_shipment_per_order_whatever_is_redelivered() {
     let order_id = uuid::Uuid::new_v4().to_string();
     let event_id = uuid::Uuid::new_v4().to_string();
     let event = json!({
-        "event_id": event_id, "order_id": order_id, "customer_id": "it-shipping",
+        "event_id": event_id, "order_id": order_id, "customer_id": CUSTOMER,
         "items": [{"sku": "KB-001", "quantity": 2}], "total_cents": 17800,
         "confirmed_at": "2026-12-01T10:00:00Z"
     });
@@ -83,7 +83,7 @@ async fn shipping_makes_one_shipment_per_order_whatever_is_redelivered() {
     let shipments = list.as_array().unwrap();
     assert_eq!(shipments.len(), 1, "one shipment: {list}");
     let shipment = &shipments[0];
-    assert_eq!(shipment["customer_id"], "it-shipping");
+    assert_eq!(shipment["customer_id"], CUSTOMER);
     assert_eq!(shipment["status"], "PENDING");
     let id = shipment["id"].as_str().unwrap();
     let one: Value = client
@@ -99,6 +99,28 @@ async fn shipping_makes_one_shipment_per_order_whatever_is_redelivered() {
         .await
         .unwrap();
     assert_eq!(none.status(), 404);
+    // The shipment is its customer's only: another customer reads it as 404 and lists none.
+    let theirs = client
+        .send(
+            client
+                .get(format!("{base}/shipments/{id}"))
+                .header("x-customer-id", "it-someone-else"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 404, "another customer's shipment");
+    let listed: Value = client
+        .send(
+            client
+                .get(format!("{base}/shipments?order_id={order_id}"))
+                .header("x-customer-id", "it-someone-else"),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([]), "another customer's order's shipments");
 
     finish("shipping", &client, &[]).await;
 }
