@@ -53,7 +53,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for db in inventory shipping orders; do
+  for db in inventory payments shipping orders; do
     PGPASSWORD=postgres psql -qh 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS ${db}_$run_id WITH (FORCE)" >/dev/null 2>&1 || true
   done
 }
@@ -66,7 +66,7 @@ start() {
 }
 # One database per service; the run id keeps runs apart.
 start inventory DATABASE_URL="$pg/inventory_$run_id"
-start payments
+start payments DATABASE_URL="$pg/payments_$run_id"
 start shipping DATABASE_URL="$pg/shipping_$run_id" AMQP_URL="$amqp"
 start orders DATABASE_URL="$pg/orders_$run_id" AMQP_URL="$amqp" \
   INVENTORY_URL="http://127.0.0.1:${port[inventory]}" PAYMENTS_URL="http://127.0.0.1:${port[payments]}"

@@ -210,4 +210,27 @@ impl PaymentsClient for FakePayments {
             }
         }
     }
+
+    async fn void(&self, request: &PaymentRequest) -> Result<Payment, UpstreamError> {
+        match lock(&self.mode).clone() {
+            PaymentsMode::Down => Err(UpstreamError::Unavailable {
+                service: "payments",
+                detail: "answered 503".into(),
+            }),
+            // Like the real one: the order's payment is voided unless declined; an order
+            // without one gets a voided one, so a late authorisation finds it.
+            _ => {
+                let mut payments = lock(&self.payments);
+                let payment = payments.entry(request.order_id).or_insert_with(|| Payment {
+                    id: format!("pay-{}", request.order_id),
+                    status: PaymentStatus::Voided,
+                    decline_reason: None,
+                });
+                if payment.status == PaymentStatus::Authorized {
+                    payment.status = PaymentStatus::Voided;
+                }
+                Ok(payment.clone())
+            }
+        }
+    }
 }

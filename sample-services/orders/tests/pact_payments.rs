@@ -198,6 +198,69 @@ async fn orders_payments_pact() {
         "{refused:?}"
     );
 
+    // Void: the order's authorised payment is released (orders gave up on the order).
+    let server = check.mock_server(
+        "a request to void the authorised payment of an order",
+        |i| {
+            i.given_with_params(
+                "an authorised payment is recorded for the order",
+                &serde_json::json!({
+                    "customer_id": CUSTOMER,
+                    "amount_cents": 17_800,
+                    "currency": "EUR",
+                }),
+            );
+            i.request
+                .post()
+                .path("/payments/void")
+                .header("Content-Type", "application/json")
+                .json_body(payment_body(17_800));
+            order_id_from_state(i);
+            i.response
+                .ok()
+                .header("Content-Type", "application/json")
+                .json_body(json_pattern!({
+                    "id": term!(UUID, PAYMENT_ID),
+                    "status": "VOIDED",
+                }));
+        },
+    );
+    let voided = client(server.as_ref())
+        .void(&request(17_800))
+        .await
+        .unwrap();
+    drop(server);
+    assert_eq!(voided.id, PAYMENT_ID);
+    assert_eq!(voided.status, PaymentStatus::Voided);
+
+    // Void of an order payments has no payment for (the authorisation never arrived, or
+    // is still on its way): recorded voided (201), so nothing is authorised later.
+    let server = check.mock_server(
+        "a request to void the payment of an order without one",
+        |i| {
+            i.given("no payment is recorded for the order");
+            i.request
+                .post()
+                .path("/payments/void")
+                .header("Content-Type", "application/json")
+                .json_body(payment_body(12_300));
+            order_id_from_state(i);
+            i.response
+                .created()
+                .header("Content-Type", "application/json")
+                .json_body(json_pattern!({
+                    "id": term!(UUID, PAYMENT_ID),
+                    "status": "VOIDED",
+                }));
+        },
+    );
+    let voided = client(server.as_ref())
+        .void(&request(12_300))
+        .await
+        .unwrap();
+    drop(server);
+    assert_eq!(voided.status, PaymentStatus::Voided);
+
     // Readiness: orders asks payments' /health/live.
     let server = check.mock_server("a liveness probe", |i| {
         i.request.get().path("/health/live");
@@ -213,5 +276,5 @@ async fn orders_payments_pact() {
     assert_eq!(answer, Ok(()));
 
     let written = check.finish().unwrap();
-    assert_eq!(written.interactions, 5);
+    assert_eq!(written.interactions, 7);
 }

@@ -1,19 +1,29 @@
-//! **payments**: authorises payments for orders (port 8082).
+//! **payments**: authorises payments for orders and voids them (port 8082), on PostgreSQL.
 //!
-//! `POST /payments` records one payment per order, authorised or declined by two rules
-//! (an amount above `PAYMENTS_LIMIT_CENTS` is `limit_exceeded`; a customer listed in
-//! `PAYMENTS_BLOCKED_CUSTOMERS` is `customer_blocked`). Requests are idempotent by
-//! `order_id`: the same order again answers 200 with the recorded payment, the same order
-//! with other terms a 409 `payment_mismatch`; concurrent requests for one order never record
-//! two payments. `GET /payments/{id}` reads one back.
+//! - `POST /payments` records one payment per order, authorised or declined by two rules
+//!   (an amount above `PAYMENTS_LIMIT_CENTS` is `limit_exceeded`; a customer listed in
+//!   `PAYMENTS_BLOCKED_CUSTOMERS` is `customer_blocked`). Idempotent by `order_id`, across
+//!   restarts: the same order again answers 200 with the recorded payment, the same order
+//!   with other terms a 409 `payment_mismatch`; concurrent requests for one order never
+//!   record two payments.
+//! - `GET /payments/{id}` reads one back.
+//! - `POST /payments/{id}/void` releases an `AUTHORIZED` payment (`VOIDED`); voiding again
+//!   changes nothing, and a `DECLINED` payment is left as it is (it holds nothing).
+//! - `POST /payments/void` voids an order's payment for a caller that lost track of it
+//!   (the authorisation timed out); when the order has none yet, it is recorded `VOIDED`,
+//!   so a late authorisation of that order authorises nothing.
 //!
-//! The ledger is **in memory** ([`model::InMemoryLedger`]): restarting payments forgets
-//! every payment. That is fine for a sample; readiness therefore depends on nothing external.
+//! The ledger is a table of the service's own PostgreSQL database (`DATABASE_URL`,
+//! required; created if missing and migrated at start-up); readiness checks it.
+//! `PAYMENTS_LEDGER=memory` keeps it in the process instead, forgotten on restart: for
+//! Harness's own tests, which use payments as a small container.
 //!
-//! Layout: [`model`] (domain rules and the [`model::Ledger`] trait), [`handlers`] (the
-//! controller), [`view`] (request/response bodies), [`config`] (environment settings).
-//! Domain counters: `payments_authorized_total`, `payments_declined_total{reason}`,
-//! `payments_replayed_total`, `payments_mismatch_total`.
+//! Layout: [`model`] (domain rules, the [`model::Ledger`] trait with PostgreSQL and
+//! in-memory implementations), [`handlers`] (the controller), [`view`] (request/response
+//! bodies), [`config`] (environment settings). Domain counters:
+//! `payments_authorized_total`, `payments_declined_total{reason}`,
+//! `payments_replayed_total`, `payments_mismatch_total`,
+//! `payments_voids_total{outcome=voided|already_voided|declined|recorded_voided}`.
 
 pub mod config;
 pub mod handlers;
@@ -32,7 +42,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     config::Config,
-    model::{InMemoryLedger, Ledger, Rules},
+    model::{Ledger, Rules},
 };
 
 /// What the handlers share.
@@ -53,10 +63,10 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// A fresh in-memory ledger with the configured rules.
-    pub fn from_config(config: &Config) -> Self {
+    /// The given ledger with the configured rules.
+    pub fn new(ledger: Arc<dyn Ledger>, config: &Config) -> Self {
         Self {
-            ledger: Arc::new(InMemoryLedger::new()),
+            ledger,
             rules: Arc::new(Rules {
                 limit_cents: config.limit_cents,
                 blocked_customers: config.blocked_customers.clone(),
@@ -68,7 +78,7 @@ impl AppState {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     components(schemas(Problem)),
-    tags((name = "payments", description = "Payment authorisation, idempotent by order"))
+    tags((name = "payments", description = "Payment authorisation and voids, idempotent by order"))
 )]
 struct ApiDoc;
 
@@ -77,6 +87,8 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::create_payment))
         .routes(routes!(handlers::get_payment))
+        .routes(routes!(handlers::void_payment))
+        .routes(routes!(handlers::void_order_payment))
         .split_for_parts();
     doc.info.title = "payments".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use crate::model::{DeclineReason, Invalid, NewPayment, Payment, PaymentStatus};
 
-/// `POST /payments`: authorise a payment for an order.
+/// The payment of an order: `POST /payments` authorises it, `POST /payments/void` voids
+/// it (and records it voided when the order has no payment yet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "order_id": "5b0f1e5e-2f55-4a49-9d0b-6d3c2a4d9a10",
@@ -18,7 +19,7 @@ use crate::model::{DeclineReason, Invalid, NewPayment, Payment, PaymentStatus};
 pub struct CreatePayment {
     /// The order being paid; a payment is unique per order.
     pub order_id: Uuid,
-    /// Who pays; must not be empty.
+    /// Who pays; not blank, at most 200 characters, no control characters.
     pub customer_id: String,
     /// The amount in the currency's minor unit; greater than 0.
     pub amount_cents: i64,
@@ -38,7 +39,8 @@ impl CreatePayment {
     }
 }
 
-/// A payment, authorised or declined.
+/// A payment: `AUTHORIZED` (the amount is held), `DECLINED` (refused by a rule, nothing
+/// held) or `VOIDED` (released; nothing held, and nothing can be authorised for the order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentView {
     pub id: Uuid,
@@ -51,6 +53,9 @@ pub struct PaymentView {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decline_reason: Option<DeclineReason>,
     pub created_at: DateTime<Utc>,
+    /// Present when `status` is `VOIDED`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub voided_at: Option<DateTime<Utc>>,
 }
 
 impl From<Payment> for PaymentView {
@@ -64,6 +69,7 @@ impl From<Payment> for PaymentView {
             status: p.status,
             decline_reason: p.decline_reason,
             created_at: p.created_at,
+            voided_at: p.voided_at,
         }
     }
 }

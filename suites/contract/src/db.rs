@@ -9,7 +9,8 @@ use tokio::sync::OnceCell;
 
 use crate::StackEnv;
 
-/// One service's database (`orders`, `inventory`, `shipping`), shared by its states.
+/// One service's database (`orders`, `payments`, `inventory`, `shipping`), shared by its
+/// states.
 #[derive(Debug)]
 pub(crate) struct Database {
     env: StackEnv,

@@ -1,18 +1,23 @@
 //! Provider states for the pact `orders-payments` (contracts/pacts/orders-payments.json).
 //!
-//! payments keeps its ledger in memory and has no database, so every state is set up
-//! through its HTTP API, always for a fresh order id that the state hands back as
-//! `orderId` (the pact's requests take it with `fromProviderState`): verifying twice
-//! against one running payments passes. payments cannot forget a payment, so teardown has
-//! nothing to undo; the fresh order ids keep runs apart.
+//! Every state works on a fresh order id that it hands back as `orderId` (the pact's
+//! requests take it with `fromProviderState`). Payments a state needs on record are inserted
+//! into payments' own database (`payments`); the check that payments applies the limit the
+//! pact assumes goes through its HTTP API, since that is the running service's rule. The
+//! teardown deletes every payment of the orders the set-ups handed out or used, so the
+//! ledger holds afterwards exactly what it held before and verifying twice against one
+//! running payments passes.
+
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use harness_pact::{Action, HandlerError, Handlers, StateChange, StateValues};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::StackEnv;
+use crate::{StackEnv, db::Database};
 
 /// No payment is recorded for the order of the request. Values: `orderId`.
 pub(crate) const NO_PAYMENT: &str = "no payment is recorded for the order";
@@ -22,12 +27,28 @@ pub(crate) const DECLINES_ABOVE_LIMIT: &str = "payments declines amounts above t
 /// A payment with the terms of the params (`customer_id`, `amount_cents`, `currency`) is
 /// recorded for an order. Values: `orderId`, that order.
 pub(crate) const PAYMENT_RECORDED: &str = "a payment is recorded for the order";
+/// An `AUTHORIZED` payment with the terms of the params (`customer_id`, `amount_cents`,
+/// `currency`) is recorded for an order. Values: `orderId`, that order.
+pub(crate) const AUTHORISED_RECORDED: &str = "an authorised payment is recorded for the order";
+
+const STATES: [&str; 4] = [
+    NO_PAYMENT,
+    DECLINES_ABOVE_LIMIT,
+    PAYMENT_RECORDED,
+    AUTHORISED_RECORDED,
+];
+
+/// Whose payments the limit probe records.
+const PROBE_CUSTOMER: &str = "pact-probe";
 
 #[derive(Debug, Clone)]
 struct Payments {
     /// The service's URL, or why it is unknown (reported when a state runs).
     url: Result<String, String>,
+    database: Arc<Database>,
     http: reqwest::Client,
+    /// The orders the set-ups handed out or paid, for the teardown.
+    orders: Arc<Mutex<Vec<Uuid>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,13 +63,26 @@ impl Payments {
         self.url.as_deref().map_err(|e| anyhow::anyhow!("{e}"))
     }
 
-    /// `POST /payments`; answers the status code and the payment (on 2xx).
+    async fn db(&self) -> anyhow::Result<&PgPool> {
+        self.database.pool().await
+    }
+
+    /// A fresh order id, remembered for the teardown.
+    fn fresh_order(&self) -> Uuid {
+        let order = Uuid::new_v4();
+        self.orders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(order);
+        order
+    }
+
+    /// `POST /payments` for a new order; the payment it recorded (201).
     async fn pay(
         &self,
         order_id: Uuid,
         customer_id: &str,
         amount_cents: i64,
-        currency: &str,
     ) -> anyhow::Result<PaymentView> {
         let url = format!("{}/payments", self.url()?);
         let response = self
@@ -58,7 +92,7 @@ impl Payments {
                 "order_id": order_id,
                 "customer_id": customer_id,
                 "amount_cents": amount_cents,
-                "currency": currency,
+                "currency": "EUR",
             }))
             .send()
             .await
@@ -74,10 +108,20 @@ impl Payments {
         serde_json::from_str(&body).with_context(|| format!("POST {url} answered {body:?}"))
     }
 
+    /// An order nobody paid: its id is fresh, and the ledger is checked to have nothing
+    /// for it.
     async fn no_payment(&self) -> anyhow::Result<StateValues> {
-        // A fresh order id has no payment; the URL is checked now rather than at the request.
         self.url()?;
-        Ok(order_values(Uuid::new_v4()))
+        let order = self.fresh_order();
+        let known: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1")
+            .bind(order)
+            .fetch_one(self.db().await?)
+            .await
+            .context("reading payments' ledger")?;
+        if known != 0 {
+            bail!("payments already has a payment for the fresh order {order}");
+        }
+        Ok(order_values(order))
     }
 
     async fn declines_above(&self, change: &StateChange) -> anyhow::Result<StateValues> {
@@ -86,9 +130,9 @@ impl Payments {
             .get("limit_cents")
             .and_then(Value::as_i64)
             .context("the state needs the param `limit_cents` (a whole number of cents)")?;
-        let at_limit = self.pay(Uuid::new_v4(), "pact-probe", limit, "EUR").await?;
+        let at_limit = self.pay(self.fresh_order(), PROBE_CUSTOMER, limit).await?;
         let above = self
-            .pay(Uuid::new_v4(), "pact-probe", limit + 1, "EUR")
+            .pay(self.fresh_order(), PROBE_CUSTOMER, limit + 1)
             .await?;
         if at_limit.status != "AUTHORIZED"
             || above.status != "DECLINED"
@@ -100,9 +144,10 @@ impl Payments {
                 limit + 1
             );
         }
-        Ok(order_values(Uuid::new_v4()))
+        self.no_payment().await
     }
 
+    /// Inserts an `AUTHORIZED` payment with the params' terms for a fresh order.
     async fn recorded(&self, change: &StateChange) -> anyhow::Result<StateValues> {
         let customer = change.param("customer_id").unwrap_or("customer-42");
         let currency = change.param("currency").unwrap_or("EUR");
@@ -111,9 +156,47 @@ impl Payments {
             .get("amount_cents")
             .and_then(Value::as_i64)
             .context("the state needs the param `amount_cents` (a whole number of cents)")?;
-        let order_id = Uuid::new_v4();
-        self.pay(order_id, customer, amount, currency).await?;
-        Ok(order_values(order_id))
+        let order = self.fresh_order();
+        sqlx::query(
+            "INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, status, \
+             created_at) VALUES ($1, $2, $3, $4, $5, 'AUTHORIZED', now())",
+        )
+        .bind(Uuid::new_v4())
+        .bind(order)
+        .bind(customer)
+        .bind(amount)
+        .bind(currency)
+        .execute(self.db().await?)
+        .await
+        .context("inserting a payment into payments' ledger")?;
+        Ok(order_values(order))
+    }
+
+    /// Deletes the payments of every order the set-ups handed out (those they inserted,
+    /// the limit probes, and those the pact's requests recorded).
+    async fn teardown(&self) -> anyhow::Result<StateValues> {
+        let orders = std::mem::take(&mut *self.orders.lock().unwrap_or_else(|e| e.into_inner()));
+        if orders.is_empty() {
+            return Ok(StateValues::new());
+        }
+        sqlx::query("DELETE FROM payments WHERE order_id = ANY($1)")
+            .bind(&orders)
+            .execute(self.db().await?)
+            .await
+            .context("deleting the payments of the state's orders")?;
+        Ok(StateValues::new())
+    }
+
+    async fn change(&self, change: StateChange) -> anyhow::Result<StateValues> {
+        if change.action == Action::Teardown {
+            return self.teardown().await;
+        }
+        match change.state.as_str() {
+            NO_PAYMENT => self.no_payment().await,
+            DECLINES_ABOVE_LIMIT => self.declines_above(&change).await,
+            PAYMENT_RECORDED | AUTHORISED_RECORDED => self.recorded(&change).await,
+            other => bail!("not a state of orders-payments: {other:?}"),
+        }
     }
 }
 
@@ -123,33 +206,21 @@ fn order_values(order_id: Uuid) -> StateValues {
     values
 }
 
-impl Payments {
-    async fn change(&self, change: StateChange) -> anyhow::Result<StateValues> {
-        if change.action == Action::Teardown {
-            return Ok(StateValues::new());
-        }
-        match change.state.as_str() {
-            NO_PAYMENT => self.no_payment().await,
-            DECLINES_ABOVE_LIMIT => self.declines_above(&change).await,
-            PAYMENT_RECORDED => self.recorded(&change).await,
-            other => bail!("not a state of orders-payments: {other:?}"),
-        }
-    }
-}
-
 pub(crate) fn handlers(env: &StackEnv) -> Handlers {
     let payments = Payments {
         url: env
             .url("payments")
             .map(|u| u.trim_end_matches('/').to_owned())
             .map_err(|e| e.to_string()),
+        database: Database::new(env, "payments"),
         http: crate::http_client(),
+        orders: Arc::new(Mutex::new(Vec::new())),
     };
     let handler = move |change: StateChange| {
         let payments = payments.clone();
         async move { payments.change(change).await.map_err(HandlerError::from) }
     };
-    [NO_PAYMENT, DECLINES_ABOVE_LIMIT, PAYMENT_RECORDED]
+    STATES
         .into_iter()
         .fold(Handlers::new(), |h, name| h.state(name, handler.clone()))
 }

@@ -533,7 +533,8 @@ async fn unknown_operations_and_bad_overrides_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("create_paymnet") && e.contains("create_payment, get_payment"),
+        e.contains("create_paymnet")
+            && e.contains("create_payment, void_order_payment, get_payment, void_payment"),
         "{e}"
     );
     let e = control

@@ -131,6 +131,14 @@ impl PaymentGateway {
                 payment_id: id,
                 reason: decline_reason.unwrap_or_else(|| "declined".to_owned()),
             },
+            // The order's payment was voided (orders gave up on it earlier): nothing is
+            // authorised for it any more.
+            Ok(Payment {
+                status: PaymentStatus::Voided,
+                ..
+            }) => PaymentOutcome::Refused {
+                kind: "payment_voided".to_owned(),
+            },
             Err(Attempt::Refused(kind)) => PaymentOutcome::Refused { kind },
             Err(Attempt::Failed(detail)) => {
                 tracing::warn!(order_id = %request.order_id, %detail, "payments unavailable after retries");

@@ -1,17 +1,24 @@
-//! The payments domain: validated payment requests, the decline rules, and the ledger that
-//! records payments idempotently by order.
+//! The payments domain: validated payment requests, the decline rules, the payment's
+//! lifecycle, and the [`Ledger`] that records payments idempotently by order, with a
+//! PostgreSQL implementation ([`PgLedger`]) and an in-memory one ([`InMemoryLedger`]) that
+//! keep the same rules:
 //!
-//! The ledger is **in memory** ([`InMemoryLedger`]): restarting the service forgets every
-//! payment. That is enough for a sample; the [`Ledger`] trait is the seam where a durable
-//! store would go.
+//! - one payment per order: recording again for the same order returns the recorded
+//!   payment when the terms (customer, amount, currency) are the same, and reports a
+//!   mismatch otherwise; concurrent requests for one order never record two payments;
+//! - a payment is `AUTHORIZED` or `DECLINED` when recorded; only an `AUTHORIZED` one can be
+//!   voided (`VOIDED`, with `voided_at`); voiding a `VOIDED` payment changes nothing, and a
+//!   `DECLINED` one holds no money, so voiding it changes nothing either;
+//! - voiding by order when the order has no payment yet records one as `VOIDED` (never
+//!   authorised): an authorisation for that order arriving later (a request that was still
+//!   in flight when its caller gave up) finds it and cannot authorise anything.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    fmt,
-    sync::Mutex,
-};
+mod memory;
+mod postgres;
 
-use chrono::{DateTime, Utc};
+use std::{collections::BTreeSet, fmt};
+
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,6 +26,8 @@ use uuid::Uuid;
 /// Longest accepted `customer_id`, in characters.
 pub const MAX_CUSTOMER_ID_LEN: usize = 200;
 
+pub use memory::InMemoryLedger;
+pub use postgres::{MIGRATOR, PgLedger};
 pub use service_kit::Invalid;
 
 /// A positive amount of money in the currency's minor unit.
@@ -41,6 +50,12 @@ impl AmountCents {
     /// The amount in cents.
     pub fn get(self) -> i64 {
         self.0
+    }
+
+    /// An amount read back from the ledger, taken as it is (the table's CHECK keeps it
+    /// positive).
+    pub(crate) fn from_stored(cents: i64) -> Self {
+        Self(cents)
     }
 }
 
@@ -65,6 +80,11 @@ impl Currency {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A code read back from the ledger, taken as it is.
+    pub(crate) fn from_stored(code: String) -> Self {
+        Self(code)
+    }
 }
 
 /// A non-empty customer identifier.
@@ -72,7 +92,8 @@ impl Currency {
 pub struct CustomerId(String);
 
 impl CustomerId {
-    /// Accepts a non-blank identifier of at most [`MAX_CUSTOMER_ID_LEN`] characters.
+    /// Accepts a non-blank identifier of at most [`MAX_CUSTOMER_ID_LEN`] characters without
+    /// control characters (PostgreSQL cannot store NUL in text).
     pub fn parse(id: &str) -> Result<Self, Invalid> {
         if id.trim().is_empty() {
             return Err(Invalid::new("customer_id", "must not be empty"));
@@ -83,7 +104,18 @@ impl CustomerId {
                 format!("must be at most {MAX_CUSTOMER_ID_LEN} characters"),
             ));
         }
+        if id.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "customer_id",
+                format!("{id:?} contains control characters"),
+            ));
+        }
         Ok(Self(id.to_owned()))
+    }
+
+    /// An identifier read back from the ledger, taken as it is.
+    pub(crate) fn from_stored(id: String) -> Self {
+        Self(id)
     }
 
     /// The identifier.
@@ -121,12 +153,39 @@ impl NewPayment {
     }
 }
 
-/// The outcome of an authorisation.
+/// Where a payment is in its lifecycle: `AUTHORIZED` or `DECLINED` when recorded;
+/// `VOIDED` once an authorisation is released (or when the order was voided before any
+/// payment was recorded for it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
+    /// The amount is held for the order.
     Authorized,
+    /// Refused by a rule (`decline_reason` says which); nothing is held.
     Declined,
+    /// Released: nothing is held, and nothing can be authorised for the order any more.
+    Voided,
+}
+
+impl PaymentStatus {
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "AUTHORIZED",
+            Self::Declined => "DECLINED",
+            Self::Voided => "VOIDED",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "AUTHORIZED" => Some(Self::Authorized),
+            "DECLINED" => Some(Self::Declined),
+            "VOIDED" => Some(Self::Voided),
+            _ => None,
+        }
+    }
 }
 
 /// Why a payment was declined.
@@ -140,11 +199,20 @@ pub enum DeclineReason {
 }
 
 impl DeclineReason {
-    /// The wire form, also the `reason` label of `payments_declined_total`.
+    /// The wire and stored form, also the `reason` label of `payments_declined_total`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LimitExceeded => "limit_exceeded",
             Self::CustomerBlocked => "customer_blocked",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "limit_exceeded" => Some(Self::LimitExceeded),
+            "customer_blocked" => Some(Self::CustomerBlocked),
+            _ => None,
         }
     }
 }
@@ -192,6 +260,8 @@ pub struct Payment {
     pub status: PaymentStatus,
     pub decline_reason: Option<DeclineReason>,
     pub created_at: DateTime<Utc>,
+    /// When the payment was voided (set exactly when `status` is `VOIDED`).
+    pub voided_at: Option<DateTime<Utc>>,
 }
 
 impl Payment {
@@ -209,7 +279,25 @@ impl Payment {
             currency: request.currency,
             status,
             decline_reason,
-            created_at: Utc::now(),
+            created_at: now(),
+            voided_at: None,
+        }
+    }
+
+    /// The payment recorded when an order is voided before any payment was recorded for
+    /// it: `VOIDED` at once, never authorised.
+    pub fn voided_before_recorded(request: NewPayment) -> Self {
+        let at = now();
+        Self {
+            id: Uuid::new_v4(),
+            order_id: request.order_id,
+            customer_id: request.customer_id,
+            amount: request.amount,
+            currency: request.currency,
+            status: PaymentStatus::Voided,
+            decline_reason: None,
+            created_at: at,
+            voided_at: Some(at),
         }
     }
 
@@ -249,6 +337,12 @@ impl Payment {
     }
 }
 
+/// The current time at the precision PostgreSQL keeps (microseconds), so a payment reads
+/// back exactly as it was answered.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
 /// What recording a payment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -260,90 +354,85 @@ pub enum Recorded {
     Mismatch(Payment),
 }
 
+/// What voiding did; each variant holds the payment as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voided {
+    /// It was `AUTHORIZED`; it is `VOIDED` now.
+    Voided(Payment),
+    /// It was already `VOIDED`; nothing changed.
+    AlreadyVoided(Payment),
+    /// It is `DECLINED`: nothing is held, nothing changed.
+    Declined(Payment),
+    /// (Voiding by order only.) The order had no payment: this `VOIDED` one was recorded,
+    /// so none can be authorised for the order later.
+    Recorded(Payment),
+}
+
+impl Voided {
+    /// The payment as it is now.
+    pub fn payment(&self) -> &Payment {
+        match self {
+            Self::Voided(p) | Self::AlreadyVoided(p) | Self::Declined(p) | Self::Recorded(p) => p,
+        }
+    }
+
+    /// The payment as it is now, taken out.
+    pub fn into_payment(self) -> Payment {
+        match self {
+            Self::Voided(p) | Self::AlreadyVoided(p) | Self::Declined(p) | Self::Recorded(p) => p,
+        }
+    }
+
+    /// The `outcome` label of `payments_voids_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Voided(_) => "voided",
+            Self::AlreadyVoided(_) => "already_voided",
+            Self::Declined(_) => "declined",
+            Self::Recorded(_) => "recorded_voided",
+        }
+    }
+}
+
 /// The ledger could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ledger unavailable: {0}")]
-pub struct LedgerError(pub String);
+pub enum LedgerError {
+    /// The store cannot be reached now (connection refused, pool exhausted): worth
+    /// retrying, answered 503.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a row that breaks the domain's rules, a failed statement): a 500.
+    #[error("ledger error: {0}")]
+    Other(String),
+}
 
-/// Where payments are kept. Implementations must make [`Ledger::record`] atomic per
-/// order: concurrent calls for one order store at most one payment.
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(e.to_string())
+            }
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// Where payments are kept. Implementations make each operation atomic per order:
+/// concurrent calls for one order store at most one payment, and a void and an
+/// authorisation of one order never both win.
 #[async_trait::async_trait]
 pub trait Ledger: Send + Sync {
     /// Stores `candidate` unless its order already has a payment.
     async fn record(&self, candidate: Payment) -> Result<Recorded, LedgerError>;
     /// The payment with this id.
     async fn get(&self, id: Uuid) -> Result<Option<Payment>, LedgerError>;
+    /// Voids the payment with this id; `None` when there is no such payment.
+    async fn void(&self, id: Uuid) -> Result<Option<Voided>, LedgerError>;
+    /// Voids the payment of `request`'s order; when the order has none, records
+    /// [`Payment::voided_before_recorded`] of `request` ([`Voided::Recorded`]).
+    async fn void_order(&self, request: NewPayment) -> Result<Voided, LedgerError>;
     /// `Ok` when the ledger can serve requests (readiness).
     async fn ping(&self) -> Result<(), LedgerError>;
-}
-
-#[derive(Debug, Default)]
-struct Entries {
-    by_id: HashMap<Uuid, Payment>,
-    by_order: HashMap<Uuid, Uuid>,
-}
-
-/// The in-memory ledger: two maps behind one mutex, so the look-up by order and the insert
-/// happen in one critical section. Forgotten on restart.
-#[derive(Debug, Default)]
-pub struct InMemoryLedger {
-    entries: Mutex<Entries>,
-}
-
-impl InMemoryLedger {
-    /// An empty ledger.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many payments are stored.
-    pub fn len(&self) -> usize {
-        self.lock().map(|e| e.by_id.len()).unwrap_or(0)
-    }
-
-    /// Whether no payment is stored.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, LedgerError> {
-        // A poisoned lock means a panic inside a critical section; each section writes both
-        // maps only after every check, so the data is never half-updated, but report it
-        // rather than guess.
-        self.entries
-            .lock()
-            .map_err(|_| LedgerError("ledger lock poisoned by an earlier panic".to_owned()))
-    }
-}
-
-#[async_trait::async_trait]
-impl Ledger for InMemoryLedger {
-    async fn record(&self, candidate: Payment) -> Result<Recorded, LedgerError> {
-        let mut entries = self.lock()?;
-        if let Some(existing_id) = entries.by_order.get(&candidate.order_id) {
-            let existing = entries
-                .by_id
-                .get(existing_id)
-                .cloned()
-                .ok_or_else(|| LedgerError("order index points at a missing payment".into()))?;
-            return Ok(if existing.same_terms(&candidate) {
-                Recorded::Existing(existing)
-            } else {
-                Recorded::Mismatch(existing)
-            });
-        }
-        entries.by_order.insert(candidate.order_id, candidate.id);
-        entries.by_id.insert(candidate.id, candidate.clone());
-        Ok(Recorded::Created(candidate))
-    }
-
-    async fn get(&self, id: Uuid) -> Result<Option<Payment>, LedgerError> {
-        Ok(self.lock()?.by_id.get(&id).cloned())
-    }
-
-    async fn ping(&self) -> Result<(), LedgerError> {
-        self.lock().map(|_| ())
-    }
 }
 
 #[cfg(test)]
@@ -387,6 +476,31 @@ mod tests {
         assert_eq!(CustomerId::parse("  ").unwrap_err().field, "customer_id");
         let long = "x".repeat(MAX_CUSTOMER_ID_LEN + 1);
         assert_eq!(CustomerId::parse(&long).unwrap_err().field, "customer_id");
+        for bad in ["a\0b", "tab\there", "line\n"] {
+            let err = CustomerId::parse(bad).unwrap_err();
+            assert_eq!(err.field, "customer_id", "{bad:?}");
+            assert!(err.message.contains("control characters"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_and_reasons_round_trip_through_their_stored_form() {
+        for status in [
+            PaymentStatus::Authorized,
+            PaymentStatus::Declined,
+            PaymentStatus::Voided,
+        ] {
+            assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status.as_str().to_owned())
+            );
+        }
+        assert_eq!(PaymentStatus::parse("voided"), None);
+        for reason in [DeclineReason::LimitExceeded, DeclineReason::CustomerBlocked] {
+            assert_eq!(DeclineReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(DeclineReason::parse("other"), None);
     }
 
     #[test]
@@ -444,5 +558,138 @@ mod tests {
         assert_eq!(ledger.len(), 1);
         assert_eq!(ledger.get(created.id).await.unwrap(), Some(created));
         assert_eq!(ledger.get(again.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_authorised_payment_is_voided_once() {
+        let ledger = InMemoryLedger::new();
+        let Recorded::Created(authorised) = ledger
+            .record(Payment::decide(request("alice", 500), &rules()))
+            .await
+            .unwrap()
+        else {
+            panic!("first record must create");
+        };
+        let Some(Voided::Voided(voided)) = ledger.void(authorised.id).await.unwrap() else {
+            panic!("an authorised payment is voided");
+        };
+        assert_eq!(voided.status, PaymentStatus::Voided);
+        assert_eq!(voided.id, authorised.id);
+        assert!(
+            voided
+                .voided_at
+                .is_some_and(|at| at >= authorised.created_at)
+        );
+        assert_eq!(
+            (voided.amount, &voided.customer_id, voided.created_at),
+            (
+                authorised.amount,
+                &authorised.customer_id,
+                authorised.created_at
+            )
+        );
+        assert_eq!(
+            ledger.void(authorised.id).await.unwrap(),
+            Some(Voided::AlreadyVoided(voided.clone()))
+        );
+        assert_eq!(
+            ledger.get(authorised.id).await.unwrap(),
+            Some(voided.clone())
+        );
+        // By order: the same payment, already voided.
+        let by_order = NewPayment::parse(authorised.order_id, "alice", 500, "EUR").unwrap();
+        assert_eq!(
+            ledger.void_order(by_order).await.unwrap(),
+            Voided::AlreadyVoided(voided.clone())
+        );
+        // Authorising the order again answers the voided payment: nothing is authorised.
+        let again = Payment::decide(
+            NewPayment::parse(authorised.order_id, "alice", 500, "EUR").unwrap(),
+            &rules(),
+        );
+        assert_eq!(
+            ledger.record(again).await.unwrap(),
+            Recorded::Existing(voided)
+        );
+        assert_eq!(ledger.void(Uuid::new_v4()).await.unwrap(), None);
+        assert_eq!(ledger.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_declined_payment_is_left_as_it_is() {
+        let ledger = InMemoryLedger::new();
+        let declined = Payment::decide(request("mallory", 5), &rules());
+        ledger.record(declined.clone()).await.unwrap();
+        assert_eq!(
+            ledger.void(declined.id).await.unwrap(),
+            Some(Voided::Declined(declined.clone()))
+        );
+        let by_order = NewPayment::parse(declined.order_id, "mallory", 5, "EUR").unwrap();
+        assert_eq!(
+            ledger.void_order(by_order).await.unwrap(),
+            Voided::Declined(declined.clone())
+        );
+        assert_eq!(ledger.get(declined.id).await.unwrap(), Some(declined));
+    }
+
+    #[tokio::test]
+    async fn voiding_an_order_without_payment_records_it_voided() {
+        let ledger = InMemoryLedger::new();
+        let order = request("alice", 700);
+        let Voided::Recorded(tombstone) = ledger.void_order(order.clone()).await.unwrap() else {
+            panic!("an order without payment gets a voided one");
+        };
+        assert_eq!(tombstone.status, PaymentStatus::Voided);
+        assert_eq!(tombstone.order_id, order.order_id);
+        assert_eq!(tombstone.amount.get(), 700);
+        assert_eq!(tombstone.decline_reason, None);
+        assert_eq!(tombstone.voided_at, Some(tombstone.created_at));
+        // The authorisation that arrives afterwards cannot authorise anything.
+        let late = Payment::decide(order.clone(), &rules());
+        assert_eq!(
+            ledger.record(late.clone()).await.unwrap(),
+            Recorded::Existing(tombstone.clone())
+        );
+        let mut other_amount = late;
+        other_amount.amount = AmountCents::parse(701).unwrap();
+        assert_eq!(
+            ledger.record(other_amount).await.unwrap(),
+            Recorded::Mismatch(tombstone.clone())
+        );
+        // Voiding the order again changes nothing.
+        assert_eq!(
+            ledger.void_order(order).await.unwrap(),
+            Voided::AlreadyVoided(tombstone)
+        );
+        assert_eq!(ledger.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_void_and_an_authorisation_of_one_order_never_both_win() {
+        for _ in 0..50 {
+            let ledger = std::sync::Arc::new(InMemoryLedger::new());
+            let order = request("alice", 300);
+            let pay = {
+                let (ledger, order) = (ledger.clone(), order.clone());
+                tokio::spawn(async move {
+                    ledger
+                        .record(Payment::decide(order, &rules()))
+                        .await
+                        .unwrap()
+                })
+            };
+            let void = {
+                let (ledger, order) = (ledger.clone(), order.clone());
+                tokio::spawn(async move { ledger.void_order(order).await.unwrap() })
+            };
+            let (paid, voided) = (pay.await.unwrap(), void.await.unwrap());
+            assert_eq!(ledger.len(), 1);
+            let stored = ledger.void_order(order).await.unwrap().into_payment();
+            assert_eq!(
+                stored.status,
+                PaymentStatus::Voided,
+                "{paid:?} / {voided:?}"
+            );
+        }
     }
 }

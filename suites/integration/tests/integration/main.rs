@@ -4,4 +4,5 @@
 
 mod inventory;
 mod orders;
+mod payments;
 mod shipping;

@@ -269,7 +269,7 @@ fn contract_openapi_starts_the_service_and_passes_then_fails_on_planted_mismatch
         out.contains("POST /payments") && out.contains("create_payment"),
         "{out}"
     );
-    assert!(out.contains("(seed 5): 2 passed, 0 failed"), "{out}");
+    assert!(out.contains("(seed 5): 4 passed, 0 failed"), "{out}");
 
     // A field retyped and a status removed: each named with its operation and rule.
     let mut planted = payments_document();

@@ -15,8 +15,10 @@ use testcontainers::{GenericImage, ImageExt, core::IntoContainerPort, core::Wait
 
 use crate::{docker, fixture, get, reports, resources_of};
 
+/// The sample payments service with its ledger in memory (no database to wait for).
 fn payments() -> ServiceSpec {
     ServiceSpec::build("payments")
+        .env("PAYMENTS_LEDGER", "memory")
         .port(8082)
         .ready(Readiness::http("/health/ready"))
 }
