@@ -7,8 +7,12 @@
 //! probe used by `FROM scratch` images, the check that keeps `contracts/openapi`
 //! in step with the code, the TLS crypto provider HTTP clients need
 //! ([`tls::ensure_crypto_provider`]), and the caller's identity behind the gateway
-//! ([`customer`]: the `X-Customer-Id` header and its extractor). See `docs/ARCHITECTURE.md` for how the services use it.
+//! ([`customer`]: the `X-Customer-Id` header and its extractor), W3C trace context
+//! ([`tracecontext`]) and, with the `amqp` feature, RabbitMQ that survives the broker's
+//! restarts (`amqp`). See `docs/ARCHITECTURE.md` for how the services use it.
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 pub mod config;
 pub mod customer;
 pub mod db;

@@ -13,7 +13,7 @@ use axum::{Router, http::header, middleware, routing::get};
 use tokio::net::TcpListener;
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
-use crate::{Health, http_metrics, problem};
+use crate::{Health, http_metrics, problem, tracecontext};
 
 /// The whole HTTP surface of a service: its API routes (state already applied),
 /// `GET /openapi.json` serving `doc` (the same document `contracts/openapi/` holds),
@@ -39,13 +39,14 @@ pub fn service_router(api: Router, doc: &utoipa::openapi::OpenApi, health: Healt
     with_common_layers(router)
 }
 
-/// Adds `/metrics`, the request-metrics middleware and JSON 404/405 fallbacks to a
-/// service's router.
+/// Adds `/metrics`, the request-metrics middleware, the trace context of each request
+/// ([`tracecontext::propagate`]) and JSON 404/405 fallbacks to a service's router.
 pub fn with_common_layers(router: Router) -> Router {
     router
         .merge(http_metrics::router())
         .fallback(problem::route_not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(middleware::from_fn(tracecontext::propagate))
         .layer(middleware::from_fn(http_metrics::track))
 }
 

@@ -1,7 +1,47 @@
 //! W3C Trace Context (`traceparent`): parse an incoming header and derive the one to send
 //! upstream (same trace id, new parent id), or start a new trace.
+//!
+//! The trace a piece of work belongs to is also kept for the task doing it ([`scope`],
+//! [`current`]), so what the work sends on (an HTTP call, an AMQP message) can carry it
+//! without every function in between passing it along: [`propagate`], a middleware of every
+//! service's router, runs each request in the scope of its incoming `traceparent` (or of a
+//! new trace), and message consumers run each message in the scope of the one it carries.
 
-use std::fmt;
+use std::{fmt, future::Future};
+
+use axum::{extract::Request, middleware::Next, response::Response};
+
+/// The header's name.
+pub const HEADER: &str = "traceparent";
+
+tokio::task_local! {
+    static CURRENT: TraceParent;
+}
+
+/// The trace of the work the current task is doing, if it runs in a [`scope`].
+pub fn current() -> Option<TraceParent> {
+    CURRENT.try_with(|trace| *trace).ok()
+}
+
+/// Runs `work` as part of `trace`: [`current`] answers it inside.
+pub async fn scope<F: Future>(trace: TraceParent, work: F) -> F::Output {
+    CURRENT.scope(trace, work).await
+}
+
+/// The valid `traceparent` among `headers`, if any.
+pub fn from_headers(headers: &http::HeaderMap) -> Option<TraceParent> {
+    headers
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+}
+
+/// Middleware: runs the request in the scope of its `traceparent`, or of a new trace when
+/// it has none (or an invalid one).
+pub async fn propagate(request: Request, next: Next) -> Response {
+    let trace = from_headers(request.headers()).unwrap_or_else(TraceParent::new_root);
+    scope(trace, next.run(request)).await
+}
 
 /// A parsed `traceparent` header (version 00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +157,59 @@ mod tests {
         ] {
             assert!(TraceParent::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_scope_carries_the_trace_to_the_work_inside() {
+        assert_eq!(current(), None);
+        let tp = TraceParent::new_root();
+        let seen = scope(tp, async {
+            tokio::task::yield_now().await;
+            current()
+        })
+        .await;
+        assert_eq!(seen, Some(tp));
+        assert_eq!(current(), None, "only inside");
+    }
+
+    #[tokio::test]
+    async fn requests_run_in_the_scope_of_their_traceparent() {
+        use axum::{Router, body::Body, routing::get};
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        let app: Router = Router::new()
+            .route(
+                "/",
+                get(|| async { current().map(|t| t.to_string()).unwrap_or_default() }),
+            )
+            .layer(axum::middleware::from_fn(propagate));
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let body = |r: axum::response::Response| async move {
+            String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+        };
+        let r = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get("/")
+                    .header(HEADER, incoming)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(body(r).await, incoming);
+        let r = app
+            .oneshot(
+                axum::http::Request::get("/")
+                    .header(HEADER, "garbage")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let started = TraceParent::parse(&body(r).await).expect("a new trace");
+        assert_ne!(started.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::{
-    events::{OrderConfirmed, Publisher},
+    events::{Publisher, order_confirmed},
     inventory::{InventoryClient, ReserveOutcome},
     model::{Confirmation, Order, OrderRepository, OrderStatus, RejectReason, Rejection},
     payment::{PaymentGateway, PaymentOutcome, PaymentRequest},
@@ -27,11 +27,13 @@ pub const CURRENCY: &str = "EUR";
 pub enum Disposition {
     /// The order is final and, if confirmed, its event is out: ack.
     Ack,
-    /// Something transient failed (database, inventory, broker): leave the message on
-    /// the queue to try again.
-    Requeue(String),
-    /// The message can never be processed (unknown order, malformed body): drop it.
-    Discard(String),
+    /// Something transient failed (database, inventory, broker): try the order again later.
+    /// The message waits in `orders.intake.retry` (`ORDERS_INTAKE_RETRY_DELAY_MS`) and holds
+    /// no worker slot meanwhile; see [`crate::worker`].
+    RetryLater(String),
+    /// The message can never be processed (unknown order, malformed body): it goes to the
+    /// dead-letter queue `orders.intake.dead`.
+    DeadLetter(String),
 }
 
 /// A transient failure in a step.
@@ -81,13 +83,13 @@ impl Fulfilment {
     pub async fn process(&self, order_id: Uuid) -> Disposition {
         match self.try_process(order_id).await {
             Ok(disposition) => disposition,
-            Err(e) => Disposition::Requeue(e.to_string()),
+            Err(e) => Disposition::RetryLater(e.to_string()),
         }
     }
 
     async fn try_process(&self, order_id: Uuid) -> Result<Disposition, StepError> {
         let Some(order) = self.orders.get(order_id).await? else {
-            return Ok(Disposition::Discard(format!(
+            return Ok(Disposition::DeadLetter(format!(
                 "order {order_id} does not exist"
             )));
         };
@@ -198,14 +200,14 @@ impl Fulfilment {
     /// reservation of a rejected one (both idempotent).
     async fn settle(&self, order: &Order) -> Result<Disposition, StepError> {
         match order.status {
-            OrderStatus::Pending => Ok(Disposition::Requeue(format!(
+            OrderStatus::Pending => Ok(Disposition::RetryLater(format!(
                 "order {} is still pending",
                 order.id
             ))),
             OrderStatus::Confirmed if order.event_published_at.is_some() => Ok(Disposition::Ack),
             OrderStatus::Confirmed => {
-                let Some(event) = OrderConfirmed::of(order) else {
-                    return Ok(Disposition::Discard(format!(
+                let Some(event) = order_confirmed(order) else {
+                    return Ok(Disposition::DeadLetter(format!(
                         "confirmed order {} lacks its event id, total or confirmation time",
                         order.id
                     )));
@@ -460,7 +462,7 @@ mod tests {
         w.publisher.fail_events.store(true, Ordering::SeqCst);
         assert!(matches!(
             w.fulfilment.process(placed.id).await,
-            Disposition::Requeue(_)
+            Disposition::RetryLater(_)
         ));
         let order = w.order(placed.id).await;
         assert_eq!(order.status, OrderStatus::Confirmed);
@@ -480,7 +482,7 @@ mod tests {
         let placed = w.pending("c-1", &[("KB-001", 1)]);
         assert!(matches!(
             w.fulfilment.process(placed.id).await,
-            Disposition::Requeue(_)
+            Disposition::RetryLater(_)
         ));
         assert_eq!(w.order(placed.id).await.status, OrderStatus::Pending);
         assert_eq!(w.payments.calls(), 0);
@@ -498,7 +500,7 @@ mod tests {
         w.inventory.release_down.store(true, Ordering::SeqCst);
         assert!(matches!(
             w.fulfilment.process(placed.id).await,
-            Disposition::Requeue(_)
+            Disposition::RetryLater(_)
         ));
         let order = w.order(placed.id).await;
         assert_eq!(
@@ -529,15 +531,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_orders_and_malformed_messages_are_discarded() {
+    async fn unknown_orders_and_malformed_messages_are_dead_lettered() {
         let w = world(PaymentsMode::Authorize);
         assert!(matches!(
             w.fulfilment.process(Uuid::new_v4()).await,
-            Disposition::Discard(_)
+            Disposition::DeadLetter(_)
         ));
         assert!(matches!(
             crate::worker::decide(&w.fulfilment, b"not json").await,
-            Disposition::Discard(_)
+            Disposition::DeadLetter(_)
         ));
         let placed = w.pending("c-1", &[("KB-001", 1)]);
         let body = serde_json::to_vec(&crate::events::IntakeMessage {

@@ -4,18 +4,23 @@ use std::{process::ExitCode, sync::Arc};
 
 use orders::{
     AppState, app,
-    broker::{self, BrokerCheck, LapinPublisher},
+    broker::{self, LapinPublisher},
     config::Config,
     events::Publisher,
     fulfilment::Fulfilment,
-    intake_depth::{self, LapinDepth},
+    intake_depth::{self, IntakeBacklog},
     inventory::HttpInventoryClient,
     model::{MIGRATOR, OrderRepository, PgOrderRepository},
     payment::{CircuitBreaker, HttpPaymentsClient, PaymentGateway, SystemClock},
     upstream::{LiveCheck, http_client},
     worker,
 };
-use service_kit::{Env, Health, health::PostgresCheck, healthcheck, server};
+use service_kit::{
+    Env, Health,
+    amqp::{Amqp, AmqpCheck, AmqpSettings},
+    health::PostgresCheck,
+    healthcheck, server,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -46,18 +51,23 @@ async fn run(config: Config) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    let conn = broker::connect(&config.amqp_url, service_kit::startup::DEFAULT_WAIT)
-        .await
-        .map_err(|e| format!("cannot connect to the broker: {e}"))?;
-    let conn = Arc::new(conn);
-    broker::declare_topology(&conn)
-        .await
-        .map_err(|e| format!("cannot declare the broker topology: {e}"))?;
+    // The broker is connected (and reconnected) in the background: orders serves without
+    // it, its readiness says so, and accepted orders wait for the sweeper.
+    let shutdown = server::Shutdown::new();
+    server::cancel_on_signal(shutdown.clone());
+    let amqp = Amqp::start(
+        AmqpSettings {
+            connect_timeout: config.amqp_connect_timeout,
+            ..AmqpSettings::new(&config.amqp_url, "orders")
+        },
+        broker::topology(),
+        shutdown.clone(),
+    )?;
     let http = http_client(config.upstream_timeout)
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 
     let orders: Arc<dyn OrderRepository> = Arc::new(PgOrderRepository::new(pool.clone()));
-    let lapin_publisher = Arc::new(LapinPublisher::new(conn.clone()));
+    let lapin_publisher = Arc::new(LapinPublisher::new(amqp.clone()));
     let publisher: Arc<dyn Publisher> = lapin_publisher.clone();
     let breaker = Arc::new(CircuitBreaker::new(
         config.breaker_failure_threshold,
@@ -81,7 +91,7 @@ async fn run(config: Config) -> Result<(), String> {
     );
     let health = Health::new()
         .with(PostgresCheck(pool.clone()))
-        .with(BrokerCheck(conn.clone()))
+        .with(AmqpCheck(amqp.clone()))
         .with(LiveCheck::new(
             "inventory",
             &config.inventory_url,
@@ -89,33 +99,35 @@ async fn run(config: Config) -> Result<(), String> {
         ))
         .with(LiveCheck::new("payments", &config.payments_url, http));
 
-    let shutdown = server::Shutdown::new();
-    server::cancel_on_signal(shutdown.clone());
-
-    let worker_task = tokio::spawn({
-        let (conn, shutdown) = (conn.clone(), shutdown.clone());
-        let concurrency = config.worker_concurrency;
-        async move {
-            let result = worker::run(conn, fulfilment, concurrency, shutdown.clone()).await;
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "intake worker failed; shutting down");
-                shutdown.cancel();
-            }
-            result
-        }
-    });
+    let spec = worker::consumer_spec(
+        config.worker_concurrency,
+        config.intake_retry_delay,
+        config.intake_max_retries,
+    );
+    let handler = worker::IntakeHandler::new(
+        fulfilment,
+        orders.clone(),
+        spec.retry.clone().expect("the intake consumer retries"),
+    );
+    let worker_task = tokio::spawn(supervise_worker(
+        amqp.clone(),
+        handler,
+        spec,
+        shutdown.clone(),
+    ));
     let sweeper_task = tokio::spawn(worker::run_sweeper(
         orders.clone(),
         publisher.clone(),
-        worker::SWEEP_EVERY,
-        worker::SWEEP_AFTER,
+        Arc::new(IntakeBacklog::new(amqp.clone())),
+        config.sweep_every,
+        config.sweep_after,
         shutdown.clone(),
     ));
     // The metrics recorder before the first probe: a gauge set before it is installed is lost
     // (the router would install it only when it is built).
     let _ = service_kit::http_metrics::handle();
     let depth_task = tokio::spawn(intake_depth::run(
-        LapinDepth::new(conn.clone()),
+        amqp.clone(),
         config.intake_depth_interval,
         shutdown.clone(),
     ));
@@ -128,20 +140,38 @@ async fn run(config: Config) -> Result<(), String> {
     };
     let served = server::serve(app(state), config.port, shutdown.clone()).await;
     shutdown.cancel();
-    let worker_result = worker_task.await;
+    let _ = worker_task.await;
     let _ = sweeper_task.await;
     let _ = depth_task.await;
     lapin_publisher.close().await;
-    if let Err(e) = conn.close(200, "orders stopping").await {
-        tracing::warn!(error = %e, "closing the broker connection failed");
-    }
+    amqp.close().await;
     pool.close().await;
     tracing::info!("orders stopped");
+    served.map_err(|e| format!("http server: {e}"))
+}
 
-    served.map_err(|e| format!("http server: {e}"))?;
-    match worker_result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("intake worker task: {e}")),
+/// Runs the intake worker until shutdown, starting it again should its task ever panic: a
+/// crash of the consumer never takes the process down.
+async fn supervise_worker(
+    amqp: Amqp,
+    handler: worker::IntakeHandler,
+    spec: service_kit::amqp::ConsumerSpec,
+    shutdown: server::Shutdown,
+) {
+    loop {
+        let run = tokio::spawn(worker::run(
+            amqp.clone(),
+            handler.clone(),
+            spec.clone(),
+            shutdown.clone(),
+        ));
+        match run.await {
+            Ok(()) => break,
+            Err(e) => tracing::error!(error = %e, "the intake worker crashed; starting it again"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
     }
 }

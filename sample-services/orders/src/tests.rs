@@ -576,6 +576,13 @@ async fn a_failing_store_is_503_not_500() {
         ) -> Result<(), crate::model::RepoError> {
             Ok(())
         }
+        async fn mark_intake_dead(
+            &self,
+            _: Uuid,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<(), crate::model::RepoError> {
+            Ok(())
+        }
     }
     let publisher = Arc::new(FakePublisher::default());
     let broken = Api {

@@ -6,9 +6,12 @@
 //!
 //! Publishes the same event (same `event_id` and `order_id`) `--times` times (default 1) on
 //! the durable topic exchange `orders.events` with routing key `order.confirmed`, persistent,
-//! `message_id` = `event_id`, with publisher confirms. `--raw` publishes the given body
-//! instead (e.g. malformed JSON, to see it rejected). Uses `AMQP_URL` (default
-//! `amqp://guest:guest@127.0.0.1:5672/%2f`). Prints the order id on stdout.
+//! `message_id` = `event_id`, a new W3C `traceparent` header (shipping logs its trace id),
+//! with publisher confirms. The body is `sample_events::OrderConfirmed`, the type orders
+//! publishes. `--raw` publishes the given body instead (e.g. malformed JSON, to see it go to
+//! `shipping.order-confirmed.dead`). Uses `AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`). Prints the order id on stdout, the trace id on
+//! stderr.
 
 use std::process::ExitCode;
 
@@ -16,8 +19,10 @@ use lapin::{
     BasicProperties, Connection, ConnectionProperties, ExchangeKind,
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
     publisher_confirm::Confirmation,
-    types::FieldTable,
+    types::{AMQPValue, FieldTable},
 };
+use sample_events::{EVENTS_EXCHANGE, Item, ORDER_CONFIRMED, OrderConfirmed};
+use service_kit::{amqp::consume::TRACEPARENT_HEADER, tracecontext::TraceParent};
 use uuid::Uuid;
 
 struct Args {
@@ -85,39 +90,50 @@ async fn publish(args: &Args) -> Result<(), lapin::Error> {
     };
     channel
         .exchange_declare(
-            shipping::consumer::EXCHANGE,
+            EVENTS_EXCHANGE,
             ExchangeKind::Topic,
             durable,
             FieldTable::default(),
         )
         .await?;
-    let event_id = Uuid::new_v4().to_string();
-    let body = match &args.raw {
-        Some(raw) => raw.clone(),
-        None => serde_json::json!({
-            "event_id": event_id,
-            "order_id": args.order_id,
-            "customer_id": args.customer,
-            "items": [{"sku": "KB-001", "quantity": 1}],
-            "total_cents": 4999,
-            "confirmed_at": chrono::Utc::now(),
-        })
-        .to_string(),
+    let event = OrderConfirmed {
+        event_id: Uuid::new_v4(),
+        order_id: args.order_id,
+        customer_id: args.customer.clone(),
+        items: vec![Item {
+            sku: "KB-001".to_owned(),
+            quantity: 1,
+        }],
+        total_cents: 4999,
+        confirmed_at: chrono::Utc::now(),
     };
+    let event_id = event.event_id.to_string();
+    let body = match &args.raw {
+        Some(raw) => raw.clone().into_bytes(),
+        None => event.to_json(),
+    };
+    let trace = TraceParent::new_root();
+    eprintln!("trace id {}", trace.trace_id_hex());
+    let mut headers = FieldTable::default();
+    headers.insert(
+        TRACEPARENT_HEADER.into(),
+        AMQPValue::LongString(trace.to_string().into()),
+    );
     for n in 1..=args.times {
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
-            .with_message_id(event_id.clone().into());
+            .with_message_id(event_id.clone().into())
+            .with_headers(headers.clone());
         let confirmation = channel
             .basic_publish(
-                shipping::consumer::EXCHANGE,
-                shipping::consumer::ROUTING_KEY,
+                EVENTS_EXCHANGE,
+                ORDER_CONFIRMED,
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
                 },
-                body.as_bytes(),
+                &body,
                 properties,
             )
             .await?

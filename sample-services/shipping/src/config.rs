@@ -1,7 +1,9 @@
 //! Settings from the environment, with the defaults documented in
 //! `docs/sample-services.md`.
 
-use service_kit::{ConfigError, Env};
+use std::time::Duration;
+
+use service_kit::{ConfigError, Env, amqp::AmqpSettings};
 
 /// The shipping service's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,13 @@ pub struct Config {
     /// `SHIPPING_PREFETCH` (8): unacked deliveries the broker may push at once, which is
     /// also how many events are processed concurrently.
     pub prefetch: u16,
+    /// `AMQP_CONNECT_TIMEOUT_MS` (5000): the longest one connection attempt may take.
+    pub amqp_connect_timeout: Duration,
+    /// `SHIPPING_RETRY_DELAY_MS` (5000): how long an event that failed on the database waits
+    /// in the retry queue.
+    pub retry_delay: Duration,
+    /// `SHIPPING_MAX_RETRIES` (720): retries after which an event is dead-lettered.
+    pub max_retries: u32,
 }
 
 /// The default `DATABASE_URL`.
@@ -34,11 +43,24 @@ impl Config {
                 expected: "a whole number from 1 to 65535",
             });
         }
+        let amqp = AmqpSettings::from_env(env, "shipping", DEFAULT_AMQP_URL)?;
+        let retry_delay = env.millis("SHIPPING_RETRY_DELAY_MS", 5_000)?;
+        if retry_delay.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "SHIPPING_RETRY_DELAY_MS".to_owned(),
+                value: "0".to_owned(),
+                reason: "a retry without a pause would spin".to_owned(),
+                expected: "a whole number of milliseconds, at least 1",
+            });
+        }
         Ok(Self {
             port: env.port(8084)?,
             database_url: env.string("DATABASE_URL", DEFAULT_DATABASE_URL),
-            amqp_url: env.string("AMQP_URL", DEFAULT_AMQP_URL),
+            amqp_url: amqp.url,
             prefetch,
+            amqp_connect_timeout: amqp.connect_timeout,
+            retry_delay,
+            max_retries: env.parse("SHIPPING_MAX_RETRIES", 720u32, "a whole number of retries")?,
         })
     }
 }
@@ -55,6 +77,33 @@ mod tests {
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(config.amqp_url, DEFAULT_AMQP_URL);
         assert_eq!(config.prefetch, 8);
+        assert_eq!(config.amqp_connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.retry_delay, Duration::from_secs(5));
+        assert_eq!(config.max_retries, 720);
+    }
+
+    #[test]
+    fn retry_settings_are_read_and_checked() {
+        let config = Config::from_env(&Env::from_pairs([
+            ("SHIPPING_RETRY_DELAY_MS", "250"),
+            ("SHIPPING_MAX_RETRIES", "3"),
+            ("AMQP_CONNECT_TIMEOUT_MS", "900"),
+        ]))
+        .unwrap();
+        assert_eq!(config.retry_delay, Duration::from_millis(250));
+        assert_eq!(config.max_retries, 3);
+        assert_eq!(config.amqp_connect_timeout, Duration::from_millis(900));
+        for (name, bad) in [
+            ("SHIPPING_RETRY_DELAY_MS", "0"),
+            ("SHIPPING_MAX_RETRIES", "many"),
+            ("AMQP_CONNECT_TIMEOUT_MS", "0"),
+            ("AMQP_URL", "postgres://nope"),
+        ] {
+            let err = Config::from_env(&Env::from_pairs([(name, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

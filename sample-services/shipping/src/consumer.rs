@@ -1,439 +1,228 @@
-//! The RabbitMQ side (lapin): the topology, the consume loop with manual acks, reconnects,
-//! graceful shutdown, and the broker readiness check.
+//! shipping on RabbitMQ: its topology and the handler of `order.confirmed` deliveries. The
+//! connection (reconnects with capped, jittered backoff; readiness) is
+//! [`service_kit::amqp::Amqp`]'s, the consume loop (prefetch, acks, retries, dead letters,
+//! graceful shutdown) [`service_kit::amqp::consume()`]'s: nothing here exits on broker loss.
 //!
-//! Topology (declared idempotently on every (re)connect): the durable topic exchange
-//! `orders.events`, the durable queue `shipping.order-confirmed`, bound with routing key
-//! `order.confirmed`. `basic_qos(prefetch)` bounds the unacked deliveries, and each one is
-//! processed in its own task, so up to `prefetch` events are handled concurrently.
+//! Topology (declared again on every connection): the durable topic exchange
+//! `orders.events`, and the work queue `shipping.order-confirmed` bound to it with routing
+//! key `order.confirmed` — a quorum queue with a delivery limit of [`DELIVERY_LIMIT`], its
+//! dead-letter queue `shipping.order-confirmed.dead` and its retry queue
+//! `shipping.order-confirmed.retry`. Up to `SHIPPING_PREFETCH` events are handled at once.
 //!
-//! Each delivery goes through [`crate::events::handle_order_confirmed`] and is then settled
-//! by its [`Disposition`]: ack after the commit, reject (no requeue) when malformed, nack with
-//! requeue after [`RETRY_DELAY`] on a database error.
-//!
-//! Shutdown: `basic_cancel` stops the flow of deliveries, the in-flight ones are finished
-//! and settled, then the channel and the connection are closed; deliveries prefetched but
-//! not started are never acked, so the broker redelivers them.
+//! Each delivery goes through [`crate::events::handle_order_confirmed`], in the trace its
+//! `traceparent` header carries (orders' trace of the order), and is settled by its
+//! [`Disposition`]: ack after the commit; a malformed event (bad JSON, a missing field, a NUL
+//! byte) is dead-lettered at once; a database error waits `SHIPPING_RETRY_DELAY_MS` in the
+//! retry queue, at most `SHIPPING_MAX_RETRIES` times, then is dead-lettered.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
+use std::{sync::Arc, time::Duration};
+
+pub use sample_events::{
+    EVENTS_EXCHANGE as EXCHANGE, ORDER_CONFIRMED as ROUTING_KEY, SHIPPING_DEAD_LETTER_QUEUE,
+    SHIPPING_QUEUE as QUEUE, SHIPPING_RETRY_QUEUE,
 };
-
-use futures_util::StreamExt;
-use lapin::{
-    Channel, Connection, ConnectionProperties, ConnectionStatus, ExchangeKind,
-    message::Delivery,
-    options::{
-        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-        BasicQosOptions, BasicRejectOptions, ExchangeDeclareOptions, QueueBindOptions,
-        QueueDeclareOptions,
+pub use service_kit::amqp::redact;
+use service_kit::{
+    amqp::{
+        Amqp, ConsumerSpec, DepthGauge, Handler, Incoming, RetrySpec, Settlement, Topology,
+        WorkQueue, consume,
     },
-    types::FieldTable,
+    server::Shutdown,
+    tracecontext::{self, TraceParent},
 };
-use service_kit::{ReadinessCheck, server::Shutdown};
-use tokio::task::JoinSet;
-use uuid::Uuid;
 
 use crate::{
-    events::{Disposition, Outcome, handle_order_confirmed},
+    events::{Disposition, handle_order_confirmed},
     model::ShipmentRepository,
 };
 
-/// The exchange orders publishes its events on.
-pub const EXCHANGE: &str = "orders.events";
-/// The shipping service's queue.
-pub const QUEUE: &str = "shipping.order-confirmed";
-/// The events shipping consumes.
-pub const ROUTING_KEY: &str = "order.confirmed";
-/// How long a delivery that failed on the database waits before it is requeued, so a
-/// database outage does not turn into a hot redelivery loop.
-pub const RETRY_DELAY: Duration = Duration::from_secs(1);
-/// The longest the shutdown waits for in-flight deliveries; unfinished ones stay unacked.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often an event may be handed back to the queue (its consumer crashed or lost the
+/// connection) before it is dead-lettered.
+pub const DELIVERY_LIMIT: u32 = 10;
+/// How often the queues' depths are read for their gauges.
+pub const DEPTH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The current broker connection's status, shared with the readiness check.
-#[derive(Clone, Default)]
-pub struct BrokerStatus(Arc<Mutex<Option<ConnectionStatus>>>);
+/// `shipping.order-confirmed` with its retry and dead-letter queues.
+pub fn work_queue() -> WorkQueue {
+    WorkQueue {
+        name: QUEUE.to_owned(),
+        dead_letter: SHIPPING_DEAD_LETTER_QUEUE.to_owned(),
+        retry: Some(SHIPPING_RETRY_QUEUE.to_owned()),
+        delivery_limit: DELIVERY_LIMIT,
+    }
+}
 
-impl std::fmt::Debug for BrokerStatus {
+/// What shipping declares on every connection.
+pub fn topology() -> Topology {
+    Topology::new()
+        .topic_exchange(EXCHANGE)
+        .work_queue(&work_queue())
+        .bind(QUEUE, EXCHANGE, ROUTING_KEY)
+}
+
+/// How the consumer consumes: `prefetch` events at once, retries after `retry_delay`, at most
+/// `max_retries` times.
+pub fn consumer_spec(prefetch: u16, retry_delay: Duration, max_retries: u32) -> ConsumerSpec {
+    ConsumerSpec::new(QUEUE, prefetch).with_retry(RetrySpec {
+        queue: SHIPPING_RETRY_QUEUE.to_owned(),
+        delay: retry_delay,
+        max_retries,
+    })
+}
+
+/// The gauges of shipping's queues: ready events, those waiting for another try, and the
+/// dead-lettered ones.
+pub fn depth_gauges() -> Vec<DepthGauge> {
+    vec![
+        DepthGauge {
+            queue: QUEUE.to_owned(),
+            messages: "shipping_queue_depth",
+            consumers: Some("shipping_queue_consumers"),
+        },
+        DepthGauge {
+            queue: SHIPPING_RETRY_QUEUE.to_owned(),
+            messages: "shipping_retry_queue_depth",
+            consumers: None,
+        },
+        DepthGauge {
+            queue: SHIPPING_DEAD_LETTER_QUEUE.to_owned(),
+            messages: "shipping_dead_letter_queue_depth",
+            consumers: None,
+        },
+    ]
+}
+
+/// Handles one `order.confirmed` delivery.
+pub struct EventHandler {
+    repo: Arc<dyn ShipmentRepository>,
+}
+
+impl std::fmt::Debug for EventHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("BrokerStatus")
-            .field(&self.connected())
-            .finish()
+        f.debug_struct("EventHandler").finish_non_exhaustive()
     }
 }
 
-impl BrokerStatus {
-    fn set(&self, status: Option<ConnectionStatus>) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
-    }
-
-    /// `Ok` when the current connection is open; else what it is doing.
-    pub fn connected(&self) -> Result<(), String> {
-        match &*self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            Some(status) if status.connected() => Ok(()),
-            Some(status) => Err(format!("broker connection is {:?}", status.state())),
-            None => Err("not connected to the broker".to_owned()),
-        }
+impl EventHandler {
+    pub fn new(repo: Arc<dyn ShipmentRepository>) -> Self {
+        Self { repo }
     }
 }
-
-/// Readiness: the broker connection is open.
-#[derive(Debug, Clone)]
-pub struct BrokerCheck(pub BrokerStatus);
 
 #[async_trait::async_trait]
-impl ReadinessCheck for BrokerCheck {
-    fn name(&self) -> &str {
-        "rabbitmq"
-    }
-    async fn check(&self) -> Result<(), String> {
-        self.0.connected()
-    }
-}
-
-/// The URL without its password, for logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+impl Handler for EventHandler {
+    async fn handle(&self, message: &Incoming) -> Settlement {
+        // Continue orders' trace; an event without one starts a trace of its own.
+        let trace = message.traceparent().unwrap_or_else(TraceParent::new_root);
+        let outcome = tracecontext::scope(
+            trace,
+            handle_order_confirmed(self.repo.as_ref(), &message.body),
+        )
+        .await;
+        match outcome.disposition() {
+            Disposition::Ack => Settlement::Ack,
+            Disposition::DeadLetter => Settlement::DeadLetter("malformed"),
+            Disposition::RetryLater => Settlement::RetryLater,
         }
-        _ => url.to_owned(),
     }
 }
 
-async fn connect_once(url: &str) -> Result<Connection, lapin::Error> {
-    let properties = ConnectionProperties::default().with_connection_name("shipping".into());
-    Connection::connect(url, properties).await
-}
-
-/// Connects, retrying for up to `wait` (the broker may still be starting; see
-/// [`service_kit::startup`]).
-pub async fn connect_with_retry(url: &str, wait: Duration) -> Result<Connection, lapin::Error> {
-    let what = format!("the broker at {}", redact(url));
-    let conn = service_kit::startup::retry(&what, wait, || connect_once(url)).await?;
-    tracing::info!(url = %redact(url), "connected to the broker");
-    Ok(conn)
-}
-
-/// Declares the exchange, the queue and the binding, and sets the prefetch.
-async fn open_channel(conn: &Connection, prefetch: u16) -> Result<Channel, lapin::Error> {
-    let channel = conn.create_channel().await?;
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            EXCHANGE,
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .queue_declare(QUEUE, durable, FieldTable::default())
-        .await?;
-    channel
-        .queue_bind(
-            QUEUE,
-            EXCHANGE,
-            ROUTING_KEY,
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
-    Ok(channel)
-}
-
-/// How a consuming session ended.
-enum SessionEnd {
-    /// The shutdown token was cancelled; everything in flight is settled.
-    Shutdown,
-    /// The connection or channel failed; `consumed` says whether consuming had started.
-    Lost { reason: String, consumed: bool },
-}
-
-/// What the consumer needs besides the connection.
-#[derive(Clone)]
-pub struct ConsumerSettings {
-    /// `AMQP_URL`, for reconnects.
-    pub amqp_url: String,
-    /// `SHIPPING_PREFETCH`.
-    pub prefetch: u16,
-    /// The delay before a failed delivery is requeued.
-    pub retry_delay: Duration,
-}
-
-/// Consumes `order.confirmed` until `shutdown`, reconnecting with exponential backoff
-/// (0.5 s doubling to 10 s) whenever the broker connection drops. Closes the channel and
-/// the connection before returning.
+/// Consumes `order.confirmed` until `shutdown`, surviving broker restarts; a crash of the
+/// consume task starts it again.
 pub async fn run(
-    conn: Connection,
-    settings: ConsumerSettings,
+    amqp: Amqp,
+    spec: ConsumerSpec,
     repo: Arc<dyn ShipmentRepository>,
-    status: BrokerStatus,
     shutdown: Shutdown,
 ) {
-    let mut next = Some(conn);
-    let mut backoff = Duration::from_millis(500);
+    let handler: Arc<dyn Handler> = Arc::new(EventHandler::new(repo));
     loop {
-        let conn = match next.take() {
-            Some(conn) => conn,
-            None => match connect_once(&settings.amqp_url).await {
-                Ok(conn) => {
-                    tracing::info!(url = %redact(&settings.amqp_url), "reconnected to the broker");
-                    conn
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error, retry_in_ms = backoff.as_millis(), "broker reconnect failed");
-                    if sleep_or_shutdown(backoff, &shutdown).await {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            },
-        };
-        status.set(Some(conn.status().clone()));
-        match session(&conn, &settings, &repo, &shutdown).await {
-            SessionEnd::Shutdown => {
-                if let Err(error) = conn.close(200, "shipping shutting down").await {
-                    tracing::warn!(error = %error, "closing the broker connection failed");
-                }
-                status.set(None);
-                tracing::info!("consumer stopped");
-                return;
-            }
-            SessionEnd::Lost { reason, consumed } => {
-                status.set(None);
-                // Best effort: the connection is usually already gone.
-                let _ = conn.close(320, "reconnecting").await;
-                if consumed {
-                    backoff = Duration::from_millis(500);
-                }
-                tracing::warn!(reason = %reason, retry_in_ms = backoff.as_millis(), "lost the broker; reconnecting");
-                if sleep_or_shutdown(backoff, &shutdown).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
+        let task = tokio::spawn(consume(
+            amqp.clone(),
+            spec.clone(),
+            handler.clone(),
+            shutdown.clone(),
+        ));
+        match task.await {
+            Ok(()) => break,
+            Err(e) => tracing::error!(error = %e, "the consumer crashed; starting it again"),
         }
-    }
-}
-
-/// Sleeps; `true` when shutdown came first.
-async fn sleep_or_shutdown(delay: Duration, shutdown: &Shutdown) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => true,
-        () = tokio::time::sleep(delay) => false,
-    }
-}
-
-async fn session(
-    conn: &Connection,
-    settings: &ConsumerSettings,
-    repo: &Arc<dyn ShipmentRepository>,
-    shutdown: &Shutdown,
-) -> SessionEnd {
-    let lost = Shutdown::new();
-    {
-        let lost = lost.clone();
-        conn.on_error(move |error| {
-            tracing::warn!(error = %error, "broker connection error");
-            lost.cancel();
-        });
-    }
-    let channel = match open_channel(conn, settings.prefetch).await {
-        Ok(channel) => channel,
-        Err(error) => {
-            return SessionEnd::Lost {
-                reason: format!("declaring the topology failed: {error}"),
-                consumed: false,
-            };
-        }
-    };
-    let tag = format!("shipping-{}", Uuid::new_v4());
-    let consume = BasicConsumeOptions {
-        no_ack: false,
-        ..BasicConsumeOptions::default()
-    };
-    let mut consumer = match channel
-        .basic_consume(QUEUE, &tag, consume, FieldTable::default())
-        .await
-    {
-        Ok(consumer) => consumer,
-        Err(error) => {
-            return SessionEnd::Lost {
-                reason: format!("basic_consume failed: {error}"),
-                consumed: false,
-            };
-        }
-    };
-    tracing::info!(queue = QUEUE, exchange = EXCHANGE, routing_key = ROUTING_KEY, prefetch = settings.prefetch, consumer_tag = %tag, "consuming");
-
-    let mut in_flight = JoinSet::new();
-    let lost_reason = loop {
         tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break None,
-            () = lost.cancelled() => break Some("the connection failed".to_owned()),
-            Some(joined) = in_flight.join_next() => log_join(joined),
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
-                    in_flight.spawn(settle(delivery, Arc::clone(repo), shutdown.clone(), settings.retry_delay));
-                }
-                Some(Err(error)) => break Some(format!("consumer error: {error}")),
-                None => break Some("the broker cancelled the consumer".to_owned()),
-            },
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-    };
-
-    match lost_reason {
-        None => {
-            tracing::info!(
-                in_flight = in_flight.len(),
-                "shutting down the consumer: cancelling, then finishing in-flight deliveries"
-            );
-            if let Err(error) = channel
-                .basic_cancel(&tag, BasicCancelOptions::default())
-                .await
-            {
-                tracing::warn!(error = %error, "basic_cancel failed");
-            }
-            drain(&mut in_flight).await;
-            // Deliveries prefetched but never started are unacked; closing the channel
-            // hands them back to the queue.
-            if let Err(error) = channel.close(200, "shipping shutting down").await {
-                tracing::warn!(error = %error, "closing the channel failed");
-            }
-            SessionEnd::Shutdown
-        }
-        Some(reason) => {
-            // Their acks will most likely fail; the broker redelivers, and the insert is idempotent.
-            drain(&mut in_flight).await;
-            SessionEnd::Lost {
-                reason,
-                consumed: true,
-            }
-        }
-    }
-}
-
-async fn drain(in_flight: &mut JoinSet<()>) {
-    let finish = async {
-        while let Some(joined) = in_flight.join_next().await {
-            log_join(joined);
-        }
-    };
-    if tokio::time::timeout(DRAIN_TIMEOUT, finish).await.is_err() {
-        tracing::warn!(
-            unfinished = in_flight.len(),
-            "in-flight deliveries did not finish in time; leaving them unacked"
-        );
-        in_flight.abort_all();
-    }
-}
-
-fn log_join(joined: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = joined
-        && error.is_panic()
-    {
-        tracing::error!(error = %error, "a delivery task panicked; its delivery stays unacked");
-    }
-}
-
-/// Handles one delivery and settles it: ack / reject / nack-with-requeue.
-async fn settle(
-    delivery: Delivery,
-    repo: Arc<dyn ShipmentRepository>,
-    shutdown: Shutdown,
-    retry_delay: Duration,
-) {
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let tag = delivery.delivery_tag;
-    let outcome = handle_order_confirmed(repo.as_ref(), &delivery.data).await;
-    let settled = match outcome.disposition() {
-        Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
-        Disposition::Reject => {
-            let reason = match &outcome {
-                Outcome::Rejected(reason) => reason.to_string(),
-                other => other.label().to_owned(),
-            };
-            tracing::warn!(%message_id, delivery_tag = tag, redelivered = delivery.redelivered, reason = %reason, "rejecting delivery without requeue");
-            delivery.reject(BasicRejectOptions { requeue: false }).await
-        }
-        Disposition::Requeue => {
-            // Shutdown cuts the wait short: the delivery is handed back straight away.
-            let _ = sleep_or_shutdown(retry_delay, &shutdown).await;
-            tracing::info!(%message_id, delivery_tag = tag, "requeueing delivery");
-            delivery
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await
-        }
-    };
-    if let Err(error) = settled {
-        tracing::warn!(%message_id, delivery_tag = tag, error = %error, "could not settle the delivery; the broker will redeliver it");
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use lapin::types::AMQPValue;
+    use service_kit::amqp::consume::TRACEPARENT_HEADER;
+    use uuid::Uuid;
+
     use super::*;
+    use crate::model::{InMemoryShipmentRepository, tests::event_json};
+
+    fn handler() -> (Arc<InMemoryShipmentRepository>, EventHandler) {
+        let repo = Arc::new(InMemoryShipmentRepository::new());
+        (repo.clone(), EventHandler::new(repo))
+    }
+
+    #[tokio::test]
+    async fn a_good_event_is_acked_and_a_redelivery_too() {
+        let (repo, handler) = handler();
+        let message = Incoming::new(event_json(Uuid::new_v4()).into_bytes()).with_header(
+            TRACEPARENT_HEADER,
+            AMQPValue::LongString(TraceParent::new_root().to_string().into()),
+        );
+        assert_eq!(handler.handle(&message).await, Settlement::Ack);
+        assert_eq!(handler.handle(&message).await, Settlement::Ack);
+        assert_eq!(repo.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn poison_is_dead_lettered_at_once() {
+        let (repo, handler) = handler();
+        let mut nul: serde_json::Value = serde_json::from_str(&event_json(Uuid::new_v4())).unwrap();
+        nul["customer_id"] = "cust\u{0}1".into();
+        for body in [
+            b"not json".to_vec(),
+            b"\0".to_vec(),
+            br#"{"order_id": 7}"#.to_vec(),
+            nul.to_string().into_bytes(),
+        ] {
+            assert_eq!(
+                handler.handle(&Incoming::new(body.clone())).await,
+                Settlement::DeadLetter("malformed"),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        assert!(repo.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_database_outage_is_retried_later() {
+        let (repo, handler) = handler();
+        repo.set_unavailable(Some("connection refused"));
+        let message = Incoming::new(event_json(Uuid::new_v4()).into_bytes());
+        assert_eq!(handler.handle(&message).await, Settlement::RetryLater);
+        let spec = consumer_spec(8, Duration::from_secs(5), 3);
+        assert_eq!(
+            spec.resolve(Settlement::RetryLater, &message),
+            Settlement::RetryLater
+        );
+    }
 
     #[test]
-    fn redacts_the_password() {
+    fn the_queue_is_bound_with_its_retry_and_dead_letter_queues() {
+        let names: Vec<String> = topology().queues().iter().map(|q| q.name.clone()).collect();
         assert_eq!(
-            redact("amqp://guest:secret@host:5672/%2f"),
-            "amqp://guest:***@host:5672/%2f"
+            names,
+            [SHIPPING_DEAD_LETTER_QUEUE, SHIPPING_RETRY_QUEUE, QUEUE]
         );
-        assert_eq!(redact("amqp://host:5672"), "amqp://host:5672");
-    }
-
-    #[tokio::test]
-    async fn broker_check_fails_without_a_connection() {
-        let check = BrokerCheck(BrokerStatus::default());
-        assert_eq!(check.name(), "rabbitmq");
-        assert!(check.check().await.unwrap_err().contains("not connected"));
-        check.0.set(Some(ConnectionStatus::default()));
-        // A fresh status is in its initial state, not connected.
-        assert!(check.check().await.is_err());
-    }
-
-    #[tokio::test]
-    async fn connecting_to_nothing_gives_up_after_the_wait() {
-        let started = std::time::Instant::now();
-        let result = connect_with_retry(
-            "amqp://guest:guest@127.0.0.1:1/%2f",
-            Duration::from_millis(600),
-        )
-        .await;
-        assert!(result.is_err());
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let gauged: Vec<String> = depth_gauges().into_iter().map(|g| g.queue).collect();
+        assert_eq!(gauged.len(), names.len());
+        assert!(names.iter().all(|n| gauged.contains(n)));
     }
 }

@@ -1,6 +1,8 @@
-//! Processing an `order.confirmed` event, independent of the broker: parse it, create the
-//! order's shipment, and say what should happen to the delivery. The lapin consumer
-//! ([`crate::consumer`]) only maps the [`Outcome`] to ack / reject / nack.
+//! Processing an `order.confirmed` event, independent of the broker: parse it (the event
+//! type and its checks are `sample_events`', shared with orders), create the order's
+//! shipment, and say what should happen to the delivery. The consumer ([`crate::consumer`])
+//! only maps the [`Outcome`] to ack / retry later / dead-letter. Log lines carry the trace id
+//! of the event (`service_kit::tracecontext::current`), which continues orders' trace.
 
 use chrono::Utc;
 
@@ -13,7 +15,8 @@ pub enum Outcome {
     Created(Shipment),
     /// The order already had a shipment (a redelivery or a republished event); nothing written.
     Duplicate,
-    /// The event can never be processed (malformed JSON, a missing or bad field).
+    /// The event can never be processed (malformed JSON, a missing or bad field, a control
+    /// character such as a NUL byte in a text field).
     Rejected(RejectReason),
     /// A transient failure (the database); the event should be delivered again later.
     RetryLater(String),
@@ -22,12 +25,12 @@ pub enum Outcome {
 /// What to do with the delivery that carried the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    /// `basic_ack`: done (the shipment is committed, or already existed).
+    /// Done (the shipment is committed, or already existed): ack.
     Ack,
-    /// `basic_reject` without requeue: the message is poison.
-    Reject,
-    /// `basic_nack` with requeue (after a short delay): try again.
-    Requeue,
+    /// The message is poison: to the dead-letter queue.
+    DeadLetter,
+    /// Try again later (through the retry queue).
+    RetryLater,
 }
 
 impl Outcome {
@@ -35,8 +38,8 @@ impl Outcome {
     pub fn disposition(&self) -> Disposition {
         match self {
             Self::Created(_) | Self::Duplicate => Disposition::Ack,
-            Self::Rejected(_) => Disposition::Reject,
-            Self::RetryLater(_) => Disposition::Requeue,
+            Self::Rejected(_) => Disposition::DeadLetter,
+            Self::RetryLater(_) => Disposition::RetryLater,
         }
     }
 
@@ -55,21 +58,28 @@ impl Outcome {
 /// Logs and counts the outcome (`shipping_events_consumed_total{outcome}`,
 /// `shipments_created_total`, `shipping_events_rejected_total`).
 pub async fn handle_order_confirmed(repo: &dyn ShipmentRepository, payload: &[u8]) -> Outcome {
+    let trace_id = service_kit::tracecontext::current()
+        .map(|trace| trace.trace_id_hex())
+        .unwrap_or_default();
     let outcome = match OrderConfirmed::parse(payload) {
         Err(reason) => {
-            tracing::warn!(reason = %reason, "rejecting malformed order.confirmed event");
+            tracing::warn!(reason = %reason, %trace_id, "rejecting malformed order.confirmed event");
             metrics::counter!("shipping_events_rejected_total").increment(1);
             Outcome::Rejected(reason)
         }
         Ok(event) => {
             let shipment = Shipment::for_order(&event, Utc::now());
-            match repo.insert_for_event(&event.event_id, &shipment).await {
+            match repo
+                .insert_for_event(&event.event_id.to_string(), &shipment)
+                .await
+            {
                 Ok(Inserted::Created(shipment)) => {
                     tracing::info!(
                         event_id = %event.event_id,
                         order_id = %shipment.order_id,
                         shipment_id = %shipment.id,
                         carrier = %shipment.carrier,
+                        %trace_id,
                         "shipment created"
                     );
                     metrics::counter!("shipments_created_total").increment(1);
@@ -79,6 +89,7 @@ pub async fn handle_order_confirmed(repo: &dyn ShipmentRepository, payload: &[u8
                     tracing::info!(
                         event_id = %event.event_id,
                         order_id = %event.order_id,
+                        %trace_id,
                         "order already has a shipment; duplicate event acknowledged"
                     );
                     Outcome::Duplicate
@@ -88,6 +99,7 @@ pub async fn handle_order_confirmed(repo: &dyn ShipmentRepository, payload: &[u8
                         event_id = %event.event_id,
                         order_id = %event.order_id,
                         error = %error,
+                        %trace_id,
                         "could not store the shipment; the event will be retried"
                     );
                     Outcome::RetryLater(error.to_string())
@@ -154,7 +166,7 @@ mod tests {
         ] {
             let outcome = handle_order_confirmed(&repo, body).await;
             assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
-            assert_eq!(outcome.disposition(), Disposition::Reject);
+            assert_eq!(outcome.disposition(), Disposition::DeadLetter);
             assert_eq!(outcome.label(), "rejected");
         }
         assert!(repo.all().is_empty());
@@ -167,7 +179,7 @@ mod tests {
         repo.set_unavailable(Some("connection refused"));
         let body = event_json(Uuid::new_v4());
         let outcome = handle_order_confirmed(&repo, body.as_bytes()).await;
-        assert_eq!(outcome.disposition(), Disposition::Requeue);
+        assert_eq!(outcome.disposition(), Disposition::RetryLater);
         assert!(
             matches!(&outcome, Outcome::RetryLater(why) if why.contains("connection refused")),
             "{outcome:?}"

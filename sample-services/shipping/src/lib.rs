@@ -4,12 +4,15 @@
 //! `shipping.order-confirmed`) and creates one `PENDING` shipment per order, with a carrier
 //! chosen deterministically from the order id. Redelivered events never create a second
 //! shipment (`order_id` is unique); a delivery is acked only after its insert commits;
-//! malformed events are rejected without requeue. It serves `GET /shipments[?order_id=]` and
-//! `GET /shipments/{id}` for the gateway, to the customer in `X-Customer-Id` only (another
-//! customer's shipment is a 404).
+//! malformed events go to the dead-letter queue `shipping.order-confirmed.dead` at once, and
+//! events that failed on the database wait in `shipping.order-confirmed.retry` before another
+//! try. It never exits on broker loss: the connection comes back by itself. It serves
+//! `GET /shipments[?order_id=]` and `GET /shipments/{id}` for the gateway, to the customer
+//! in `X-Customer-Id` only (another customer's shipment is a 404).
 //!
 //! Layers: [`model`] (domain and repository), [`events`] (event handling, broker-agnostic),
-//! [`consumer`] (the lapin adapter: topology, acks, reconnects, graceful shutdown),
+//! [`consumer`] (the RabbitMQ side: topology and the delivery handler, on
+//! `service_kit::amqp`),
 //! [`handlers`] (HTTP controllers), [`view`] (response bodies), [`config`].
 
 pub mod config;
@@ -102,7 +105,7 @@ mod tests {
         let repo = Arc::new(InMemoryShipmentRepository::new());
         let event = OrderConfirmed::parse(event_json(Uuid::new_v4()).as_bytes()).unwrap();
         let shipment = Shipment::for_order(&event, Utc::now());
-        repo.insert_for_event(&event.event_id, &shipment)
+        repo.insert_for_event(&event.event_id.to_string(), &shipment)
             .await
             .unwrap();
         (repo, shipment)
@@ -223,8 +226,15 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_reports_the_broker() {
-        let broker = consumer::BrokerStatus::default();
-        let health = Health::new().with(consumer::BrokerCheck(broker));
+        // A broker that is not there: the connection keeps being tried, readiness says no.
+        let shutdown = service_kit::server::Shutdown::new();
+        let amqp = service_kit::amqp::Amqp::start(
+            service_kit::amqp::AmqpSettings::new("amqp://guest:guest@127.0.0.1:1/%2f", "test"),
+            consumer::topology(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        let health = Health::new().with(service_kit::amqp::AmqpCheck(amqp.clone()));
         let app = app(AppState::new(
             Arc::new(InMemoryShipmentRepository::new()),
             health,
@@ -234,6 +244,8 @@ mod tests {
         let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(report["checks"][0]["name"], "rabbitmq");
         assert_eq!(report["checks"][0]["ok"], false);
+        shutdown.cancel();
+        amqp.close().await;
     }
 
     #[tokio::test]

@@ -4,13 +4,14 @@ use std::{process::ExitCode, sync::Arc};
 
 use service_kit::{
     Env, Health,
+    amqp::{Amqp, AmqpCheck, AmqpDepth, AmqpSettings, watch_depths},
     health::PostgresCheck,
     server::{self, Shutdown},
 };
 use shipping::{
     AppState, app,
     config::Config,
-    consumer::{self, BrokerCheck, BrokerStatus, ConsumerSettings},
+    consumer,
     model::{MIGRATOR, PgShipmentRepository, ShipmentRepository},
 };
 
@@ -40,38 +41,44 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let conn = match consumer::connect_with_retry(
-        &config.amqp_url,
-        service_kit::startup::DEFAULT_WAIT,
-    )
-    .await
-    {
-        Ok(conn) => conn,
+
+    let shutdown = Shutdown::new();
+    server::cancel_on_signal(shutdown.clone());
+    // Connected (and reconnected) in the background; readiness says when it is not.
+    let amqp = match Amqp::start(
+        AmqpSettings {
+            connect_timeout: config.amqp_connect_timeout,
+            ..AmqpSettings::new(&config.amqp_url, "shipping")
+        },
+        consumer::topology(),
+        shutdown.clone(),
+    ) {
+        Ok(amqp) => amqp,
         Err(error) => {
-            tracing::error!(url = %consumer::redact(&config.amqp_url), error = %error, "cannot connect to the broker");
-            return ExitCode::FAILURE;
+            tracing::error!(error = %error, "cannot use the broker settings");
+            return ExitCode::from(2);
         }
     };
 
     let repo: Arc<dyn ShipmentRepository> = Arc::new(PgShipmentRepository::new(pool.clone()));
-    let broker = BrokerStatus::default();
-    let shutdown = Shutdown::new();
     let worker = tokio::spawn(consumer::run(
-        conn,
-        ConsumerSettings {
-            amqp_url: config.amqp_url.clone(),
-            prefetch: config.prefetch,
-            retry_delay: consumer::RETRY_DELAY,
-        },
+        amqp.clone(),
+        consumer::consumer_spec(config.prefetch, config.retry_delay, config.max_retries),
         Arc::clone(&repo),
-        broker.clone(),
+        shutdown.clone(),
+    ));
+    // The metrics recorder before the first probe: a gauge set before it is installed is lost.
+    let _ = service_kit::http_metrics::handle();
+    let depths = tokio::spawn(watch_depths(
+        AmqpDepth::new(amqp.clone()),
+        consumer::depth_gauges(),
+        consumer::DEPTH_INTERVAL,
         shutdown.clone(),
     ));
 
     let health = Health::new()
         .with(PostgresCheck(pool.clone()))
-        .with(BrokerCheck(broker));
-    server::cancel_on_signal(shutdown.clone());
+        .with(AmqpCheck(amqp.clone()));
     let served = server::serve(
         app(AppState::new(repo, health)),
         config.port,
@@ -82,13 +89,15 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(port = config.port, error = %error, "the HTTP server failed");
-            shutdown.cancel();
             ExitCode::FAILURE
         }
     };
+    shutdown.cancel();
     if let Err(error) = worker.await {
         tracing::error!(error = %error, "the consumer task failed");
     }
+    let _ = depths.await;
+    amqp.close().await;
     pool.close().await;
     tracing::info!("shipping stopped");
     code

@@ -1,10 +1,9 @@
 //! Domain: shipments, the `order.confirmed` event they come from, the carrier rule, and the
 //! repository (a trait with a PostgreSQL implementation and an in-memory one for tests).
 
-use std::{collections::HashMap, fmt, sync::Mutex};
+use std::{collections::HashMap, sync::Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -77,65 +76,10 @@ impl Shipment {
     }
 }
 
-/// One line of a confirmed order.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EventItem {
-    pub sku: String,
-    pub quantity: u32,
-}
-
-/// The `order.confirmed` event published by orders on `orders.events`:
-/// `{"event_id","order_id","customer_id","items":[{"sku","quantity"}],"total_cents","confirmed_at"}`.
-/// Every field is required; unknown extra fields are ignored (forward compatible).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct OrderConfirmed {
-    pub event_id: String,
-    pub order_id: Uuid,
-    pub customer_id: String,
-    pub items: Vec<EventItem>,
-    pub total_cents: i64,
-    pub confirmed_at: DateTime<Utc>,
-}
-
-/// Why an event cannot be processed, ever (it is rejected, not retried).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectReason {
-    /// The offending field, when one is to blame (`order_id`, `items[0].quantity`).
-    pub field: Option<String>,
-    /// What is wrong.
-    pub detail: String,
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.field {
-            Some(field) => write!(f, "field `{field}`: {}", self.detail),
-            None => f.write_str(&self.detail),
-        }
-    }
-}
-
-impl OrderConfirmed {
-    /// Parses and validates an event body.
-    pub fn parse(payload: &[u8]) -> Result<Self, RejectReason> {
-        let event: Self =
-            service_kit::extract::parse_json(payload).map_err(|problem| RejectReason {
-                field: problem.field,
-                detail: problem.detail.unwrap_or(problem.title),
-            })?;
-        let blank = |field: &str| RejectReason {
-            field: Some(field.to_owned()),
-            detail: "must not be empty".to_owned(),
-        };
-        if event.event_id.trim().is_empty() {
-            return Err(blank("event_id"));
-        }
-        if event.customer_id.trim().is_empty() {
-            return Err(blank("customer_id"));
-        }
-        Ok(event)
-    }
-}
+/// The `order.confirmed` event and its line items (`sample_events`, the one definition
+/// orders publishes), and why an event can never be processed (it is dead-lettered, not
+/// retried): [`OrderConfirmed::parse`] checks the body and names the offending field.
+pub use sample_events::{Item as EventItem, Malformed as RejectReason, OrderConfirmed};
 
 /// What inserting a shipment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -515,7 +459,7 @@ pub(crate) mod tests {
         let event = OrderConfirmed::parse(event_json(Uuid::new_v4()).as_bytes()).unwrap();
         let first = Shipment::for_order(&event, Utc::now());
         assert_eq!(
-            repo.insert_for_event(&event.event_id, &first)
+            repo.insert_for_event(&event.event_id.to_string(), &first)
                 .await
                 .unwrap(),
             Inserted::Created(first.clone())

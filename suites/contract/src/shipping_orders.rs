@@ -14,7 +14,7 @@ use harness_pact::{
     Action, HandlerError, Handlers, Message, MessageRequest, StateChange, StateValues,
 };
 use orders::{
-    events::{EVENTS_EXCHANGE, ORDER_CONFIRMED, OrderConfirmed},
+    events::{EVENTS_EXCHANGE, ORDER_CONFIRMED, order_confirmed},
     model::{Confirmation, Inserted, NewOrder, Order, OrderRepository, PgOrderRepository, now},
 };
 use serde_json::Value;
@@ -106,7 +106,7 @@ impl Orders {
             .get(id)
             .await?
             .with_context(|| format!("order {id} is not in orders' database"))?;
-        let event = OrderConfirmed::of(&order)
+        let event = order_confirmed(&order)
             .with_context(|| format!("order {id} is {} without its confirmation", order.status))?;
         Ok(Message::json(&event)
             .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -16,6 +16,7 @@ struct Stored {
     order: Order,
     request: serde_json::Value,
     enqueued_at: Option<DateTime<Utc>>,
+    intake_dead_at: Option<DateTime<Utc>>,
 }
 
 /// Orders in a map guarded by one lock (which plays the unique constraint's part).
@@ -56,6 +57,7 @@ impl InMemoryOrderRepository {
                 order,
                 request,
                 enqueued_at: None,
+                intake_dead_at: None,
             },
         );
     }
@@ -95,6 +97,7 @@ impl OrderRepository for InMemoryOrderRepository {
                 order: order.clone(),
                 request: request.clone(),
                 enqueued_at: None,
+                intake_dead_at: None,
             },
         );
         Ok(Inserted::New(order.clone()))
@@ -160,6 +163,7 @@ impl OrderRepository for InMemoryOrderRepository {
         let mut due: Vec<&Stored> = inner
             .orders
             .values()
+            .filter(|s| s.intake_dead_at.is_none())
             .filter(|s| match s.order.status {
                 OrderStatus::Pending => s.enqueued_at.unwrap_or(s.order.created_at) < cutoff,
                 OrderStatus::Confirmed => {
@@ -187,7 +191,15 @@ impl OrderRepository for InMemoryOrderRepository {
         for id in ids {
             if let Some(s) = inner.orders.get_mut(id) {
                 s.enqueued_at = Some(at);
+                s.intake_dead_at = None;
             }
+        }
+        Ok(())
+    }
+
+    async fn mark_intake_dead(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
+        if let Some(s) = self.lock().orders.get_mut(&id) {
+            s.intake_dead_at = Some(at);
         }
         Ok(())
     }

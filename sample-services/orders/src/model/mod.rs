@@ -7,7 +7,7 @@ mod postgres;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 pub use memory::InMemoryOrderRepository;
@@ -27,12 +27,8 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// One line of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Item {
-    pub sku: String,
-    pub quantity: u32,
-}
+/// One line of an order (the same type `order.confirmed` carries).
+pub use sample_events::Item;
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,11 +377,17 @@ pub trait OrderRepository: Send + Sync {
     async fn mark_event_published(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;
 
     /// Orders that may have lost their intake message: `PENDING`, or `CONFIRMED` without a
-    /// published event, last (re-)enqueued before `cutoff`. Oldest first.
+    /// published event, whose message was last seen before `cutoff` (or, never seen, that
+    /// were created before it) and was not dead-lettered. Oldest first.
     async fn unsettled(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, RepoError>;
 
-    /// Records that the orders were put on the intake queue again.
+    /// Records that the orders' intake messages were seen alive at `at` (put on the intake
+    /// or retry queue, or taken by the worker); clears a dead-letter mark.
     async fn mark_enqueued(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Records that the order's intake message was dead-lettered: the sweeper leaves the
+    /// order alone until the message is taken again. An unknown order is no error.
+    async fn mark_intake_dead(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;
 }
 
 #[cfg(test)]

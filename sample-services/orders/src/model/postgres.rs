@@ -258,9 +258,10 @@ impl OrderRepository for PgOrderRepository {
     async fn unsettled(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, RepoError> {
         let ids = sqlx::query_scalar::<_, Uuid>(
             "SELECT id FROM orders \
-             WHERE (status = 'PENDING' AND COALESCE(enqueued_at, created_at) < $1) \
+             WHERE intake_dead_at IS NULL \
+               AND ((status = 'PENDING' AND COALESCE(enqueued_at, created_at) < $1) \
                 OR (status = 'CONFIRMED' AND event_published_at IS NULL \
-                    AND GREATEST(enqueued_at, confirmed_at) < $1) \
+                    AND GREATEST(enqueued_at, confirmed_at) < $1)) \
              ORDER BY created_at LIMIT $2",
         )
         .bind(cutoff)
@@ -271,8 +272,17 @@ impl OrderRepository for PgOrderRepository {
     }
 
     async fn mark_enqueued(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), RepoError> {
-        sqlx::query("UPDATE orders SET enqueued_at = $2 WHERE id = ANY($1)")
+        sqlx::query("UPDATE orders SET enqueued_at = $2, intake_dead_at = NULL WHERE id = ANY($1)")
             .bind(ids)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_intake_dead(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
+        sqlx::query("UPDATE orders SET intake_dead_at = $2 WHERE id = $1")
+            .bind(id)
             .bind(at)
             .execute(&self.pool)
             .await?;

@@ -3,6 +3,7 @@
 //! each test is one stack (see `integration_suite`).
 
 mod inventory;
+mod messaging;
 mod orders;
 mod payments;
 mod shipping;
