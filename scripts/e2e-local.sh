@@ -45,7 +45,13 @@ declare -A port=([gateway]=$base [orders]=$((base+1)) [payments]=$((base+2)) [in
 run_id="e2e$(date +%s)"
 logs=.e2e/logs; mkdir -p "$logs"
 pg="postgres://postgres:postgres@127.0.0.1:5432"
-amqp="amqp://guest:guest@127.0.0.1:5672/%2f"
+# A RabbitMQ virtual host per run: queues declared by an earlier run (or by an older version
+# of the services, with other arguments) never meet this one's.
+vhost="e2e-$run_id"
+rabbitmqctl_() { if [ "$(id -u)" -eq 0 ]; then rabbitmqctl "$@"; else sudo rabbitmqctl "$@"; fi; }
+rabbitmqctl_ -q add_vhost "$vhost" >/dev/null
+rabbitmqctl_ -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
+amqp="amqp://guest:guest@127.0.0.1:5672/$vhost"
 # The gateway refuses a JWT_SECRET shorter than 32 bytes: this one is 57, random per run.
 secret="e2e-secret-$run_id-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
@@ -56,6 +62,7 @@ cleanup() {
   for db in inventory payments shipping orders; do
     PGPASSWORD=postgres psql -qh 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS ${db}_$run_id WITH (FORCE)" >/dev/null 2>&1 || true
   done
+  rabbitmqctl_ -q delete_vhost "$vhost" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

@@ -137,7 +137,10 @@ mod tests {
         let busy = thread_cpu() - cpu_before;
         let stats = sampler.stop();
         let wall = started.elapsed().as_secs_f64();
-        assert!(busy >= Duration::from_millis(600), "the busy thread ran {busy:?}");
+        assert!(
+            busy >= Duration::from_millis(600),
+            "the busy thread ran {busy:?}"
+        );
         // The process's CPU over the window is at least the busy thread's share of it.
         let share = busy.as_secs_f64() / wall * 100.0;
         assert!(
