@@ -6,13 +6,16 @@
 //! the token's subject) and no other: another customer's order is a 404. A worker in the same
 //! process takes each order, reserves its stock in inventory, authorises its payment in
 //! payments (retried with backoff behind a circuit breaker), marks it `CONFIRMED` or
-//! `REJECTED`, and hands confirmed orders to shipping by publishing `order.confirmed`.
+//! `REJECTED`, and hands confirmed orders to shipping by publishing `order.confirmed`. An
+//! order that fails transiently waits in `orders.intake.retry`, a message that can never be
+//! processed ends in `orders.intake.dead`, and the broker connection comes back by itself
+//! (`service_kit::amqp`): orders never exits on broker loss.
 //!
 //! Modules by capability: [`creation`] (intake and idempotency), [`payment`] (client,
 //! retries, circuit breaker), [`inventory`], [`fulfilment`] (the decision for one order),
 //! [`events`] and [`broker`] (the shipping hand-off and the intake queue), [`worker`]
-//! (consumer and sweeper), [`intake_depth`] (the queue's depth as a gauge); plus [`model`],
-//! [`view`], [`handlers`] and [`config`].
+//! (consumer and sweeper), [`intake_depth`] (the intake queues' depths as gauges); plus
+//! [`model`], [`view`], [`handlers`] and [`config`].
 
 pub mod broker;
 pub mod config;

@@ -807,6 +807,78 @@ async fn shipping_dead_letters_poison_and_survives_a_broker_restart() {
     assert!(log.contains("reconnected to the broker"));
     assert_eq!(starts(&stack, "shipping"), 1, "shipping started once");
 
+    // 3. The delivery limit: a message handed back to the queue again and again (as when its
+    // consumer crashes on it every time) is dead-lettered by RabbitMQ after the limit. With
+    // shipping stopped, this test is the consumer that gives it back.
+    stack.stop("shipping").await.unwrap();
+    let poison = serde_json::to_vec(&event(&uuid::Uuid::new_v4().to_string(), "it-limit")).unwrap();
+    publish_raw(
+        &amqp,
+        EVENTS_EXCHANGE,
+        ORDER_CONFIRMED,
+        &poison,
+        FieldTable::default(),
+    )
+    .await;
+    let returned = hand_back_until_dead(&amqp, SHIPPING_QUEUE, SHIPPING_DEAD_LETTER_QUEUE).await;
+    assert!(
+        (10..=11).contains(&returned),
+        "handed back {returned} times before RabbitMQ dead-lettered it (limit 10)"
+    );
+    let dead = take_all(&amqp, SHIPPING_DEAD_LETTER_QUEUE).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, poison);
+
     finish("shipping", &client, &[]).await;
     stack.shutdown().await.unwrap();
+}
+
+/// Takes the message on `queue` and hands it back (nack, requeue) until it shows up in
+/// `dead_letter` instead; how often it was handed back.
+async fn hand_back_until_dead(amqp: &str, queue: &str, dead_letter: &str) -> usize {
+    let conn = Connection::connect(amqp, ConnectionProperties::default())
+        .await
+        .expect("the broker");
+    let channel = conn.create_channel().await.unwrap();
+    let mut returned = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(message) = channel
+            .basic_get(queue, BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            message
+                .delivery
+                .nack(lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            returned += 1;
+            continue;
+        }
+        let dead = channel
+            .queue_declare(
+                dead_letter,
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        if dead.message_count() > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{queue} kept the message: handed back {returned} times"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = conn.close(200, "done").await;
+    returned
 }
