@@ -12,7 +12,7 @@
 //! - [`topology`]: durable topic exchanges, and [`WorkQueue`]s: quorum queues with
 //!   `x-delivery-limit` and a dead-letter queue (`<queue>.dead`), optionally a retry queue
 //!   (`<queue>.retry`) whose messages expire back into the work queue.
-//! - [`consume`]: the consume loop ([`consume()`]) and what a handler decides ([`Settlement`]).
+//! - [`mod@consume`]: the consume loop ([`consume()`]) and what a handler decides ([`Settlement`]).
 //! - [`publish`]: [`Publisher`], confirmed and mandatory publishing on the current connection.
 //! - [`depth`]: queue depths by passive declares, as gauges ([`watch_depths`]).
 //!

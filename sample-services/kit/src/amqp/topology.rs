@@ -10,7 +10,7 @@
 //!   never be processed end, for an operator to inspect and move back;
 //! - optionally its retry queue (`<queue>.retry`): durable, no consumer; a message put there
 //!   with an `expiration` waits that long, then is dead-lettered back into the work queue
-//!   (see [`super::consume`]). The delay is set per message rather than by `x-message-ttl`,
+//!   (see [`mod@super::consume`]). The delay is set per message rather than by `x-message-ttl`,
 //!   so changing the service's retry delay never makes the queue's declaration fail.
 //!
 //! Declaring is idempotent as long as the arguments do not change: a queue that exists with
