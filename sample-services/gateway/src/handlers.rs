@@ -15,7 +15,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use service_kit::{Problem, tracecontext::TraceParent};
+use service_kit::{Problem, tracecontext};
 
 use crate::{
     AppState,
@@ -278,21 +278,14 @@ async fn try_forward(
             .map_err(|_| Rejection::Unauthenticated(AuthFailure::Malformed))?;
         headers.insert(X_CUSTOMER_ID, value);
     }
-    let incoming = parts
-        .headers
-        .get(&TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse);
-    let outgoing = match incoming {
-        Some(parent) => {
-            // tracestate belongs to the trace: forward it only when the trace continues.
-            if let Some(state) = parts.headers.get(&TRACESTATE) {
-                headers.insert(TRACESTATE, state.clone());
-            }
-            parent.child()
-        }
-        None => TraceParent::new_root(),
-    };
+    // The request runs in its trace (`tracecontext::propagate`): the caller's, or one it
+    // started. tracestate belongs to the caller's trace: forwarded only when that continues.
+    if tracecontext::from_headers(&parts.headers).is_some()
+        && let Some(state) = parts.headers.get(&TRACESTATE)
+    {
+        headers.insert(TRACESTATE, state.clone());
+    }
+    let outgoing = tracecontext::outgoing();
     if let Ok(value) = HeaderValue::from_str(&outgoing.to_string()) {
         headers.insert(TRACEPARENT, value);
     }

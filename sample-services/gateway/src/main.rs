@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    service_kit::telemetry::init("gateway");
+    let _telemetry = service_kit::telemetry::init("gateway");
     tracing::info!(?config, "configuration");
 
     let upstream = match HttpUpstream::new(config.upstreams.clone(), config.upstream_timeout) {

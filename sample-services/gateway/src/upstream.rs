@@ -1,10 +1,14 @@
 //! Calls to the services behind the gateway. The proxy talks to an [`Upstream`]; the real
-//! one is [`HttpUpstream`] (reqwest), unit tests substitute their own.
+//! one is [`HttpUpstream`] (reqwest), unit tests substitute their own. Each call of
+//! [`HttpUpstream`] is a client span of the request's trace, and the `traceparent` it sends
+//! names that span as the parent (see `service_kit::tracecontext`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use service_kit::tracecontext;
+use tracing::{Instrument, field::Empty};
 
 use crate::{config::UpstreamUrls, model::Target};
 
@@ -135,22 +139,54 @@ impl Upstream for HttpUpstream {
             self.base_url(request.target),
             request.path_and_query
         );
-        let mut builder = self
-            .client
-            .request(request.method, url)
-            .headers(request.headers);
+        let span = tracing::info_span!(
+            "upstream call",
+            otel.name = %format!("{} {}", request.method, request.target),
+            otel.kind = "client",
+            peer.service = %request.target,
+            http.request.method = %request.method,
+            url.full = %url,
+            http.response.status_code = Empty,
+            otel.status_code = Empty,
+        );
+        let mut headers = request.headers;
+        // The request's trace, this call's span as the parent.
+        let trace = tracecontext::outgoing_for(&span);
+        if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
+            headers.insert(tracecontext::HEADER, value);
+        }
+        let mut builder = self.client.request(request.method, url).headers(headers);
         if !request.body.is_empty() {
             builder = builder.body(request.body);
         }
-        let response = builder.send().await.map_err(|e| self.classify(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.classify(&e))?;
-        Ok(UpstreamResponse {
-            status,
-            headers,
-            body,
-        })
+        let answered = async {
+            let response = builder.send().await.map_err(|e| self.classify(&e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| self.classify(&e))?;
+            Ok(UpstreamResponse {
+                status,
+                headers,
+                body,
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        match &answered {
+            Ok(response) => {
+                span.record(
+                    "http.response.status_code",
+                    i64::from(response.status.as_u16()),
+                );
+                if response.status.is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        answered
     }
 
     async fn live(&self, target: Target) -> Result<(), String> {

@@ -12,7 +12,7 @@ use service_kit::{Env, Health, health::PostgresCheck, healthcheck, server};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_kit::telemetry::init("inventory");
+    let _telemetry = service_kit::telemetry::init("inventory");
     let config = match Config::from_env(&Env::process()) {
         Ok(config) => config,
         Err(e) => {

@@ -47,10 +47,10 @@ pub fn topology() -> Topology {
         .work_queue(&intake_queue())
 }
 
-/// The `traceparent` a message gets: a child of the current trace, or a new trace when the
-/// work has none (the sweeper).
+/// The `traceparent` a message gets: the current trace with the publishing span as the
+/// parent ([`tracecontext::outgoing`]), or a new trace when the work has none (the sweeper).
 pub fn outgoing_trace() -> TraceParent {
-    tracecontext::current().map_or_else(TraceParent::new_root, |trace| trace.child())
+    tracecontext::outgoing()
 }
 
 fn headers(trace: TraceParent) -> FieldTable {

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     model::Item,
-    upstream::{self, UpstreamError},
+    upstream::{self, SendTraced, UpstreamError},
 };
 
 const SERVICE: &str = "inventory";
@@ -84,7 +84,7 @@ impl InventoryClient for HttpInventoryClient {
             .http
             .post(format!("{}/reservations", self.base_url))
             .json(&ReserveBody { order_id, items })
-            .send()
+            .send_traced(SERVICE)
             .await
             .map_err(|e| upstream::transport(SERVICE, &e))?;
         let status = response.status();
@@ -119,7 +119,7 @@ impl InventoryClient for HttpInventoryClient {
         let response = self
             .http
             .delete(format!("{}/reservations/{reservation_id}", self.base_url))
-            .send()
+            .send_traced(SERVICE)
             .await
             .map_err(|e| upstream::transport(SERVICE, &e))?;
         let status = response.status();

@@ -24,7 +24,7 @@ use service_kit::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_kit::telemetry::init("orders");
+    let _telemetry = service_kit::telemetry::init("orders");
     let config = match Config::from_env(&Env::process()) {
         Ok(c) => c,
         Err(e) => {

@@ -1,9 +1,14 @@
-//! Calls to the other services over HTTP: the error type shared by the inventory and
-//! payments clients, and the readiness check that asks an upstream's `/health/live`.
+//! Calls to the other services over HTTP: the shared client ([`http_client`]), how a call is
+//! sent ([`SendTraced::send_traced`]: in a client span, carrying the W3C `traceparent` of the
+//! work it belongs to), the error type shared by the inventory and payments clients, and the
+//! readiness check that asks an upstream's `/health/live`.
 
 use std::time::Duration;
 
+use reqwest::header::HeaderValue;
 use serde::Deserialize;
+use service_kit::tracecontext;
+use tracing::{Instrument, field::Empty};
 
 /// A call to another service that did not give a usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +50,58 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error>
         .connect_timeout(timeout)
         .user_agent(concat!("orders/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// How orders sends a call to another service.
+pub trait SendTraced {
+    /// Sends the request to `service` as part of the current work (the request being
+    /// served, or the intake message being processed: [`tracecontext::current`]): in a
+    /// client span `"{method} {service}"`, with a `traceparent` of the work's trace whose
+    /// parent id is that span's (a new random one when spans are not exported), so
+    /// `service` continues the trace. Outside any work, the call starts a trace.
+    fn send_traced(
+        self,
+        service: &'static str,
+    ) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send;
+}
+
+impl SendTraced for reqwest::RequestBuilder {
+    async fn send_traced(self, service: &'static str) -> Result<reqwest::Response, reqwest::Error> {
+        let (client, request) = self.build_split();
+        let mut request = request?;
+        let method = request.method().clone();
+        let span = tracing::info_span!(
+            "upstream call",
+            otel.name = %format!("{method} {service}"),
+            otel.kind = "client",
+            peer.service = service,
+            http.request.method = %method,
+            url.full = %request.url(),
+            http.response.status_code = Empty,
+            otel.status_code = Empty,
+        );
+        let trace = tracecontext::outgoing_for(&span);
+        request.headers_mut().insert(
+            tracecontext::HEADER,
+            HeaderValue::from_str(&trace.to_string()).expect("a traceparent is visible ASCII"),
+        );
+        let result = client.execute(request).instrument(span.clone()).await;
+        match &result {
+            Ok(response) => {
+                span.record(
+                    "http.response.status_code",
+                    i64::from(response.status().as_u16()),
+                );
+                if response.status().is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        result
+    }
 }
 
 /// A transport error (connection refused, timeout, unreadable body) as an

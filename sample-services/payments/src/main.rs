@@ -13,7 +13,7 @@ use service_kit::{Env, healthcheck, server};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_kit::telemetry::init("payments");
+    let _telemetry = service_kit::telemetry::init("payments");
     let config = match Config::from_env(&Env::process()) {
         Ok(config) => config,
         Err(e) => {

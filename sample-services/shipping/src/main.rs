@@ -17,7 +17,7 @@ use shipping::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_kit::telemetry::init("shipping");
+    let _telemetry = service_kit::telemetry::init("shipping");
     let config = match Config::from_env(&Env::process()) {
         Ok(config) => config,
         Err(error) => {

@@ -7,6 +7,11 @@
 //! and consumes again; it returns only at shutdown. A panic in a handler requeues its
 //! message (counted against the queue's delivery limit) and the loop goes on.
 //!
+//! Each message is handled in a consumer span (`"<queue> process"`) continuing the trace it
+//! carries in [`TRACEPARENT_HEADER`], and in that trace's [`crate::tracecontext::scope`]; a
+//! message without a valid one is given a new trace, in its headers too, so the handler and
+//! the message's retry copies continue it.
+//!
 //! What the handler decides ([`Settlement`]):
 //!
 //! - [`Settlement::Ack`] — done.
@@ -40,13 +45,17 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::{
     connection::{Amqp, Session, WATCH_EVERY},
     publish::publish_confirmed,
     topology::{field, value_i64, value_str},
 };
-use crate::{server::Shutdown, tracecontext::TraceParent};
+use crate::{
+    server::Shutdown,
+    tracecontext::{self, TraceParent},
+};
 
 /// The header counting how often a message went through the retry queue.
 pub const RETRY_COUNT_HEADER: &str = "retry-count";
@@ -422,18 +431,39 @@ async fn settle(
         delivery_tag,
         ..
     } = delivery;
-    let message = Incoming {
+    let mut message = Incoming {
         body: data,
         properties,
         redelivered,
     };
     let queue = spec.queue.as_str();
     let message_id = message.message_id().unwrap_or_default();
-    let decided = AssertUnwindSafe(handler.handle(&message))
+    // The message is handled in a consumer span, a child of the trace it carries; one that
+    // carries none is given the trace started here, so its handler and its retry copies
+    // continue that one.
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format!("{queue} process"),
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "process",
+        messaging.destination.name = %queue,
+        messaging.message.id = %message_id,
+    );
+    let incoming = message.traceparent();
+    let trace = tracecontext::link(&span, incoming);
+    if incoming.is_none() {
+        message = message.with_header(
+            TRACEPARENT_HEADER,
+            AMQPValue::LongString(trace.to_string().into()),
+        );
+    }
+    let decided = AssertUnwindSafe(tracecontext::scope(trace, handler.handle(&message)))
         .catch_unwind()
+        .instrument(span)
         .await
         .unwrap_or_else(|panic| {
-            tracing::error!(%queue, %message_id, panic = %panic_text(&*panic), "the handler panicked; requeueing the message (counted against the delivery limit)");
+            tracing::error!(%queue, %message_id, trace_id = %trace.trace_id_hex(), panic = %panic_text(&*panic), "the handler panicked; requeueing the message (counted against the delivery limit)");
             Settlement::Requeue
         });
     let settlement = spec.resolve(decided, &message);

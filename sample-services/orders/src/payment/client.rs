@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::upstream::{self, UpstreamError};
+use crate::upstream::{self, SendTraced, UpstreamError};
 
 const SERVICE: &str = "payments";
 
@@ -72,7 +72,7 @@ impl HttpPaymentsClient {
             .http
             .post(format!("{}{path}", self.base_url))
             .json(request)
-            .send()
+            .send_traced(SERVICE)
             .await
             .map_err(|e| upstream::transport(SERVICE, &e))?;
         let status = response.status();

@@ -7,3 +7,4 @@ mod messaging;
 mod orders;
 mod payments;
 mod shipping;
+mod trace_context;

@@ -170,6 +170,11 @@ async fn orders_with_mocked_peers() {
         depth.is_some_and(|d| d >= 0.0),
         "orders_intake_queue_depth on /metrics within 5 s: {depth:?}"
     );
+    // The caller's trace reaches inventory and payments (`traceparent`, a parent id each).
+    crate::trace_context::orders_calls_continue_the_callers_trace(
+        &client, &base, &inventory, &payments, FINAL,
+    )
+    .await;
 
     // 2. Inventory refuses the reservation: rejected as out of stock, payments never asked.
     inventory
