@@ -1,12 +1,19 @@
 //! Settings from the environment, with the defaults documented in
-//! `docs/sample-services.md` (gateway section).
+//! `docs/src/sample-services.md` (gateway section), read through `service_kit::config`:
+//! `Vars` is the gateway's own variables as one serde struct, [`HttpSettings`] the ones
+//! every service has (`PORT`, `REQUEST_TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS`).
 //!
 //! There is no default signing secret: `JWT_SECRET` must be set, at least
 //! [`MIN_JWT_SECRET_BYTES`] bytes, or the gateway (and `gateway token`) refuses to start.
 
 use std::{num::NonZeroU32, time::Duration};
 
-use service_kit::{ConfigError, Env};
+use serde::Deserialize;
+use service_kit::{
+    ConfigError, Env,
+    config::{Millis, required},
+    server::HttpSettings,
+};
 
 /// The shortest `JWT_SECRET` accepted: an HS256 key should be as long as the hash (RFC 7518
 /// §3.2 asks for a key of at least 256 bits).
@@ -15,11 +22,14 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 pub const DEFAULT_JWT_ISSUER: &str = "harness-sample";
 /// The `aud` claim tokens must carry when `JWT_AUDIENCE` is not set.
 pub const DEFAULT_JWT_AUDIENCE: &str = "harness-sample-api";
+/// The gateway's default `PORT`.
+pub const DEFAULT_PORT: u16 = 8080;
 
 /// Everything the gateway reads at start-up.
 #[derive(Clone)]
 pub struct Config {
-    pub port: u16,
+    /// `PORT`, `REQUEST_TIMEOUT_MS` (above `UPSTREAM_TIMEOUT_MS`), `SHUTDOWN_TIMEOUT_MS`.
+    pub http: HttpSettings,
     pub jwt: JwtSettings,
     pub upstreams: UpstreamUrls,
     pub upstream_timeout: Duration,
@@ -30,7 +40,7 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("port", &self.port)
+            .field("http", &self.http)
             .field("jwt", &self.jwt)
             .field("upstreams", &self.upstreams)
             .field("upstream_timeout", &self.upstream_timeout)
@@ -59,38 +69,48 @@ impl std::fmt::Debug for JwtSettings {
     }
 }
 
+/// The token settings as variables (`gateway token` reads only these).
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+struct JwtVars {
+    jwt_secret: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+}
+
 impl JwtSettings {
     /// `JWT_SECRET` (required, at least [`MIN_JWT_SECRET_BYTES`] bytes), `JWT_ISSUER` and
     /// `JWT_AUDIENCE` (defaults [`DEFAULT_JWT_ISSUER`], [`DEFAULT_JWT_AUDIENCE`]). The
     /// `token` subcommand reads them with the same rules.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let secret = env.required(
+        let vars: JwtVars = env.load()?;
+        let secret = required(
+            vars.jwt_secret,
             "JWT_SECRET",
             "the HS256 secret tokens are signed with, at least 32 bytes; there is no default",
         )?;
         if secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "JWT_SECRET".to_owned(),
+            return Err(ConfigError::invalid(
+                "JWT_SECRET",
                 // Never echo a secret, not even a weak one.
-                value: format!("<{} bytes>", secret.len()),
-                reason: format!(
+                format!("<{} bytes>", secret.len()),
+                format!(
                     "too short: {} bytes, an HS256 secret needs at least {MIN_JWT_SECRET_BYTES}",
                     secret.len()
                 ),
-                expected: "a secret of at least 32 bytes",
-            });
+                "a secret of at least 32 bytes",
+            ));
         }
         Ok(Self {
             secret,
-            issuer: claim_value(env, "JWT_ISSUER", DEFAULT_JWT_ISSUER),
-            audience: claim_value(env, "JWT_AUDIENCE", DEFAULT_JWT_AUDIENCE),
+            issuer: vars
+                .jwt_issuer
+                .unwrap_or_else(|| DEFAULT_JWT_ISSUER.to_owned()),
+            audience: vars
+                .jwt_audience
+                .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned()),
         })
     }
-}
-
-/// An `iss` or `aud` value (a blank one counts as unset, as for every variable).
-fn claim_value(env: &Env, name: &str, default: &str) -> String {
-    env.string(name, default).trim().to_owned()
 }
 
 /// Base URLs of the services behind the gateway (no trailing slash).
@@ -101,52 +121,74 @@ pub struct UpstreamUrls {
     pub shipping: String,
 }
 
+/// The gateway's own variables (besides the JWT ones), with their defaults.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", default)]
+struct Vars {
+    orders_url: String,
+    inventory_url: String,
+    shipping_url: String,
+    upstream_timeout_ms: Millis,
+    rate_limit_per_second: NonZeroU32,
+    rate_limit_burst: NonZeroU32,
+}
+
+impl Default for Vars {
+    fn default() -> Self {
+        Self {
+            orders_url: "http://127.0.0.1:8081".to_owned(),
+            inventory_url: "http://127.0.0.1:8083".to_owned(),
+            shipping_url: "http://127.0.0.1:8084".to_owned(),
+            upstream_timeout_ms: Millis::from_ms(5000),
+            rate_limit_per_second: NonZeroU32::new(50).expect("50 is not zero"),
+            rate_limit_burst: NonZeroU32::new(100).expect("100 is not zero"),
+        }
+    }
+}
+
 impl Config {
     /// Reads the settings; a bad value is an error naming the variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let http = HttpSettings::from_env(env, DEFAULT_PORT)?;
+        let jwt = JwtSettings::from_env(env)?;
+        let vars: Vars = env.load()?;
+        let upstream_timeout = vars.upstream_timeout_ms.get();
+        if http.request_timeout <= upstream_timeout {
+            // The request timeout would fire first: a slow upstream would never be a 504.
+            return Err(ConfigError::invalid(
+                "REQUEST_TIMEOUT_MS",
+                http.request_timeout.as_millis().to_string(),
+                format!(
+                    "not above UPSTREAM_TIMEOUT_MS ({} ms): a slow upstream must be answered \
+                     504 before the request itself times out",
+                    upstream_timeout.as_millis()
+                ),
+                "more milliseconds than UPSTREAM_TIMEOUT_MS",
+            ));
+        }
         Ok(Self {
-            port: env.port(8080)?,
-            jwt: JwtSettings::from_env(env)?,
+            http,
+            jwt,
             upstreams: UpstreamUrls {
-                orders: base_url(env, "ORDERS_URL", "http://127.0.0.1:8081")?,
-                inventory: base_url(env, "INVENTORY_URL", "http://127.0.0.1:8083")?,
-                shipping: base_url(env, "SHIPPING_URL", "http://127.0.0.1:8084")?,
+                orders: base_url("ORDERS_URL", &vars.orders_url)?,
+                inventory: base_url("INVENTORY_URL", &vars.inventory_url)?,
+                shipping: base_url("SHIPPING_URL", &vars.shipping_url)?,
             },
-            upstream_timeout: positive_millis(env, "UPSTREAM_TIMEOUT_MS", 5000)?,
-            rate_limit_per_second: env.parse(
-                "RATE_LIMIT_PER_SECOND",
-                NonZeroU32::new(50).expect("50 is not zero"),
-                "a whole number of requests per second, at least 1",
-            )?,
-            rate_limit_burst: env.parse(
-                "RATE_LIMIT_BURST",
-                NonZeroU32::new(100).expect("100 is not zero"),
-                "a whole number of requests, at least 1",
-            )?,
+            upstream_timeout,
+            rate_limit_per_second: vars.rate_limit_per_second,
+            rate_limit_burst: vars.rate_limit_burst,
         })
     }
 }
 
-fn positive_millis(env: &Env, name: &str, default_ms: u64) -> Result<Duration, ConfigError> {
-    let d = env.millis(name, default_ms)?;
-    if d.is_zero() {
-        return Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            value: "0".to_owned(),
-            reason: "a zero timeout would fail every request".to_owned(),
-            expected: "a whole number of milliseconds, at least 1",
-        });
-    }
-    Ok(d)
-}
-
-fn base_url(env: &Env, name: &str, default: &str) -> Result<String, ConfigError> {
-    let value = env.string(name, default);
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: name.to_owned(),
-        value: value.clone(),
-        reason,
-        expected: "an http:// URL such as http://127.0.0.1:8081",
+fn base_url(name: &str, value: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| {
+        ConfigError::invalid(
+            name,
+            value,
+            reason,
+            "an http:// URL such as http://127.0.0.1:8081",
+        )
     };
     let url = reqwest::Url::parse(value.trim()).map_err(|e| invalid(e.to_string()))?;
     if url.scheme() != "http" {
@@ -174,7 +216,9 @@ mod tests {
     #[test]
     fn defaults_match_the_contract() {
         let cfg = Config::from_env(&Env::from_pairs([("JWT_SECRET", SECRET)])).unwrap();
-        assert_eq!(cfg.port, 8080);
+        assert_eq!(cfg.http, HttpSettings::new(8080));
+        assert_eq!(cfg.http.request_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.http.shutdown_timeout, Duration::from_secs(8));
         assert_eq!(cfg.jwt.secret, SECRET);
         assert_eq!(cfg.jwt.issuer, "harness-sample");
         assert_eq!(cfg.jwt.audience, "harness-sample-api");
@@ -234,12 +278,58 @@ mod tests {
             ("RATE_LIMIT_PER_SECOND", "0"),
             ("RATE_LIMIT_BURST", "-1"),
             ("UPSTREAM_TIMEOUT_MS", "0"),
+            ("UPSTREAM_TIMEOUT_MS", "five seconds"),
+            ("REQUEST_TIMEOUT_MS", "0"),
+            ("SHUTDOWN_TIMEOUT_MS", "0"),
+            ("PORT", "http"),
             ("INVENTORY_URL", "not a url"),
             ("SHIPPING_URL", "https://shipping:8084"),
         ] {
             let err = Config::from_env(&Env::from_pairs([("JWT_SECRET", SECRET), (name, value)]))
                 .unwrap_err();
             assert!(err.to_string().contains(name), "{name}: {err}");
+            assert_eq!(err.variable(), name, "{err}");
         }
+    }
+
+    #[test]
+    fn the_request_timeout_is_above_the_upstream_timeout() {
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("REQUEST_TIMEOUT_MS", "2500"),
+            ("UPSTREAM_TIMEOUT_MS", "2000"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.http.request_timeout, Duration::from_millis(2500));
+        let err = Config::from_env(&Env::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("REQUEST_TIMEOUT_MS", "5000"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable(), "REQUEST_TIMEOUT_MS");
+        assert!(
+            err.to_string().contains("UPSTREAM_TIMEOUT_MS (5000 ms)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_and_a_bad_value_name_the_variable_and_the_value() {
+        let err = Config::from_env(&Env::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("UPSTREAM_TIMEOUT_MS", "0"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("UPSTREAM_TIMEOUT_MS=\"0\""), "{err}");
+        assert!(err.contains("at least 1"), "{err}");
+        let err = Config::from_env(&Env::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("RATE_LIMIT_BURST", "lots"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("RATE_LIMIT_BURST=\"lots\""), "{err}");
+        assert!(err.contains("a whole number, 1 to 4294967295"), "{err}");
     }
 }

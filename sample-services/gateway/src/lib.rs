@@ -232,13 +232,17 @@ fn problem_response(description: &str) -> ResponseBuilder {
     )
 }
 
-/// The gateway's router: the `/api` routes, `/openapi.json`, health (ready when every
-/// upstream's `/health/live` answers), metrics, request ids.
+/// The gateway's router: the `/api` routes, `/openapi.json`, health, metrics, request ids.
+///
+/// Readiness reports whether each upstream's `/health/live` answers, as informational checks:
+/// the gateway needs nothing of its own to serve, and each route depends on its one upstream
+/// only (an outage is that route's 502 or 504), so a payments or orders outage never takes
+/// the catalogue out of rotation with the gateway. The readiness body says `degraded`.
 pub fn app(state: AppState) -> Router {
     let health = Target::ALL
         .into_iter()
         .fold(Health::new(), |health, target| {
-            health.with(UpstreamLive {
+            health.with_informational(UpstreamLive {
                 upstream: state.upstream.clone(),
                 target,
             })

@@ -23,9 +23,7 @@ async fn main() -> ExitCode {
 
     let env = Env::process();
     // The probe needs the port only: a health check never fails for want of the secret.
-    if let Ok(port) = env.port(8080) {
-        healthcheck::run_if_requested(port);
-    }
+    healthcheck::run_if_requested(&env, gateway::config::DEFAULT_PORT);
     // Settings before logging: a refused start says why on stderr and logs nothing else.
     let config = match Config::from_env(&env) {
         Ok(config) => config,
@@ -52,10 +50,10 @@ async fn main() -> ExitCode {
 
     let shutdown = server::Shutdown::new();
     server::cancel_on_signal(shutdown.clone());
-    match server::serve(app(state), config.port, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
+    match server::serve(app(state), &config.http, shutdown).await {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, port = config.port, "server failed");
+            tracing::error!(error = %e, port = config.http.port, "server failed");
             ExitCode::FAILURE
         }
     }

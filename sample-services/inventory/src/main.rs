@@ -5,15 +5,17 @@ use std::{process::ExitCode, sync::Arc};
 
 use inventory::{
     AppState, app,
-    config::{Config, DB_MAX_CONNECTIONS},
+    config::{Config, DEFAULT_PORT},
     model::{MIGRATOR, PgRepository, Repository, seed},
 };
 use service_kit::{Env, Health, health::PostgresCheck, healthcheck, server};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let env = Env::process();
+    healthcheck::run_if_requested(&env, DEFAULT_PORT);
     let _telemetry = service_kit::telemetry::init("inventory");
-    let config = match Config::from_env(&Env::process()) {
+    let config = match Config::from_env(&env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("inventory: {e}");
@@ -21,7 +23,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    healthcheck::run_if_requested(config.port);
 
     // Read the seed before touching the database: a bad file fails fast.
     let products = match seed::load(config.seed_file.as_deref()) {
@@ -33,20 +34,16 @@ async fn main() -> ExitCode {
         }
     };
 
-    let pool = match service_kit::db::connect(
-        &config.database_url,
-        &MIGRATOR,
-        DB_MAX_CONNECTIONS,
-        service_kit::startup::DEFAULT_WAIT,
-    )
-    .await
-    {
-        Ok(pool) => pool,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot prepare the database");
-            return ExitCode::FAILURE;
-        }
-    };
+    let pool =
+        match service_kit::db::connect(&config.db, &MIGRATOR, service_kit::startup::DEFAULT_WAIT)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot prepare the database");
+                return ExitCode::FAILURE;
+            }
+        };
     let repo = PgRepository::new(pool.clone());
     match repo.seed(&products).await {
         Ok(inserted) => tracing::info!(
@@ -70,13 +67,15 @@ async fn main() -> ExitCode {
     };
     let shutdown = server::Shutdown::new();
     server::cancel_on_signal(shutdown.clone());
-    let served = server::serve(app(state), config.port, shutdown).await;
-    pool.close().await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
+    let (stopping, code) = match server::serve(app(state), &config.http, shutdown).await {
+        Ok(stopping) => (stopping, ExitCode::SUCCESS),
         Err(e) => {
-            tracing::error!(error = %e, port = config.port, "server failed");
-            ExitCode::FAILURE
+            tracing::error!(error = %e, port = config.http.port, "server failed");
+            (server::Stopping::now(&config.http), ExitCode::FAILURE)
         }
-    }
+    };
+    stopping
+        .finish("closing the database pool", pool.close())
+        .await;
+    code
 }

@@ -1,15 +1,36 @@
-//! Settings from the environment, with the defaults documented in `docs/sample-services.md`.
+//! Settings from the environment, with the defaults documented in `docs/sample-services.md`,
+//! read through `service_kit::config`: `Vars` is orders' own variables as one serde struct,
+//! [`HttpSettings`], [`DbSettings`] and [`AmqpSettings`] the ones the services share.
+//! `DATABASE_URL` and `AMQP_URL` have no default: they hold credentials. Durations are whole
+//! milliseconds, at least 1: a zero timeout, delay or interval is refused.
 
-use std::time::Duration;
+use std::{
+    num::{NonZeroU16, NonZeroU32},
+    time::Duration,
+};
 
-use service_kit::{ConfigError, Env};
+use serde::Deserialize;
+use service_kit::{
+    ConfigError, Env, amqp::AmqpSettings, config::Millis, db::DbSettings, server::HttpSettings,
+};
+
+/// Default `PORT`.
+pub const DEFAULT_PORT: u16 = 8081;
+
+/// What `DATABASE_URL`'s error says when it is missing.
+const DATABASE_URL_HINT: &str = "the PostgreSQL database of the orders, \
+     e.g. postgres://USER:PASSWORD@HOST:5432/orders (created if missing)";
 
 /// Everything the orders service reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub port: u16,
-    pub database_url: String,
-    pub amqp_url: String,
+    /// `PORT` (8081), `REQUEST_TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS` (which bounds the intake
+    /// worker's drain too).
+    pub http: HttpSettings,
+    /// `DATABASE_URL` (required), `DB_CONNECT_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`.
+    pub db: DbSettings,
+    /// The broker connection: `AMQP_URL` (required) and `AMQP_CONNECT_TIMEOUT_MS`.
+    pub amqp: AmqpSettings,
     pub inventory_url: String,
     pub payments_url: String,
     /// Intake messages processed at once (also the consumer prefetch).
@@ -26,8 +47,6 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How often the intake queue's depth is read for its gauge.
     pub intake_depth_interval: Duration,
-    /// The broker connection: `AMQP_URL` and `AMQP_CONNECT_TIMEOUT_MS`.
-    pub amqp_connect_timeout: Duration,
     /// How long an order that failed transiently waits in `orders.intake.retry`.
     pub intake_retry_delay: Duration,
     /// Retries after which an intake message is dead-lettered.
@@ -41,149 +60,105 @@ pub struct Config {
     pub idempotency_key_ttl: Duration,
 }
 
+/// orders' own variables, with their defaults.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", default)]
+struct Vars {
+    inventory_url: String,
+    payments_url: String,
+    orders_worker_concurrency: NonZeroU16,
+    payments_max_retries: usize,
+    payments_backoff_ms: Millis,
+    breaker_failure_threshold: NonZeroU32,
+    breaker_open_ms: Millis,
+    upstream_timeout_ms: Millis,
+    intake_depth_interval_ms: Millis,
+    orders_intake_retry_delay_ms: Millis,
+    orders_intake_max_retries: u32,
+    orders_sweep_every_ms: Millis,
+    orders_sweep_after_ms: Millis,
+    idempotency_key_ttl_secs: u64,
+}
+
+impl Default for Vars {
+    fn default() -> Self {
+        Self {
+            inventory_url: "http://127.0.0.1:8083".to_owned(),
+            payments_url: "http://127.0.0.1:8082".to_owned(),
+            orders_worker_concurrency: NonZeroU16::new(4).expect("4 is not zero"),
+            payments_max_retries: 3,
+            payments_backoff_ms: Millis::from_ms(100),
+            breaker_failure_threshold: NonZeroU32::new(5).expect("5 is not zero"),
+            breaker_open_ms: Millis::from_ms(10_000),
+            upstream_timeout_ms: Millis::from_ms(3_000),
+            intake_depth_interval_ms: Millis::from_ms(500),
+            orders_intake_retry_delay_ms: Millis::from_ms(5_000),
+            orders_intake_max_retries: 720,
+            orders_sweep_every_ms: Millis::from_ms(30_000),
+            orders_sweep_after_ms: Millis::from_ms(60_000),
+            idempotency_key_ttl_secs: crate::model::DEFAULT_IDEMPOTENCY_KEY_TTL.as_secs(),
+        }
+    }
+}
+
 impl Config {
     /// Reads the settings; a bad value is an error naming the variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let worker_concurrency = env.parse(
-            "ORDERS_WORKER_CONCURRENCY",
-            4u16,
-            "a whole number of messages, at least 1",
-        )?;
-        if worker_concurrency == 0 {
-            return Err(ConfigError::Invalid {
-                name: "ORDERS_WORKER_CONCURRENCY".to_owned(),
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-                expected: "a whole number of messages, at least 1",
-            });
+        let vars: Vars = env.load()?;
+        let http = HttpSettings::from_env(env, DEFAULT_PORT)?;
+        let db = DbSettings::from_env(env, DATABASE_URL_HINT)?;
+        let amqp = AmqpSettings::from_env(env, "orders")?;
+        let intake_retry_delay = vars.orders_intake_retry_delay_ms.get();
+        let sweep_after = vars.orders_sweep_after_ms.get();
+        if sweep_after < intake_retry_delay * 2 {
+            return Err(ConfigError::invalid(
+                "ORDERS_SWEEP_AFTER_MS",
+                sweep_after.as_millis().to_string(),
+                format!(
+                    "must be at least twice ORDERS_INTAKE_RETRY_DELAY_MS ({} ms), or the sweeper \
+                     would copy messages waiting in the retry queue",
+                    intake_retry_delay.as_millis()
+                ),
+                "a whole number of milliseconds",
+            ));
         }
-        let breaker_failure_threshold = env.parse(
-            "BREAKER_FAILURE_THRESHOLD",
-            5u32,
-            "a whole number of failures, at least 1",
-        )?;
-        if breaker_failure_threshold == 0 {
-            return Err(ConfigError::Invalid {
-                name: "BREAKER_FAILURE_THRESHOLD".to_owned(),
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-                expected: "a whole number of failures, at least 1",
-            });
-        }
-        let intake_depth_interval = env.millis("INTAKE_DEPTH_INTERVAL_MS", 500)?;
-        if intake_depth_interval.is_zero() {
-            return Err(ConfigError::Invalid {
-                name: "INTAKE_DEPTH_INTERVAL_MS".to_owned(),
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-                expected: "a whole number of milliseconds",
-            });
-        }
-        let idempotency_key_ttl = idempotency_key_ttl(env)?;
-        let messaging = Messaging::from_env(env)?;
         Ok(Self {
-            port: env.port(8081)?,
-            database_url: env.string(
-                "DATABASE_URL",
-                "postgres://postgres:postgres@127.0.0.1:5432/orders",
-            ),
-            amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            inventory_url: trim_slash(env.string("INVENTORY_URL", "http://127.0.0.1:8083")),
-            payments_url: trim_slash(env.string("PAYMENTS_URL", "http://127.0.0.1:8082")),
-            worker_concurrency,
-            payments_max_retries: env.parse(
-                "PAYMENTS_MAX_RETRIES",
-                3usize,
-                "a whole number of retries",
-            )?,
-            payments_backoff: env.millis("PAYMENTS_BACKOFF_MS", 100)?,
-            breaker_failure_threshold,
-            breaker_open: env.millis("BREAKER_OPEN_MS", 10_000)?,
-            upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 3_000)?,
-            intake_depth_interval,
-            amqp_connect_timeout: messaging.amqp_connect_timeout,
-            intake_retry_delay: messaging.intake_retry_delay,
-            intake_max_retries: messaging.intake_max_retries,
-            sweep_every: messaging.sweep_every,
-            sweep_after: messaging.sweep_after,
-            idempotency_key_ttl,
+            http,
+            db,
+            amqp,
+            inventory_url: trim_slash(&vars.inventory_url),
+            payments_url: trim_slash(&vars.payments_url),
+            worker_concurrency: vars.orders_worker_concurrency.get(),
+            payments_max_retries: vars.payments_max_retries,
+            payments_backoff: vars.payments_backoff_ms.get(),
+            breaker_failure_threshold: vars.breaker_failure_threshold.get(),
+            breaker_open: vars.breaker_open_ms.get(),
+            upstream_timeout: vars.upstream_timeout_ms.get(),
+            intake_depth_interval: vars.intake_depth_interval_ms.get(),
+            intake_retry_delay,
+            intake_max_retries: vars.orders_intake_max_retries,
+            sweep_every: vars.orders_sweep_every_ms.get(),
+            sweep_after,
+            idempotency_key_ttl: idempotency_key_ttl(vars.idempotency_key_ttl_secs)?,
         })
     }
 }
 
 /// `IDEMPOTENCY_KEY_TTL_SECS`: 1 s to 365 days, default 24 h.
-fn idempotency_key_ttl(env: &Env) -> Result<Duration, ConfigError> {
+fn idempotency_key_ttl(secs: u64) -> Result<Duration, ConfigError> {
     const EXPECTED: &str = "a whole number of seconds, 1 to 31536000 (365 days)";
-    let default = crate::model::DEFAULT_IDEMPOTENCY_KEY_TTL.as_secs();
-    let secs: u64 = env.parse("IDEMPOTENCY_KEY_TTL_SECS", default, EXPECTED)?;
     if !(1..=365 * 24 * 3600).contains(&secs) {
-        return Err(ConfigError::Invalid {
-            name: "IDEMPOTENCY_KEY_TTL_SECS".to_owned(),
-            value: secs.to_string(),
-            reason: "out of range".to_owned(),
-            expected: EXPECTED,
-        });
+        return Err(ConfigError::invalid(
+            "IDEMPOTENCY_KEY_TTL_SECS",
+            secs.to_string(),
+            "out of range",
+            EXPECTED,
+        ));
     }
     Ok(Duration::from_secs(secs))
 }
 
-/// The intake queue's retry and sweep settings, and the broker's connect timeout.
-struct Messaging {
-    amqp_connect_timeout: Duration,
-    intake_retry_delay: Duration,
-    intake_max_retries: u32,
-    sweep_every: Duration,
-    sweep_after: Duration,
-}
-
-impl Messaging {
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let positive = |name: &str, default_ms: u64| -> Result<Duration, ConfigError> {
-            let value = env.millis(name, default_ms)?;
-            if value.is_zero() {
-                return Err(ConfigError::Invalid {
-                    name: name.to_owned(),
-                    value: "0".to_owned(),
-                    reason: "must be at least 1".to_owned(),
-                    expected: "a whole number of milliseconds, at least 1",
-                });
-            }
-            Ok(value)
-        };
-        let amqp = service_kit::amqp::AmqpSettings::from_env(
-            env,
-            "orders",
-            "amqp://guest:guest@127.0.0.1:5672/%2f",
-        )?;
-        let intake_retry_delay = positive("ORDERS_INTAKE_RETRY_DELAY_MS", 5_000)?;
-        let sweep_after = positive("ORDERS_SWEEP_AFTER_MS", 60_000)?;
-        if sweep_after < intake_retry_delay * 2 {
-            return Err(ConfigError::Invalid {
-                name: "ORDERS_SWEEP_AFTER_MS".to_owned(),
-                value: sweep_after.as_millis().to_string(),
-                reason: format!(
-                    "must be at least twice ORDERS_INTAKE_RETRY_DELAY_MS ({} ms), or the sweeper \
-                     would copy messages waiting in the retry queue",
-                    intake_retry_delay.as_millis()
-                ),
-                expected: "a whole number of milliseconds",
-            });
-        }
-        Ok(Self {
-            amqp_connect_timeout: amqp.connect_timeout,
-            intake_retry_delay,
-            intake_max_retries: env.parse(
-                "ORDERS_INTAKE_MAX_RETRIES",
-                720u32,
-                "a whole number of retries",
-            )?,
-            sweep_every: positive("ORDERS_SWEEP_EVERY_MS", 30_000)?,
-            sweep_after,
-        })
-    }
-}
-
-fn trim_slash(url: String) -> String {
+fn trim_slash(url: &str) -> String {
     url.trim_end_matches('/').to_owned()
 }
 
@@ -191,15 +166,55 @@ fn trim_slash(url: String) -> String {
 mod tests {
     use super::*;
 
+    const DB: &str = "postgres://orders:s3cret@db:5432/orders";
+    const AMQP: &str = "amqp://orders:s3cret@mq:5672/%2f";
+
+    /// The given variables with the two credentials orders cannot start without.
+    fn env(pairs: &[(&'static str, &'static str)]) -> Env {
+        let mut all = vec![("DATABASE_URL", DB), ("AMQP_URL", AMQP)];
+        all.retain(|(name, _)| pairs.iter().all(|(n, _)| n != name));
+        all.extend_from_slice(pairs);
+        Env::from_pairs(all)
+    }
+
+    #[test]
+    fn credentials_have_no_default() {
+        for name in ["DATABASE_URL", "AMQP_URL"] {
+            let err = Config::from_env(&env(&[(name, "")])).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Missing { name: n, .. } if n == name),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused_naming_the_variable() {
+        for name in [
+            "UPSTREAM_TIMEOUT_MS",
+            "PAYMENTS_BACKOFF_MS",
+            "BREAKER_OPEN_MS",
+            "REQUEST_TIMEOUT_MS",
+            "SHUTDOWN_TIMEOUT_MS",
+            "DB_CONNECT_TIMEOUT_MS",
+            "DB_STATEMENT_TIMEOUT_MS",
+        ] {
+            let err = Config::from_env(&env(&[(name, "0")])).unwrap_err();
+            assert_eq!(err.variable(), name, "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("{name}=\"0\"")), "{text}");
+            assert!(text.contains("at least 1"), "{text}");
+        }
+    }
+
     #[test]
     fn defaults_match_the_contract() {
-        let c = Config::from_env(&Env::from_pairs::<[(&str, &str); 0], &str, &str>([])).unwrap();
-        assert_eq!(c.port, 8081);
-        assert_eq!(
-            c.database_url,
-            "postgres://postgres:postgres@127.0.0.1:5432/orders"
-        );
-        assert_eq!(c.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        let c = Config::from_env(&env(&[])).unwrap();
+        assert_eq!(c.http, HttpSettings::new(8081));
+        assert_eq!(c.db.url, DB);
+        assert_eq!(c.db.statement_timeout, Duration::from_secs(5));
+        assert_eq!(c.amqp.url, AMQP);
+        assert_eq!(c.amqp.connection_name, "orders");
         assert_eq!(c.inventory_url, "http://127.0.0.1:8083");
         assert_eq!(c.payments_url, "http://127.0.0.1:8082");
         assert_eq!(c.worker_concurrency, 4);
@@ -209,7 +224,7 @@ mod tests {
         assert_eq!(c.breaker_open, Duration::from_secs(10));
         assert_eq!(c.upstream_timeout, Duration::from_secs(3));
         assert_eq!(c.intake_depth_interval, Duration::from_millis(500));
-        assert_eq!(c.amqp_connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.amqp.connect_timeout, Duration::from_secs(5));
         assert_eq!(c.intake_retry_delay, Duration::from_secs(5));
         assert_eq!(c.intake_max_retries, 720);
         assert_eq!(c.sweep_every, Duration::from_secs(30));
@@ -219,10 +234,10 @@ mod tests {
 
     #[test]
     fn the_idempotency_key_ttl_is_read_and_bounded() {
-        let c = Config::from_env(&Env::from_pairs([("IDEMPOTENCY_KEY_TTL_SECS", "60")])).unwrap();
+        let c = Config::from_env(&env(&[("IDEMPOTENCY_KEY_TTL_SECS", "60")])).unwrap();
         assert_eq!(c.idempotency_key_ttl, Duration::from_secs(60));
         for bad in ["0", "-1", "soon", "31536001"] {
-            let err = Config::from_env(&Env::from_pairs([("IDEMPOTENCY_KEY_TTL_SECS", bad)]))
+            let err = Config::from_env(&env(&[("IDEMPOTENCY_KEY_TTL_SECS", bad)]))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("IDEMPOTENCY_KEY_TTL_SECS"), "{bad}: {err}");
@@ -231,7 +246,7 @@ mod tests {
 
     #[test]
     fn the_sweeper_waits_longer_than_a_retry() {
-        let c = Config::from_env(&Env::from_pairs([
+        let c = Config::from_env(&env(&[
             ("ORDERS_INTAKE_RETRY_DELAY_MS", "300"),
             ("ORDERS_SWEEP_AFTER_MS", "600"),
             ("ORDERS_SWEEP_EVERY_MS", "100"),
@@ -242,7 +257,7 @@ mod tests {
         assert_eq!(c.sweep_after, Duration::from_millis(600));
         assert_eq!(c.sweep_every, Duration::from_millis(100));
         assert_eq!(c.intake_max_retries, 3);
-        let err = Config::from_env(&Env::from_pairs([
+        let err = Config::from_env(&env(&[
             ("ORDERS_INTAKE_RETRY_DELAY_MS", "5000"),
             ("ORDERS_SWEEP_AFTER_MS", "6000"),
         ]))
@@ -256,12 +271,12 @@ mod tests {
             "ORDERS_SWEEP_AFTER_MS",
             "AMQP_CONNECT_TIMEOUT_MS",
         ] {
-            let err = Config::from_env(&Env::from_pairs([(name, "0")]))
+            let err = Config::from_env(&env(&[(name, "0")]))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(name), "{err}");
         }
-        let err = Config::from_env(&Env::from_pairs([("ORDERS_INTAKE_MAX_RETRIES", "-1")]))
+        let err = Config::from_env(&env(&[("ORDERS_INTAKE_MAX_RETRIES", "-1")]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("ORDERS_INTAKE_MAX_RETRIES"), "{err}");
@@ -269,21 +284,21 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Config::from_env(&Env::from_pairs([("ORDERS_WORKER_CONCURRENCY", "0")]))
+        let err = Config::from_env(&env(&[("ORDERS_WORKER_CONCURRENCY", "0")]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("ORDERS_WORKER_CONCURRENCY"), "{err}");
-        let err = Config::from_env(&Env::from_pairs([("BREAKER_OPEN_MS", "soon")]))
+        let err = Config::from_env(&env(&[("BREAKER_OPEN_MS", "soon")]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("BREAKER_OPEN_MS"), "{err}");
-        let err = Config::from_env(&Env::from_pairs([("INTAKE_DEPTH_INTERVAL_MS", "0")]))
+        let err = Config::from_env(&env(&[("INTAKE_DEPTH_INTERVAL_MS", "0")]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("INTAKE_DEPTH_INTERVAL_MS"), "{err}");
-        let c = Config::from_env(&Env::from_pairs([("INTAKE_DEPTH_INTERVAL_MS", "100")])).unwrap();
+        let c = Config::from_env(&env(&[("INTAKE_DEPTH_INTERVAL_MS", "100")])).unwrap();
         assert_eq!(c.intake_depth_interval, Duration::from_millis(100));
-        let c = Config::from_env(&Env::from_pairs([("PAYMENTS_URL", "http://p:1/")])).unwrap();
+        let c = Config::from_env(&env(&[("PAYMENTS_URL", "http://p:1/")])).unwrap();
         assert_eq!(c.payments_url, "http://p:1");
     }
 }

@@ -17,22 +17,24 @@ use orders::{
 };
 use service_kit::{
     Env, Health,
-    amqp::{Amqp, AmqpCheck, AmqpSettings},
+    amqp::{Amqp, AmqpCheck, ConsumerSpec},
     health::PostgresCheck,
-    healthcheck, server,
+    healthcheck,
+    server::{self, Stopping},
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let env = Env::process();
+    healthcheck::run_if_requested(&env, orders::config::DEFAULT_PORT);
     let _telemetry = service_kit::telemetry::init("orders");
-    let config = match Config::from_env(&Env::process()) {
+    let config = match Config::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("orders: {e}");
             return ExitCode::from(2);
         }
     };
-    healthcheck::run_if_requested(config.port);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -43,26 +45,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let pool = service_kit::db::connect(
-        &config.database_url,
-        &MIGRATOR,
-        10,
-        service_kit::startup::DEFAULT_WAIT,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let pool = service_kit::db::connect(&config.db, &MIGRATOR, service_kit::startup::DEFAULT_WAIT)
+        .await
+        .map_err(|e| e.to_string())?;
     // The broker is connected (and reconnected) in the background: orders serves without
     // it, its readiness says so, and accepted orders wait for the sweeper.
     let shutdown = server::Shutdown::new();
     server::cancel_on_signal(shutdown.clone());
-    let amqp = Amqp::start(
-        AmqpSettings {
-            connect_timeout: config.amqp_connect_timeout,
-            ..AmqpSettings::new(&config.amqp_url, "orders")
-        },
-        broker::topology(),
-        shutdown.clone(),
-    )?;
+    let amqp = Amqp::start(config.amqp.clone(), broker::topology(), shutdown.clone())?;
     let http = http_client(config.upstream_timeout)
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 
@@ -89,21 +79,28 @@ async fn run(config: Config) -> Result<(), String> {
         payments,
         publisher.clone(),
     );
+    // Ready with its database and broker: what the API and the worker need. inventory and
+    // payments are called per order, retried, and their outages leave orders PENDING: they
+    // are reported, never make orders not ready.
     let health = Health::new()
         .with(PostgresCheck(pool.clone()))
         .with(AmqpCheck(amqp.clone()))
-        .with(LiveCheck::new(
+        .with_informational(LiveCheck::new(
             "inventory",
             &config.inventory_url,
             http.clone(),
         ))
-        .with(LiveCheck::new("payments", &config.payments_url, http));
+        .with_informational(LiveCheck::new("payments", &config.payments_url, http));
 
-    let spec = worker::consumer_spec(
-        config.worker_concurrency,
-        config.intake_retry_delay,
-        config.intake_max_retries,
-    );
+    // Messages in flight at shutdown get the drain of SHUTDOWN_TIMEOUT_MS, as requests do.
+    let spec = ConsumerSpec {
+        drain_timeout: config.http.drain_timeout(),
+        ..worker::consumer_spec(
+            config.worker_concurrency,
+            config.intake_retry_delay,
+            config.intake_max_retries,
+        )
+    };
     let handler = worker::IntakeHandler::new(
         fulfilment,
         orders.clone(),
@@ -138,16 +135,27 @@ async fn run(config: Config) -> Result<(), String> {
         health,
         idempotency_key_ttl: config.idempotency_key_ttl,
     };
-    let served = server::serve(app(state), config.port, shutdown.clone()).await;
+    let served = server::serve(app(state), &config.http, shutdown.clone()).await;
+    let stopping = match &served {
+        Ok(stopping) => *stopping,
+        Err(_) => Stopping::now(&config.http),
+    };
     shutdown.cancel();
-    let _ = worker_task.await;
-    let _ = sweeper_task.await;
-    let _ = depth_task.await;
-    lapin_publisher.close().await;
-    amqp.close().await;
-    pool.close().await;
+    // Every step bounded by what is left of SHUTDOWN_TIMEOUT_MS.
+    stopping.finish("the intake worker", worker_task).await;
+    stopping.finish("the sweeper", sweeper_task).await;
+    stopping.finish("the intake depth gauge", depth_task).await;
+    stopping
+        .finish("closing the publisher", lapin_publisher.close())
+        .await;
+    stopping
+        .finish("closing the broker connection", amqp.close())
+        .await;
+    stopping
+        .finish("closing the database pool", pool.close())
+        .await;
     tracing::info!("orders stopped");
-    served.map_err(|e| format!("http server: {e}"))
+    served.map(|_| ()).map_err(|e| format!("http server: {e}"))
 }
 
 /// Runs the intake worker until shutdown, starting it again should its task ever panic: a

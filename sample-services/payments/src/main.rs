@@ -6,15 +6,17 @@ use std::{process::ExitCode, sync::Arc};
 
 use payments::{
     AppState, app,
-    config::{Config, DB_MAX_CONNECTIONS, LedgerSetting},
+    config::{Config, DEFAULT_PORT, LedgerSetting},
     model::{InMemoryLedger, Ledger, MIGRATOR, PgLedger},
 };
 use service_kit::{Env, healthcheck, server};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let env = Env::process();
+    healthcheck::run_if_requested(&env, DEFAULT_PORT);
     let _telemetry = service_kit::telemetry::init("payments");
-    let config = match Config::from_env(&Env::process()) {
+    let config = match Config::from_env(&env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("payments: {e}");
@@ -22,17 +24,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    healthcheck::run_if_requested(config.port);
 
     let (ledger, pool): (Arc<dyn Ledger>, _) = match &config.ledger {
-        LedgerSetting::Postgres { database_url } => {
-            match service_kit::db::connect(
-                database_url,
-                &MIGRATOR,
-                DB_MAX_CONNECTIONS,
-                service_kit::startup::DEFAULT_WAIT,
-            )
-            .await
+        LedgerSetting::Postgres(db) => {
+            match service_kit::db::connect(db, &MIGRATOR, service_kit::startup::DEFAULT_WAIT).await
             {
                 Ok(pool) => (Arc::new(PgLedger::new(pool.clone())), Some(pool)),
                 Err(e) => {
@@ -50,7 +45,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(
-        port = config.port,
+        port = config.http.port,
         limit_cents = config.limit_cents,
         blocked_customers = config.blocked_customers.len(),
         ledger = ?config.ledger,
@@ -58,15 +53,18 @@ async fn main() -> ExitCode {
     );
     let shutdown = server::Shutdown::new();
     server::cancel_on_signal(shutdown.clone());
-    let served = server::serve(app(AppState::new(ledger, &config)), config.port, shutdown).await;
-    if let Some(pool) = pool {
-        pool.close().await;
-    }
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
+    let served = server::serve(app(AppState::new(ledger, &config)), &config.http, shutdown).await;
+    let (stopping, code) = match served {
+        Ok(stopping) => (stopping, ExitCode::SUCCESS),
         Err(e) => {
-            tracing::error!(error = %e, port = config.port, "server failed");
-            ExitCode::FAILURE
+            tracing::error!(error = %e, port = config.http.port, "server failed");
+            (server::Stopping::now(&config.http), ExitCode::FAILURE)
         }
+    };
+    if let Some(pool) = pool {
+        stopping
+            .finish("closing the database pool", pool.close())
+            .await;
     }
+    code
 }

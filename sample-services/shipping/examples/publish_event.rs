@@ -77,8 +77,9 @@ async fn main() -> ExitCode {
 }
 
 async fn publish(args: &Args) -> Result<(), lapin::Error> {
-    let url =
-        std::env::var("AMQP_URL").unwrap_or_else(|_| shipping::config::DEFAULT_AMQP_URL.to_owned());
+    // A hand tool for a local broker: unlike the services, it has a default broker.
+    let url = std::env::var("AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
     let conn = Connection::connect(&url, ConnectionProperties::default()).await?;
     let channel = conn.create_channel().await?;
     channel

@@ -4,9 +4,9 @@ use std::{process::ExitCode, sync::Arc};
 
 use service_kit::{
     Env, Health,
-    amqp::{Amqp, AmqpCheck, AmqpDepth, AmqpSettings, watch_depths},
+    amqp::{Amqp, AmqpCheck, AmqpDepth, ConsumerSpec, watch_depths},
     health::PostgresCheck,
-    server::{self, Shutdown},
+    server::{self, Shutdown, Stopping},
 };
 use shipping::{
     AppState, app,
@@ -17,42 +17,32 @@ use shipping::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let env = Env::process();
+    service_kit::healthcheck::run_if_requested(&env, shipping::config::DEFAULT_PORT);
     let _telemetry = service_kit::telemetry::init("shipping");
-    let config = match Config::from_env(&Env::process()) {
+    let config = match Config::from_env(&env) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("shipping: {error}");
             return ExitCode::from(2);
         }
     };
-    service_kit::healthcheck::run_if_requested(config.port);
 
-    let pool = match service_kit::db::connect(
-        &config.database_url,
-        &MIGRATOR,
-        10,
-        service_kit::startup::DEFAULT_WAIT,
-    )
-    .await
-    {
-        Ok(pool) => pool,
-        Err(error) => {
-            tracing::error!(error = %error, "cannot prepare the database");
-            return ExitCode::FAILURE;
-        }
-    };
+    let pool =
+        match service_kit::db::connect(&config.db, &MIGRATOR, service_kit::startup::DEFAULT_WAIT)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(error) => {
+                tracing::error!(error = %error, "cannot prepare the database");
+                return ExitCode::FAILURE;
+            }
+        };
 
     let shutdown = Shutdown::new();
     server::cancel_on_signal(shutdown.clone());
     // Connected (and reconnected) in the background; readiness says when it is not.
-    let amqp = match Amqp::start(
-        AmqpSettings {
-            connect_timeout: config.amqp_connect_timeout,
-            ..AmqpSettings::new(&config.amqp_url, "shipping")
-        },
-        consumer::topology(),
-        shutdown.clone(),
-    ) {
+    let amqp = match Amqp::start(config.amqp.clone(), consumer::topology(), shutdown.clone()) {
         Ok(amqp) => amqp,
         Err(error) => {
             tracing::error!(error = %error, "cannot use the broker settings");
@@ -61,9 +51,14 @@ async fn main() -> ExitCode {
     };
 
     let repo: Arc<dyn ShipmentRepository> = Arc::new(PgShipmentRepository::new(pool.clone()));
+    // Events in flight at shutdown get the drain of SHUTDOWN_TIMEOUT_MS, as requests do.
+    let spec = ConsumerSpec {
+        drain_timeout: config.http.drain_timeout(),
+        ..consumer::consumer_spec(config.prefetch, config.retry_delay, config.max_retries)
+    };
     let worker = tokio::spawn(consumer::run(
         amqp.clone(),
-        consumer::consumer_spec(config.prefetch, config.retry_delay, config.max_retries),
+        spec,
         Arc::clone(&repo),
         shutdown.clone(),
     ));
@@ -81,24 +76,29 @@ async fn main() -> ExitCode {
         .with(AmqpCheck(amqp.clone()));
     let served = server::serve(
         app(AppState::new(repo, health)),
-        config.port,
+        &config.http,
         shutdown.clone(),
     )
     .await;
-    let code = match served {
-        Ok(()) => ExitCode::SUCCESS,
+    let (stopping, code) = match served {
+        Ok(stopping) => (stopping, ExitCode::SUCCESS),
         Err(error) => {
-            tracing::error!(port = config.port, error = %error, "the HTTP server failed");
-            ExitCode::FAILURE
+            tracing::error!(port = config.http.port, error = %error, "the HTTP server failed");
+            (Stopping::now(&config.http), ExitCode::FAILURE)
         }
     };
     shutdown.cancel();
-    if let Err(error) = worker.await {
+    // Every step bounded by what is left of SHUTDOWN_TIMEOUT_MS.
+    if let Some(Err(error)) = stopping.finish("the consumer", worker).await {
         tracing::error!(error = %error, "the consumer task failed");
     }
-    let _ = depths.await;
-    amqp.close().await;
-    pool.close().await;
+    stopping.finish("the depth gauges", depths).await;
+    stopping
+        .finish("closing the broker connection", amqp.close())
+        .await;
+    stopping
+        .finish("closing the database pool", pool.close())
+        .await;
     tracing::info!("shipping stopped");
     code
 }

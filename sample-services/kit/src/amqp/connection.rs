@@ -80,35 +80,35 @@ impl AmqpSettings {
         }
     }
 
-    /// Reads `AMQP_URL` (default `default_url`) and `AMQP_CONNECT_TIMEOUT_MS` (default
-    /// 5000, at least 1); a URL that does not parse or a zero timeout is an error naming the
-    /// variable.
-    pub fn from_env(
-        env: &crate::Env,
-        connection_name: &str,
-        default_url: &str,
-    ) -> Result<Self, ConfigError> {
-        let url = env.string("AMQP_URL", default_url);
-        if let Err(reason) = AMQPUri::from_str(&url) {
-            return Err(ConfigError::Invalid {
-                name: "AMQP_URL".to_owned(),
-                value: redact(&url),
-                reason,
-                expected: "amqp://user:password@host:port/vhost",
-            });
+    /// Reads `AMQP_URL` (required: it holds credentials, so it has no default) and
+    /// `AMQP_CONNECT_TIMEOUT_MS` (default 5000, at least 1); a missing URL, one that does not
+    /// parse or a zero timeout is an error naming the variable (never the password).
+    pub fn from_env(env: &crate::Env, connection_name: &str) -> Result<Self, ConfigError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        struct Vars {
+            amqp_url: Option<String>,
+            amqp_connect_timeout_ms: Option<crate::config::Millis>,
         }
-        let connect_timeout =
-            env.millis("AMQP_CONNECT_TIMEOUT_MS", Self::DEFAULT_CONNECT_TIMEOUT_MS)?;
-        if connect_timeout.is_zero() {
-            return Err(ConfigError::Invalid {
-                name: "AMQP_CONNECT_TIMEOUT_MS".to_owned(),
-                value: "0".to_owned(),
-                reason: "a connection attempt needs some time".to_owned(),
-                expected: "a whole number of milliseconds, at least 1",
-            });
+        let vars: Vars = env.load()?;
+        let url = crate::config::required(
+            vars.amqp_url,
+            "AMQP_URL",
+            "the RabbitMQ broker, e.g. amqp://USER:PASSWORD@HOST:5672/%2f",
+        )?;
+        if let Err(reason) = AMQPUri::from_str(&url) {
+            return Err(ConfigError::invalid(
+                "AMQP_URL",
+                redact(&url),
+                reason,
+                "amqp://user:password@host:port/vhost",
+            ));
         }
         Ok(Self {
-            connect_timeout,
+            connect_timeout: vars.amqp_connect_timeout_ms.map_or(
+                Duration::from_millis(Self::DEFAULT_CONNECT_TIMEOUT_MS),
+                crate::config::Millis::get,
+            ),
             ..Self::new(url, connection_name)
         })
     }
@@ -450,15 +450,18 @@ mod tests {
 
     #[test]
     fn settings_come_from_the_environment() {
-        let s = AmqpSettings::from_env(&Env::from_pairs([("X", "")]), "orders", "amqp://h:1/%2f")
-            .unwrap();
+        let s =
+            AmqpSettings::from_env(&Env::from_pairs([("AMQP_URL", "amqp://h:1/%2f")]), "orders")
+                .unwrap();
         assert_eq!(s.url, "amqp://h:1/%2f");
         assert_eq!(s.connect_timeout, Duration::from_secs(5));
         assert_eq!(s.connection_name, "orders");
         let s = AmqpSettings::from_env(
-            &Env::from_pairs([("AMQP_CONNECT_TIMEOUT_MS", "750")]),
+            &Env::from_pairs([
+                ("AMQP_CONNECT_TIMEOUT_MS", "750"),
+                ("AMQP_URL", "amqp://h:1/%2f"),
+            ]),
             "orders",
-            "amqp://h:1/%2f",
         )
         .unwrap();
         assert_eq!(s.connect_timeout, Duration::from_millis(750));
@@ -467,12 +470,21 @@ mod tests {
             ("AMQP_CONNECT_TIMEOUT_MS", "soon"),
             ("AMQP_URL", "http://guest:secret@h/"),
         ] {
-            let err = AmqpSettings::from_env(&Env::from_pairs([(name, value)]), "o", "amqp://h")
+            let mut pairs = vec![("AMQP_URL", "amqp://guest:secret@h")];
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+            let err = AmqpSettings::from_env(&Env::from_pairs(pairs), "o")
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(name), "{err}");
             assert!(!err.contains("secret"), "the password is not shown: {err}");
         }
+        // No default broker, and so no default credentials.
+        let err = AmqpSettings::from_env(&Env::from_pairs([("AMQP_URL", " ")]), "o").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Missing { name, .. } if name == "AMQP_URL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -412,6 +412,11 @@ impl From<sqlx::Error> for LedgerError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 Self::Unavailable(e.to_string())
             }
+            // 57014 query_canceled: the statement outlived DB_STATEMENT_TIMEOUT_MS (stuck on
+            // a lock, say); worth retrying like an unreachable database.
+            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("57014") => {
+                Self::Unavailable(e.to_string())
+            }
             other => Self::Other(other.to_string()),
         }
     }

@@ -2,6 +2,7 @@
 //! PostgreSQL and RabbitMQ, its HTTP peers mocked from their contracts. One test binary;
 //! each test is one stack (see `integration_suite`).
 
+mod database;
 mod inventory;
 mod messaging;
 mod orders;
