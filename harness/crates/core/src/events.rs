@@ -132,6 +132,8 @@ pub enum Event {
     LevelFinished(crate::run::LevelSummary),
     /// A load run ended: its figures, the server's view and each threshold's verdict.
     LoadFinished(Box<crate::load::LoadReport>),
+    /// A planted defect was switched on alone and its check ran (the defects level).
+    DefectChecked(crate::defects::DefectResult),
     /// The run finished: the gate's verdict, or interrupted.
     RunFinished {
         outcome: crate::run::RunOutcome,

@@ -1,6 +1,7 @@
 //! The core of Harness, shared by every other crate: the events the libraries emit
 //! ([`Event`], serialisable and versioned), contract verification results ([`contract`],
-//! [`openapi`]) and a broker's answers ([`broker`]), runs of the test pyramid ([`run`]), load runs as reports read them
+//! [`openapi`]) and a broker's answers ([`broker`]), runs of the test pyramid ([`run`]) and
+//! their planted defects ([`defects`]), load runs as reports read them
 //! ([`load`]), where a run writes its files ([`run_dir`]), and small text and workspace
 //! helpers that several crates need once. It depends on nothing heavy, so report writers can
 //! build on it alone. Errors live with the crates that return them (`harness_images::Error`,
@@ -8,6 +9,7 @@
 
 pub mod broker;
 pub mod contract;
+pub mod defects;
 mod events;
 pub mod labels;
 pub mod load;

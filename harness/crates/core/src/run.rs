@@ -17,19 +17,23 @@ pub enum Level {
     Contract,
     E2e,
     Load,
+    /// Planted defects switched on one at a time, each against the check that should catch
+    /// it ([`crate::defects`]): a measure of the levels below, so it runs last.
+    Defects,
 }
 
 impl Level {
     /// Bottom to top.
-    pub const ALL: [Level; 5] = [
+    pub const ALL: [Level; 6] = [
         Level::Unit,
         Level::Integration,
         Level::Contract,
         Level::E2e,
         Level::Load,
+        Level::Defects,
     ];
 
-    /// `unit`, `integration`, `contract`, `e2e`, `load`.
+    /// `unit`, `integration`, `contract`, `e2e`, `load`, `defects`.
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Unit => "unit",
@@ -37,6 +41,7 @@ impl Level {
             Level::Contract => "contract",
             Level::E2e => "e2e",
             Level::Load => "load",
+            Level::Defects => "defects",
         }
     }
 

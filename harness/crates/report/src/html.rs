@@ -122,6 +122,27 @@ pub fn html(report: &RunReport) -> String {
     for (level, load) in report.loads() {
         load_section(&mut out, level, load);
     }
+    let defects: Vec<_> = report.defects().collect();
+    if !defects.is_empty() {
+        let all_as_expected = defects.iter().all(|d| d.as_expected());
+        let _ = write!(
+            out,
+            "<section id=\"defects\"><h2>Planted defects</h2><p class=\"{}\">{}.</p>",
+            if all_as_expected { "passed" } else { "failed" },
+            esc(&crate::defects_table::score_line(&defects))
+        );
+        table(
+            &mut out,
+            "defects",
+            &crate::defects_table::DEFECT_HEADER,
+            defects
+                .iter()
+                .map(|d| crate::defects_table::defect_cells(d)),
+            5,
+            true,
+        );
+        out.push_str("</section>");
+    }
     out.push_str("</body></html>\n");
     out
 }

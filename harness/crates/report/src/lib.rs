@@ -23,6 +23,7 @@
 
 mod chart;
 pub mod console;
+mod defects_table;
 mod escape;
 mod html;
 mod junit;

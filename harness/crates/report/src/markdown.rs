@@ -62,6 +62,21 @@ pub fn markdown(report: &RunReport) -> String {
     for (level, load) in report.loads() {
         load_section(&mut out, level, load);
     }
+    let defects: Vec<_> = report.defects().collect();
+    if !defects.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Planted defects\n\n{}.",
+            plain(&crate::defects_table::score_line(&defects))
+        );
+        table_head(&mut out, &crate::defects_table::DEFECT_HEADER, 5);
+        for d in defects {
+            table_row(
+                &mut out,
+                crate::defects_table::defect_cells(d).map(|c| plain(&c)),
+            );
+        }
+    }
     out
 }
 

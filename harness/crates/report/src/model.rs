@@ -7,6 +7,7 @@ use std::time::Duration;
 use harness_core::{
     Event,
     contract::InteractionResult,
+    defects::DefectResult,
     load::LoadReport,
     openapi::OperationReport,
     run::{Level, LevelStatus, LevelSummary, RunOutcome, TestOutcome, TestResult},
@@ -46,6 +47,10 @@ pub struct LevelReport {
     /// `tests`, one test each).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadReport>,
+    /// The defects level's planted defects, each switched on alone against its check (each
+    /// is also among `tests`: passed when its outcome is what the catalogue expects).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub defects: Vec<DefectResult>,
 }
 
 impl RunReport {
@@ -121,6 +126,17 @@ impl RunReport {
             .filter_map(|l| l.load.as_ref().map(|r| (l.summary.level, r)))
     }
 
+    /// Every planted defect the run switched on, bottom level first.
+    pub fn defects(&self) -> impl Iterator<Item = &DefectResult> {
+        self.levels.iter().flat_map(|l| l.defects.iter())
+    }
+
+    /// The detection score, (caught, planted); `None` when no defect was planted.
+    pub fn detection_score(&self) -> Option<(usize, usize)> {
+        let (caught, planted) = harness_core::defects::score(self.defects());
+        (planted > 0).then_some((caught, planted))
+    }
+
     /// The level's report, if the run has it.
     pub fn level(&self, level: Level) -> Option<&LevelReport> {
         self.levels.iter().find(|l| l.summary.level == level)
@@ -185,6 +201,10 @@ impl Collector {
                 let level = self.current.unwrap_or(Level::Contract);
                 self.level_mut(level).operations.push(o.clone());
             }
+            Event::DefectChecked(d) => {
+                let level = self.current.unwrap_or(Level::Defects);
+                self.level_mut(level).defects.push(d.clone());
+            }
             Event::LoadFinished(load) => {
                 let level = self.current.unwrap_or(Level::Load);
                 // A second load run in the same level replaces the first.
@@ -217,6 +237,7 @@ impl Collector {
             interactions: Vec::new(),
             operations: Vec::new(),
             load: None,
+            defects: Vec::new(),
         });
         self.levels.sort_by_key(|l| l.summary.level);
         let i = self
@@ -241,13 +262,14 @@ impl Collector {
 }
 
 /// The pyramid is inverted when a level has more tests than one below it, or when the
-/// end-to-end level takes longer than every level below it together (load is apart: it is
-/// not a test count). Counted in tests, not in contract checks.
+/// end-to-end level takes longer than every level below it together (load and defects are
+/// apart: thresholds and planted defects are not a test count). Counted in tests, not in
+/// contract checks.
 fn shape_warnings(levels: &[LevelReport]) -> Vec<String> {
     let ran: Vec<&LevelReport> = levels
         .iter()
         .filter(|l| {
-            l.summary.level != Level::Load
+            !matches!(l.summary.level, Level::Load | Level::Defects)
                 && matches!(l.summary.status, LevelStatus::Passed | LevelStatus::Failed)
         })
         .collect();

@@ -21,7 +21,10 @@ fn junit_xml_is_xml_with_a_suite_per_level_and_every_failure() {
         .iter()
         .map(|s| s.attribute("name").unwrap())
         .collect();
-    assert_eq!(names, ["unit", "integration", "contract", "e2e", "load"]);
+    assert_eq!(
+        names,
+        ["unit", "integration", "contract", "e2e", "load", "defects"]
+    );
     let case = |name: &str| {
         doc.descendants()
             .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
@@ -75,6 +78,10 @@ fn junit_xml_is_xml_with_a_suite_per_level_and_every_failure() {
         !unit.descendants().any(|n| n.has_tag_name("property")),
         "only the load level has load figures"
     );
+    // Defects: a test case each, failed when not what the catalogue says.
+    assert_eq!(suites[5].attribute("tests"), Some("3"));
+    let defect = case("slow-route (load smoke)");
+    assert!(defect.children().any(|n| n.has_tag_name("failure")));
 }
 
 #[test]
@@ -371,4 +378,37 @@ fn a_level_that_failed_beyond_its_tests_is_a_junit_case_and_markdown_stays_one_l
         6,
         "the note cannot break the table: {row}"
     );
+}
+
+#[test]
+fn the_detection_score_is_in_every_report() {
+    let report = run(Some(RunOutcome::Failed));
+    assert_eq!(report.detection_score(), Some((2, 3)));
+    let line = "detection score 2/3: 2 caught, 2 marked not yet (jwt-default-secret, slow-route); not as the catalogue says: slow-route";
+    assert!(console(&report).contains(line), "{}", console(&report));
+    assert!(markdown(&report).contains(line), "{}", markdown(&report));
+    let page = html(&report);
+    let section = element(&page, "<section id=\"defects\"", "section");
+    assert!(section.contains(line), "{section}");
+    assert!(section.contains("<code>bola-read</code>"), "{section}");
+    // Escaped like every other cell.
+    assert!(section.contains("NOT AS EXPECTED"), "{section}");
+    let json: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+    let level = json["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["summary"]["level"] == "defects")
+        .unwrap();
+    assert_eq!(level["defects"][1]["expected"], "not_yet");
+    assert_eq!(level["defects"][2]["outcome"], "caught");
+    // The defects' own failures are the level's: the one not as expected fails it.
+    let failures: Vec<_> = report
+        .failure_lines()
+        .into_iter()
+        .filter(|f| f.level == Level::Defects)
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(failures, ["slow-route (load smoke)"]);
 }

@@ -8,7 +8,8 @@
 //!   run's report, and appended to `<run>/events.jsonl` as they happen), the stacks it
 //!   starts, and the [`Interrupt`] that stops it.
 //! - [`run()`]: `harness run`: the levels, their stacks, nextest, the gate, the reports.
-//! - [`load`]: `harness load` and the load level.
+//! - [`load`]: `harness load` and the load level; [`defects`]: the defects level (planted
+//!   defects, each against the check that should catch it).
 //! - [`contract`]: `harness contract verify`; [`broker`]: `publish`, `record-deployment`,
 //!   `can-i-deploy`; [`openapi`]: `harness contract openapi`.
 //!
@@ -31,6 +32,7 @@
 pub mod broker;
 mod config;
 pub mod contract;
+pub mod defects;
 mod error;
 pub mod load;
 pub mod openapi;

@@ -130,6 +130,20 @@ impl Session {
             .unwrap_or_else(|| harness_core::run_dir::default_reports_dir(&root));
         let run_id = options.run_id.unwrap_or_else(StackBuilder::new_run_id);
         let dir = RunDir::new(&reports, &run_id).path().to_owned();
+        let forward = options.events.unwrap_or_else(harness_core::discard);
+        Self::in_dir(config, reports, run_id, dir, forward, options.interrupt)
+    }
+
+    /// A session writing into `dir`: its logs folder and its events file, appended to.
+    fn in_dir(
+        config: Config,
+        reports: PathBuf,
+        run_id: String,
+        dir: PathBuf,
+        forward: EventSink,
+        interrupt: Interrupt,
+    ) -> Result<Self> {
+        let root = config.workspace_root();
         let logs = RunDir::at(&dir).logs();
         std::fs::create_dir_all(&logs)
             .map_err(|e| Error::io(format!("creating {}", logs.display()), e))?;
@@ -141,7 +155,6 @@ impl Session {
             .map_err(|e| Error::io(format!("creating {}", events_path.display()), e))?;
         let file = Mutex::new(LineWriter::new(file));
         let collector = Arc::new(Mutex::new(Collector::new()));
-        let forward = options.events.unwrap_or_else(harness_core::discard);
         let sink: EventSink = {
             let collector = collector.clone();
             Arc::new(move |e: Event| {
@@ -163,9 +176,39 @@ impl Session {
             dir,
             sink,
             collector,
-            interrupt: options.interrupt,
+            interrupt,
             started: Instant::now(),
         })
+    }
+
+    /// A session inside this one, for work whose results are not the run's (a planted
+    /// defect's check): the same config, run id and interrupt, its own folder `dir` and
+    /// collector; its events go to `<dir>/events.jsonl`, and only the progress among them
+    /// (images, services, notices, warnings) on to this session's caller.
+    pub fn child(&self, dir: PathBuf) -> Result<Session> {
+        let parent = self.sink.clone();
+        let forward: EventSink = Arc::new(move |e: Event| {
+            if matches!(
+                e,
+                Event::ImageWorking { .. }
+                    | Event::ImageReady { .. }
+                    | Event::ServiceStarting { .. }
+                    | Event::ServiceWaiting { .. }
+                    | Event::ServiceReady { .. }
+                    | Event::ServiceExited { .. }
+                    | Event::Warning { .. }
+            ) {
+                parent(e);
+            }
+        });
+        Self::in_dir(
+            self.config.clone(),
+            self.reports.clone(),
+            self.run_id.clone(),
+            dir,
+            forward,
+            self.interrupt.clone(),
+        )
     }
 
     /// The harness.toml the session runs.

@@ -42,6 +42,6 @@ pub use manifest::{
     Readiness, Resources, ServiceSpec,
 };
 pub use prune::{ImagePrune, prune_images, prune_reports};
-pub use stack::{Endpoint, ExecOutput, Stack, StackBuilder, env_var_name};
+pub use stack::{Endpoint, ExecOutput, SERVICE_ENV, Stack, StackBuilder, env_var_name};
 #[cfg(feature = "testcontainers")]
 pub use testcontainers;

@@ -26,3 +26,4 @@ mod watch;
 
 pub use builder::StackBuilder;
 pub use handle::{Endpoint, ExecOutput, Stack, env_var_name};
+pub use start::SERVICE_ENV;

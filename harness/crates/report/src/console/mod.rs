@@ -104,6 +104,23 @@ pub fn console(report: &RunReport) -> String {
             let _ = writeln!(out, "warning: {level}: {w}");
         }
     }
+    let defects: Vec<_> = report.defects().collect();
+    if !defects.is_empty() {
+        let _ = writeln!(
+            out,
+            "planted defects: {}",
+            crate::defects_table::score_line(&defects)
+        );
+        let mut rows = vec![crate::defects_table::DEFECT_HEADER.map(str::to_owned)];
+        rows.extend(
+            defects
+                .iter()
+                .map(|d| crate::defects_table::defect_cells(d)),
+        );
+        for line in columns(&rows).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     for w in &report.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use harness_core::{
     Event,
     contract::{InteractionResult, Mismatch, MismatchKind, Outcome},
+    defects::{DefectOutcome, DefectResult, Expectation},
     load::{
         ClientPoint, GaugeSeries, GeneratorStats, LoadReport, ServerPoint, ServerStats,
         ServerTimeline, TargetKind, TargetStats, ThresholdVerdict,
@@ -51,6 +52,44 @@ pub fn summary(
         duration: Duration::from_millis(ms),
         note: note.map(str::to_owned),
     })
+}
+
+/// The defects level's results: one caught as expected, one `not yet` and missed, one
+/// caught although the catalogue says `not yet` (the level fails on it).
+pub fn defects() -> Vec<DefectResult> {
+    let d = |name: &str, check: &str, expected, outcome, detail: &str| DefectResult {
+        name: name.into(),
+        summary: format!("what {name} breaks"),
+        check: check.into(),
+        finding: "404".into(),
+        expected,
+        outcome,
+        detail: detail.into(),
+        duration: Duration::from_secs(12),
+    };
+    vec![
+        d(
+            "bola-read",
+            "tests package(e2e-suite) & test(=another_customers_order_is_not_found)",
+            Expectation::Caught,
+            DefectOutcome::Caught,
+            "expected 404, got 200",
+        ),
+        d(
+            "jwt-default-secret",
+            "openapi gateway (25 examples)",
+            Expectation::NotYet,
+            DefectOutcome::Missed,
+            "",
+        ),
+        d(
+            "slow-route",
+            "load smoke",
+            Expectation::NotYet,
+            DefectOutcome::Caught,
+            "threshold p95(GET /api/products) < 500ms failed: 512ms <b>",
+        ),
+    ]
 }
 
 /// The sample run (None: not finished).
@@ -163,6 +202,39 @@ pub fn run(outcome: Option<RunOutcome>) -> RunReport {
         LevelStatus::Failed,
         [1, 1, 0, 0],
         24_000,
+        None,
+    ));
+    events.push(Event::LevelStarted {
+        level: Level::Defects,
+    });
+    for d in defects() {
+        events.push(Event::TestFinished(TestResult {
+            level: Level::Defects,
+            suite: "defects".into(),
+            name: format!("{} ({})", d.name, d.check),
+            outcome: if d.as_expected() {
+                TestOutcome::Passed
+            } else {
+                TestOutcome::Failed
+            },
+            duration: d.duration,
+            retries: 0,
+            output: if d.as_expected() {
+                String::new()
+            } else {
+                format!(
+                    "defect {}: caught, but the catalogue says `not yet`\n",
+                    d.name
+                )
+            },
+        }));
+        events.push(Event::DefectChecked(d));
+    }
+    events.push(summary(
+        Level::Defects,
+        LevelStatus::Failed,
+        [2, 1, 0, 0],
+        41_000,
         None,
     ));
     if let Some(outcome) = outcome {

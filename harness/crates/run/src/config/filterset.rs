@@ -24,6 +24,33 @@ pub(crate) fn check_levels(config: &Config, root: &Path, levels: &[Level]) -> Re
             Some((*l, c.tests.as_deref()?, c.tests_line))
         })
         .collect();
+    check(
+        root,
+        exprs.iter().map(|(level, expr, line)| {
+            (
+                *expr,
+                &config.path,
+                *line,
+                format!("[run.levels.{level}] tests"),
+            )
+        }),
+    )
+}
+
+/// Checks filtersets found in other files (a defects catalogue's checks): each with the
+/// file and line it is written at.
+pub(crate) fn check_exprs<'a>(
+    root: &Path,
+    exprs: impl Iterator<Item = (&'a str, &'a std::path::PathBuf, Option<usize>)>,
+) -> Result<()> {
+    check(root, exprs.map(|(e, p, l)| (e, p, l, "tests".to_owned())))
+}
+
+fn check<'a>(
+    root: &Path,
+    exprs: impl Iterator<Item = (&'a str, &'a std::path::PathBuf, Option<usize>, String)>,
+) -> Result<()> {
+    let exprs: Vec<_> = exprs.collect();
     if exprs.is_empty() {
         return Ok(());
     }
@@ -35,7 +62,7 @@ pub(crate) fn check_levels(config: &Config, root: &Path, levels: &[Level]) -> Re
         .build_graph()
         .map_err(|e| {
             Error::Usage(format!(
-                "cargo metadata in {} (to check the levels' nextest filtersets): {e}",
+                "cargo metadata in {} (to check the nextest filtersets): {e}",
                 root.display()
             ))
         })?;
@@ -43,7 +70,7 @@ pub(crate) fn check_levels(config: &Config, root: &Path, levels: &[Level]) -> Re
     let groups = KnownGroups::Known {
         custom_groups: test_groups(root),
     };
-    for (level, expr, line) in exprs {
+    for (expr, path, line, what) in exprs {
         if let Err(e) = Filterset::parse(expr.to_owned(), &cx, FiltersetKind::Test, &groups) {
             let why = e
                 .errors
@@ -52,10 +79,10 @@ pub(crate) fn check_levels(config: &Config, root: &Path, levels: &[Level]) -> Re
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(Error::Config {
-                path: config.path.clone(),
+                path: path.clone(),
                 line,
                 message: format!(
-                    "[run.levels.{level}] tests = {expr:?} is not a nextest filterset of this workspace: {why}"
+                    "{what} = {expr:?} is not a nextest filterset of this workspace: {why}"
                 ),
             });
         }

@@ -39,6 +39,8 @@
 //! [run.levels.integration]
 //! tests = "package(integration-suite)"
 //! manifests = ["suites/integration/orders.toml"]  # stacks the tests start: images made up front
+//! [run.levels.defects]
+//! catalogue = "suites/defects/expected.toml"   # planted defects and the checks that catch them
 //! [run.gate]
 //! required = ["unit", "e2e"]      # default: every configured level
 //! min_tests = 1                   # per required level
@@ -154,6 +156,9 @@ pub struct LevelConfig {
     /// Manifests the level's tests start stacks from themselves: their images are made
     /// before the run's first level, with the stack's, in one build.
     pub manifests: Vec<PathBuf>,
+    /// A catalogue of planted defects ([`crate::defects`]): each switched on alone in a
+    /// stack of its own, against the check that should catch it.
+    pub catalogue: Option<PathBuf>,
 }
 
 /// `[run.gate]`.

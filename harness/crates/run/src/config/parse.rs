@@ -77,6 +77,7 @@ struct RawLevel {
     openapi: Vec<String>,
     #[serde(default)]
     manifests: Vec<PathBuf>,
+    catalogue: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,14 +308,35 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
                 ));
             }
         }
-        if l.tests.is_none() && l.openapi.is_empty() && !l.pact && l.profile.is_none() {
+        if l.tests.is_none()
+            && l.openapi.is_empty()
+            && !l.pact
+            && l.profile.is_none()
+            && l.catalogue.is_none()
+        {
             return Err(bad(
                 &format!("[run.levels.{name}]"),
                 format!(
-                    "[run.levels.{name}]: give `tests` (a nextest filterset), `pact = true`, `openapi` (services) or `profile` (a load profile)"
+                    "[run.levels.{name}]: give `tests` (a nextest filterset), `pact = true`, `openapi` (services), `profile` (a load profile) or `catalogue` (planted defects)"
                 ),
             ));
         }
+        let catalogue = match &l.catalogue {
+            None => None,
+            Some(c) => {
+                let full = dir.join(c);
+                if !full.is_file() {
+                    return Err(bad(
+                        "catalogue",
+                        format!(
+                            "[run.levels.{name}] catalogue: {} does not exist (paths are relative to this file)",
+                            c.display()
+                        ),
+                    ));
+                }
+                Some(full)
+            }
+        };
         let mut manifests = Vec::new();
         for m in &l.manifests {
             let full = dir.join(m);
@@ -333,6 +355,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
             parsed,
             LevelConfig {
                 manifests,
+                catalogue,
                 tests_line: l
                     .tests
                     .as_ref()

@@ -275,6 +275,20 @@ impl RunState<'_> {
                 Err(why) => problems.push(format!("openapi {service}: {why}")),
             }
         }
+        if let Some(catalogue) = &cfg.catalogue {
+            match crate::defects::run(self.session, catalogue, level, self.env).await {
+                Ok(results) => {
+                    for r in &results {
+                        if r.as_expected() {
+                            summary.passed += 1;
+                        } else {
+                            summary.failed += 1;
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("defects: {e}")),
+            }
+        }
         if let Some(profile) = &cfg.profile
             && self.stack.is_some()
         {
@@ -337,19 +351,7 @@ impl RunState<'_> {
     ) -> std::result::Result<Vec<harness_core::run::TestResult>, String> {
         let mut env = self.env.to_vec();
         if let Some(stack) = &self.stack {
-            // As `harness up --env-file` writes them (GATEWAY_URL) and as provider-state
-            // programs get them (HARNESS_GATEWAY_URL).
-            for (k, v) in stack.env_vars() {
-                if let Some(short) = k.strip_prefix("HARNESS_") {
-                    env.push((short.to_owned(), v.clone()));
-                }
-                env.push((k, v));
-            }
-            env.push((
-                "HARNESS_LOGS_DIR".to_owned(),
-                stack.run_dir().join("logs").display().to_string(),
-            ));
-            env.push(("HARNESS_RUN_ID".to_owned(), stack.run_id().to_owned()));
+            env.extend(stack_env(stack));
         }
         nextest::NextestRun {
             root: self.session.root(),
@@ -451,6 +453,25 @@ impl RunState<'_> {
         );
         Ok((s.passed, s.failed))
     }
+}
+
+/// A stack's variables for tests: every service's endpoints as `harness up --env-file`
+/// writes them (GATEWAY_URL) and as provider-state programs get them (HARNESS_GATEWAY_URL),
+/// `HARNESS_LOGS_DIR` and `HARNESS_RUN_ID`.
+pub(crate) fn stack_env(stack: &Stack) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for (k, v) in stack.env_vars() {
+        if let Some(short) = k.strip_prefix("HARNESS_") {
+            env.push((short.to_owned(), v.clone()));
+        }
+        env.push((k, v));
+    }
+    env.push((
+        "HARNESS_LOGS_DIR".to_owned(),
+        stack.run_dir().join("logs").display().to_string(),
+    ));
+    env.push(("HARNESS_RUN_ID".to_owned(), stack.run_id().to_owned()));
+    env
 }
 
 /// A level's summary with no tests yet.

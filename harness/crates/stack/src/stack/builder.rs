@@ -112,6 +112,21 @@ impl StackBuilder {
         self.modify(service, |spec| spec.env(key, value))
     }
 
+    /// Sets an environment variable of every service whose image is built from the
+    /// workspace (`build = "<package>"`), the services under test, not their dependencies,
+    /// mocks or attached ones. [`start`](Self::start) also applies the variables of
+    /// [`SERVICE_ENV`] this way: a program that starts stacks (a test) gets them from whoever
+    /// runs it (the defects level of `harness run` turns a planted defect on with it).
+    pub fn own_services_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        for spec in self.manifest.services.values_mut() {
+            if matches!(spec.source, ImageSource::Build { .. }) {
+                spec.env.insert(key.clone(), value.clone());
+            }
+        }
+        self
+    }
+
     /// Runs one service from another image (present, else pulled), e.g. an older release.
     pub fn image(self, service: &str, reference: impl Into<String>) -> Self {
         let reference = reference.into();

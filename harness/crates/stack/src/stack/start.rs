@@ -72,6 +72,9 @@ impl StackBuilder {
         if let Some(problem) = self.problems.drain(..).next() {
             return Err(problem);
         }
+        for (key, value) in service_env_from(std::env::var(SERVICE_ENV).ok().as_deref())? {
+            self = self.own_services_env(key, value);
+        }
         // The file's rules again, for what code added or changed (cheap; a manifest read
         // from a file passes them already).
         self.manifest.check()?;
@@ -568,5 +571,45 @@ mod tests {
             vec!["db", "api"]
         );
         assert!(select(&m, Some(&["nope".to_owned()])).is_err());
+    }
+}
+
+/// The process variable whose `KEY=VALUE` lines (one per line) every stack started in the
+/// process gives its own services ([`StackBuilder::own_services_env`]).
+pub const SERVICE_ENV: &str = "HARNESS_SERVICE_ENV";
+
+/// The pairs of a [`SERVICE_ENV`] value.
+pub(crate) fn service_env_from(value: Option<&str>) -> Result<Vec<(String, String)>> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| match line.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+            _ => Err(Error::Usage(format!(
+                "{SERVICE_ENV}: {line:?} is not KEY=VALUE (one pair per line)"
+            ))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod service_env_tests {
+    use super::*;
+
+    #[test]
+    fn service_env_is_key_value_lines() {
+        assert!(service_env_from(None).unwrap().is_empty());
+        assert_eq!(
+            service_env_from(Some("SAMPLE_DEFECTS=a,b\n\nX= y ")).unwrap(),
+            [
+                ("SAMPLE_DEFECTS".to_owned(), "a,b".to_owned()),
+                ("X".to_owned(), " y ".to_owned())
+            ]
+        );
+        let e = service_env_from(Some("nope")).unwrap_err();
+        assert!(e.to_string().contains("HARNESS_SERVICE_ENV"), "{e}");
     }
 }
