@@ -35,13 +35,17 @@ pub struct CreateOrder {
     pub items: Vec<OrderItem>,
 }
 
-/// Where an order is in its life.
+/// Where an order is in its life: `PENDING` (accepted; being reserved and paid, or waiting
+/// for payments to answer), then one of the final `CONFIRMED`, `REJECTED` (could not be
+/// fulfilled) or `CANCELLED` (payments did not answer before the order's deadline; any
+/// authorisation voided and the stock released).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Pending,
     Confirmed,
     Rejected,
+    Cancelled,
 }
 
 /// An order (served by orders).
@@ -51,7 +55,8 @@ pub struct Order {
     pub customer_id: String,
     pub items: Vec<OrderItem>,
     pub status: OrderStatus,
-    /// Why the order was rejected, e.g. `out_of_stock`.
+    /// Why the order was rejected (e.g. `out_of_stock`) or cancelled
+    /// (`payment_unavailable`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

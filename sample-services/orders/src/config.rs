@@ -58,9 +58,13 @@ pub struct Config {
     pub sweep_after: Duration,
     /// How long an idempotency key stands for its order (`IDEMPOTENCY_KEY_TTL_SECS`).
     pub idempotency_key_ttl: Duration,
+    /// How long after its creation an order waits for payments to answer before it is
+    /// cancelled (`ORDERS_PAYMENT_DEADLINE_MS`; at most half the intake retry window).
+    pub payment_deadline: Duration,
 }
 
-/// orders' own variables, with their defaults.
+/// orders' own variables, with their defaults (`ORDERS_PAYMENT_DEADLINE_MS`'s depends on the
+/// retry window: see [`crate::fulfilment::payment_deadline`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE", default)]
 struct Vars {
@@ -78,6 +82,7 @@ struct Vars {
     orders_sweep_every_ms: Millis,
     orders_sweep_after_ms: Millis,
     idempotency_key_ttl_secs: u64,
+    orders_payment_deadline_ms: Option<Millis>,
 }
 
 impl Default for Vars {
@@ -97,6 +102,7 @@ impl Default for Vars {
             orders_sweep_every_ms: Millis::from_ms(30_000),
             orders_sweep_after_ms: Millis::from_ms(60_000),
             idempotency_key_ttl_secs: crate::model::DEFAULT_IDEMPOTENCY_KEY_TTL.as_secs(),
+            orders_payment_deadline_ms: None,
         }
     }
 }
@@ -122,6 +128,12 @@ impl Config {
                 "a whole number of milliseconds",
             ));
         }
+        let payment_deadline = payment_deadline(
+            env,
+            vars.orders_payment_deadline_ms,
+            intake_retry_delay,
+            vars.orders_intake_max_retries,
+        )?;
         Ok(Self {
             http,
             db,
@@ -140,6 +152,7 @@ impl Config {
             sweep_every: vars.orders_sweep_every_ms.get(),
             sweep_after,
             idempotency_key_ttl: idempotency_key_ttl(vars.idempotency_key_ttl_secs)?,
+            payment_deadline,
         })
     }
 }
@@ -156,6 +169,27 @@ fn idempotency_key_ttl(secs: u64) -> Result<Duration, ConfigError> {
         ));
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// `ORDERS_PAYMENT_DEADLINE_MS`, checked against the intake retry window by
+/// [`crate::fulfilment::payment_deadline`].
+fn payment_deadline(
+    env: &Env,
+    set: Option<Millis>,
+    retry_delay: Duration,
+    max_retries: u32,
+) -> Result<Duration, ConfigError> {
+    const NAME: &str = "ORDERS_PAYMENT_DEADLINE_MS";
+    crate::fulfilment::payment_deadline(set.map(Millis::get), retry_delay, max_retries).map_err(
+        |reason| {
+            ConfigError::invalid(
+                NAME,
+                env.raw(NAME).unwrap_or_else(|| "<unset>".to_owned()),
+                reason,
+                crate::fulfilment::PAYMENT_DEADLINE_EXPECTED,
+            )
+        },
+    )
 }
 
 fn trim_slash(url: &str) -> String {
@@ -230,6 +264,44 @@ mod tests {
         assert_eq!(c.sweep_every, Duration::from_secs(30));
         assert_eq!(c.sweep_after, Duration::from_secs(60));
         assert_eq!(c.idempotency_key_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(c.payment_deadline, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_payment_deadline_is_read_and_fits_in_the_retry_window() {
+        let c = Config::from_env(&env(&[("ORDERS_PAYMENT_DEADLINE_MS", "20000")])).unwrap();
+        assert_eq!(c.payment_deadline, Duration::from_secs(20));
+        // Half of the default window (720 x 5 s) is the longest.
+        let c = Config::from_env(&env(&[("ORDERS_PAYMENT_DEADLINE_MS", "1800000")])).unwrap();
+        assert_eq!(c.payment_deadline, Duration::from_secs(1800));
+        for bad in ["0", "1800001", "-5", "soon"] {
+            let err = Config::from_env(&env(&[("ORDERS_PAYMENT_DEADLINE_MS", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("ORDERS_PAYMENT_DEADLINE_MS"), "{bad}: {err}");
+        }
+        let err = Config::from_env(&env(&[
+            ("ORDERS_INTAKE_RETRY_DELAY_MS", "1000"),
+            ("ORDERS_INTAKE_MAX_RETRIES", "10"),
+            ("ORDERS_PAYMENT_DEADLINE_MS", "6000"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ORDERS_PAYMENT_DEADLINE_MS"), "{err}");
+        assert!(err.contains("10000 ms"), "names the window: {err}");
+        // Unset with a short retry window: half of it, not five minutes.
+        let c = Config::from_env(&env(&[
+            ("ORDERS_INTAKE_RETRY_DELAY_MS", "500"),
+            ("ORDERS_INTAKE_MAX_RETRIES", "20"),
+        ]))
+        .unwrap();
+        assert_eq!(c.payment_deadline, Duration::from_secs(5));
+        // No retries at all: no time to wait for payments.
+        let err = Config::from_env(&env(&[("ORDERS_INTAKE_MAX_RETRIES", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ORDERS_PAYMENT_DEADLINE_MS"), "{err}");
+        assert!(err.contains("ORDERS_INTAKE_MAX_RETRIES"), "{err}");
     }
 
     #[test]

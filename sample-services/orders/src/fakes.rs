@@ -140,7 +140,11 @@ impl InventoryClient for FakeInventory {
 pub(crate) enum PaymentsMode {
     Authorize,
     Decline(String),
+    /// Unavailable: every call (authorisation or void) fails.
     Down,
+    /// Authorisations are recorded, but their answer is lost (a timeout): the caller sees
+    /// payments unavailable while the money is held. Voids work.
+    LostAnswer,
     Refuse(String),
 }
 
@@ -148,9 +152,14 @@ pub(crate) enum PaymentsMode {
 #[derive(Debug)]
 pub(crate) struct FakePayments {
     pub(crate) mode: Mutex<PaymentsMode>,
+    /// Authorisation calls.
     pub(crate) calls: AtomicUsize,
     pub(crate) payments: Mutex<HashMap<Uuid, Payment>>,
     pub(crate) requests: Mutex<Vec<PaymentRequest>>,
+    /// Only voids fail (as unavailable).
+    pub(crate) void_down: AtomicBool,
+    /// Void calls, answered or not.
+    pub(crate) voids: Mutex<Vec<PaymentRequest>>,
 }
 
 impl FakePayments {
@@ -160,6 +169,8 @@ impl FakePayments {
             calls: AtomicUsize::new(0),
             payments: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
+            void_down: AtomicBool::new(false),
+            voids: Mutex::new(Vec::new()),
         }
     }
     pub(crate) fn set(&self, mode: PaymentsMode) {
@@ -170,6 +181,14 @@ impl FakePayments {
     }
     pub(crate) fn created(&self) -> usize {
         lock(&self.payments).len()
+    }
+    /// The order's payment as the fake holds it now.
+    pub(crate) fn payment(&self, order_id: Uuid) -> Option<Payment> {
+        lock(&self.payments).get(&order_id).cloned()
+    }
+    /// The orders voids were asked for, in order.
+    pub(crate) fn voided_orders(&self) -> Vec<Uuid> {
+        lock(&self.voids).iter().map(|r| r.order_id).collect()
     }
 }
 
@@ -190,6 +209,19 @@ impl PaymentsClient for FakePayments {
                 kind,
                 detail: "refused".into(),
             }),
+            PaymentsMode::LostAnswer => {
+                lock(&self.payments)
+                    .entry(request.order_id)
+                    .or_insert_with(|| Payment {
+                        id: format!("pay-{}", request.order_id),
+                        status: PaymentStatus::Authorized,
+                        decline_reason: None,
+                    });
+                Err(UpstreamError::Unavailable {
+                    service: "payments",
+                    detail: "no answer in time".into(),
+                })
+            }
             mode => {
                 let mut payments = lock(&self.payments);
                 let payment = payments
@@ -212,6 +244,13 @@ impl PaymentsClient for FakePayments {
     }
 
     async fn void(&self, request: &PaymentRequest) -> Result<Payment, UpstreamError> {
+        lock(&self.voids).push(request.clone());
+        if self.void_down.load(Ordering::SeqCst) {
+            return Err(UpstreamError::Unavailable {
+                service: "payments",
+                detail: "connection refused".into(),
+            });
+        }
         match lock(&self.mode).clone() {
             PaymentsMode::Down => Err(UpstreamError::Unavailable {
                 service: "payments",

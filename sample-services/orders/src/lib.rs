@@ -6,7 +6,9 @@
 //! the token's subject) and no other: another customer's order is a 404. A worker in the same
 //! process takes each order, reserves its stock in inventory, authorises its payment in
 //! payments (retried with backoff behind a circuit breaker), marks it `CONFIRMED` or
-//! `REJECTED`, and hands confirmed orders to shipping by publishing `order.confirmed`. An
+//! `REJECTED` (or, when payments stays unavailable past the order's payment deadline, voids
+//! its payment, releases its stock and marks it `CANCELLED`), and hands confirmed orders to
+//! shipping by publishing `order.confirmed`. An
 //! order that fails transiently waits in `orders.intake.retry`, a message that can never be
 //! processed ends in `orders.intake.dead`, and the broker connection comes back by itself
 //! (`service_kit::amqp`): orders never exits on broker loss.

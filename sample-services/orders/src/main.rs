@@ -78,7 +78,8 @@ async fn run(config: Config) -> Result<(), String> {
         )),
         payments,
         publisher.clone(),
-    );
+    )
+    .with_payment_deadline(config.payment_deadline);
     // Ready with its database and broker: what the API and the worker need. inventory and
     // payments are called per order, retried, and their outages leave orders PENDING: they
     // are reported, never make orders not ready.

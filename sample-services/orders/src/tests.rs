@@ -555,6 +555,20 @@ async fn a_failing_store_is_503_not_500() {
         ) -> Result<crate::model::Order, crate::model::RepoError> {
             Err(crate::model::RepoError::NotFound(id))
         }
+        async fn begin_cancel(
+            &self,
+            id: Uuid,
+            _: &crate::model::Cancelling,
+        ) -> Result<crate::model::Order, crate::model::RepoError> {
+            Err(crate::model::RepoError::NotFound(id))
+        }
+        async fn cancel(
+            &self,
+            id: Uuid,
+            _: &crate::model::Cancellation,
+        ) -> Result<crate::model::Order, crate::model::RepoError> {
+            Err(crate::model::RepoError::NotFound(id))
+        }
         async fn mark_event_published(
             &self,
             id: Uuid,

@@ -38,13 +38,18 @@ pub struct ItemView {
     pub quantity: u32,
 }
 
-/// Where an order is in its life.
+/// Where an order is in its life: `PENDING` (accepted; being reserved and paid, or waiting
+/// for payments to answer), then one of the final `CONFIRMED` (stock reserved, payment
+/// authorised), `REJECTED` (could not be fulfilled: out of stock, payment declined...) or
+/// `CANCELLED` (given up on: payments did not answer before the order's deadline; any
+/// authorisation voided and the stock released).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StatusView {
     Pending,
     Confirmed,
     Rejected,
+    Cancelled,
 }
 
 /// An order.
@@ -54,8 +59,8 @@ pub struct OrderView {
     pub customer_id: String,
     pub items: Vec<ItemView>,
     pub status: StatusView,
-    /// Why the order was rejected, e.g. `out_of_stock`, `payment_declined: limit_exceeded`,
-    /// `payment_unavailable`.
+    /// Why the order was rejected (e.g. `out_of_stock`, `payment_declined: limit_exceeded`)
+    /// or cancelled (`payment_unavailable`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -83,6 +88,7 @@ impl From<OrderStatus> for StatusView {
             OrderStatus::Pending => Self::Pending,
             OrderStatus::Confirmed => Self::Confirmed,
             OrderStatus::Rejected => Self::Rejected,
+            OrderStatus::Cancelled => Self::Cancelled,
         }
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! - `browse` (weight 8): the catalogue, then one product;
 //! - `order` (weight 2): places an order for items drawn from a seeded feed, then follows it
-//!   until it is `CONFIRMED` (or `REJECTED`), recording `order_complete`, the time from
-//!   sending it to its confirmation, as a custom measurement, then reads its shipments.
+//!   until it is `CONFIRMED` (or `REJECTED` or `CANCELLED`), recording `order_complete`, the
+//!   time from sending it to its confirmation, as a custom measurement (`order_rejected` and
+//!   `order_cancelled` for the others), then reads its shipments.
 //!
 //! Requests are named as the thresholds name them: `GET /api/products`,
 //! `GET /api/orders/{id}`... (goose's `METHOD name`). The feed draws the items of each order
@@ -239,6 +240,11 @@ async fn order(user: &mut GooseUser) -> TransactionResult {
             }
             "REJECTED" => {
                 measure("order_rejected", submitted.elapsed());
+                return Ok(());
+            }
+            // Payments did not answer before the order's deadline.
+            "CANCELLED" => {
+                measure("order_cancelled", submitted.elapsed());
                 return Ok(());
             }
             _ if submitted.elapsed() > SETTLE => {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Confirmation, IdempotencyClaim, Inserted, Order, OrderRepository, OrderStatus, Rejection,
-    RepoError,
+    Cancellation, Cancelling, Confirmation, IdempotencyClaim, Inserted, Order, OrderRepository,
+    OrderStatus, Rejection, RepoError,
 };
 
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ impl OrderRepository for InMemoryOrderRepository {
         let mut inner = self.lock();
         let stored = inner.orders.get_mut(&id).ok_or(RepoError::NotFound(id))?;
         let o = &mut stored.order;
-        if o.status == OrderStatus::Pending {
+        if o.status == OrderStatus::Pending && o.cancel_reason.is_none() {
             o.status = OrderStatus::Confirmed;
             o.reason = None;
             o.total_cents = Some(c.total_cents);
@@ -140,13 +140,39 @@ impl OrderRepository for InMemoryOrderRepository {
         let mut inner = self.lock();
         let stored = inner.orders.get_mut(&id).ok_or(RepoError::NotFound(id))?;
         let o = &mut stored.order;
-        if o.status == OrderStatus::Pending {
+        if o.status == OrderStatus::Pending && o.cancel_reason.is_none() {
             o.status = OrderStatus::Rejected;
             o.reason = Some(r.reason.clone());
             o.total_cents = r.total_cents;
             o.reservation_id.clone_from(&r.reservation_id);
             o.payment_id.clone_from(&r.payment_id);
             o.updated_at = r.at;
+        }
+        Ok(o.clone())
+    }
+
+    async fn begin_cancel(&self, id: Uuid, c: &Cancelling) -> Result<Order, RepoError> {
+        let mut inner = self.lock();
+        let stored = inner.orders.get_mut(&id).ok_or(RepoError::NotFound(id))?;
+        let o = &mut stored.order;
+        if o.status == OrderStatus::Pending && o.cancel_reason.is_none() {
+            o.cancel_reason = Some(c.reason.code().to_owned());
+            o.total_cents = Some(c.total_cents);
+            o.reservation_id = Some(c.reservation_id.clone());
+            o.updated_at = c.at;
+        }
+        Ok(o.clone())
+    }
+
+    async fn cancel(&self, id: Uuid, c: &Cancellation) -> Result<Order, RepoError> {
+        let mut inner = self.lock();
+        let stored = inner.orders.get_mut(&id).ok_or(RepoError::NotFound(id))?;
+        let o = &mut stored.order;
+        if o.status == OrderStatus::Pending && o.cancel_reason.is_some() {
+            o.status = OrderStatus::Cancelled;
+            o.reason.clone_from(&o.cancel_reason);
+            o.payment_id.clone_from(&c.payment_id);
+            o.updated_at = c.at;
         }
         Ok(o.clone())
     }
@@ -175,7 +201,7 @@ impl OrderRepository for InMemoryOrderRepository {
                             .unwrap_or(s.order.updated_at)
                             < cutoff
                 }
-                OrderStatus::Rejected => false,
+                OrderStatus::Rejected | OrderStatus::Cancelled => false,
             })
             .collect();
         due.sort_by_key(|s| s.order.created_at);

@@ -39,6 +39,10 @@ pub enum OrderStatus {
     Confirmed,
     /// Could not be fulfilled; `reason` says why.
     Rejected,
+    /// Given up on after it was accepted (payments stayed unavailable until the order's
+    /// payment deadline): any authorisation voided and the stock released; `reason` says
+    /// why.
+    Cancelled,
 }
 
 impl OrderStatus {
@@ -48,6 +52,7 @@ impl OrderStatus {
             Self::Pending => "PENDING",
             Self::Confirmed => "CONFIRMED",
             Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
         }
     }
 
@@ -57,6 +62,7 @@ impl OrderStatus {
             "PENDING" => Some(Self::Pending),
             "CONFIRMED" => Some(Self::Confirmed),
             "REJECTED" => Some(Self::Rejected),
+            "CANCELLED" => Some(Self::Cancelled),
             _ => None,
         }
     }
@@ -90,6 +96,10 @@ pub struct Order {
     pub confirmed_at: Option<DateTime<Utc>>,
     /// When `order.confirmed` was confirmed by the broker.
     pub event_published_at: Option<DateTime<Utc>>,
+    /// Set on a `PENDING` order once its cancellation is decided (the code of a
+    /// [`CancelReason`]): from then on the order can only become `CANCELLED` (its payment
+    /// voided, its stock released), never `CONFIRMED` or `REJECTED`.
+    pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -109,18 +119,24 @@ impl Order {
             event_id: None,
             confirmed_at: None,
             event_published_at: None,
+            cancel_reason: None,
             created_at: now,
             updated_at: now,
         }
     }
 
-    /// Confirmed and its event is out: nothing left to do.
+    /// Final, and confirmed with its event out: nothing left to do.
     pub fn is_settled(&self) -> bool {
         match self.status {
             OrderStatus::Pending => false,
             OrderStatus::Confirmed => self.event_published_at.is_some(),
-            OrderStatus::Rejected => true,
+            OrderStatus::Rejected | OrderStatus::Cancelled => true,
         }
+    }
+
+    /// Whether the order's cancellation is decided (it is `PENDING` until carried out).
+    pub fn is_cancelling(&self) -> bool {
+        self.status == OrderStatus::Pending && self.cancel_reason.is_some()
     }
 }
 
@@ -254,8 +270,6 @@ pub enum RejectReason {
     UnknownSku,
     /// Payments declined; carries its decline reason.
     PaymentDeclined(String),
-    /// Payments did not answer after the retries, or its circuit is open.
-    PaymentUnavailable,
     /// Payments refused the request itself (e.g. `payment_mismatch`).
     PaymentRefused(String),
     /// Inventory refused the reservation for another reason, or it is no longer active.
@@ -269,7 +283,6 @@ impl RejectReason {
             Self::OutOfStock => "out_of_stock",
             Self::UnknownSku => "unknown_sku",
             Self::PaymentDeclined(_) => "payment_declined",
-            Self::PaymentUnavailable => "payment_unavailable",
             Self::PaymentRefused(_) => "payment_refused",
             Self::ReservationRefused(_) => "reservation_refused",
         }
@@ -284,6 +297,37 @@ impl fmt::Display for RejectReason {
             Self::ReservationRefused(why) => write!(f, "reservation_refused: {why}"),
             other => f.write_str(other.code()),
         }
+    }
+}
+
+/// Why an order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// Payments stayed unavailable (retries spent, its circuit open, or no answer in time,
+    /// so the outcome is unknown) until the order's payment deadline passed.
+    PaymentUnavailable,
+}
+
+impl CancelReason {
+    /// The stored form, also the metric label.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::PaymentUnavailable => "payment_unavailable",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "payment_unavailable" => Some(Self::PaymentUnavailable),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
     }
 }
 
@@ -303,6 +347,25 @@ pub struct Rejection {
     pub reason: String,
     pub total_cents: Option<i64>,
     pub reservation_id: Option<String>,
+    pub payment_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The facts stored when the cancellation of a `PENDING` order is decided: why, and what
+/// it holds (the reservation to release; the total, which is the amount of any payment
+/// asked for, to void).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancelling {
+    pub reason: CancelReason,
+    pub total_cents: i64,
+    pub reservation_id: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The facts stored when a cancellation has been carried out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancellation {
+    /// The order's payment as payments answered the void (voided, or declined), if any.
     pub payment_id: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -365,13 +428,23 @@ pub trait OrderRepository: Send + Sync {
     /// A customer's orders, newest first.
     async fn list_by_customer(&self, customer_id: &str) -> Result<Vec<Order>, RepoError>;
 
-    /// Moves a `PENDING` order to `CONFIRMED`; an order already final is left as it is.
-    /// Returns the order as stored afterwards.
+    /// Moves a `PENDING` order to `CONFIRMED`; an order already final, or whose
+    /// cancellation is decided, is left as it is. Returns the order as stored afterwards.
     async fn confirm(&self, id: Uuid, confirmation: &Confirmation) -> Result<Order, RepoError>;
 
-    /// Moves a `PENDING` order to `REJECTED`; an order already final is left as it is.
-    /// Returns the order as stored afterwards.
+    /// Moves a `PENDING` order to `REJECTED`; an order already final, or whose cancellation
+    /// is decided, is left as it is. Returns the order as stored afterwards.
     async fn reject(&self, id: Uuid, rejection: &Rejection) -> Result<Order, RepoError>;
+
+    /// Decides the cancellation of a `PENDING` order: records its reason, reservation and
+    /// total, after which it can no longer be confirmed or rejected. An order already final,
+    /// or already cancelling, is left as it is. Returns the order as stored afterwards.
+    async fn begin_cancel(&self, id: Uuid, cancelling: &Cancelling) -> Result<Order, RepoError>;
+
+    /// Moves a cancelling order (see [`OrderRepository::begin_cancel`]) to `CANCELLED`,
+    /// its reason the decided one; any other order is left as it is. Returns the order as
+    /// stored afterwards.
+    async fn cancel(&self, id: Uuid, cancellation: &Cancellation) -> Result<Order, RepoError>;
 
     /// Records that the broker confirmed the order's `order.confirmed` event.
     async fn mark_event_published(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;
@@ -456,9 +529,14 @@ mod tests {
     fn reasons_render_as_stored() {
         assert_eq!(RejectReason::OutOfStock.to_string(), "out_of_stock");
         assert_eq!(
-            RejectReason::PaymentUnavailable.to_string(),
+            CancelReason::PaymentUnavailable.to_string(),
             "payment_unavailable"
         );
+        assert_eq!(
+            CancelReason::parse("payment_unavailable"),
+            Some(CancelReason::PaymentUnavailable)
+        );
+        assert_eq!(CancelReason::parse("PAYMENT_UNAVAILABLE"), None);
         let declined = RejectReason::PaymentDeclined("limit_exceeded".into());
         assert_eq!(declined.to_string(), "payment_declined: limit_exceeded");
         assert_eq!(declined.code(), "payment_declined");
@@ -470,8 +548,10 @@ mod tests {
             OrderStatus::Pending,
             OrderStatus::Confirmed,
             OrderStatus::Rejected,
+            OrderStatus::Cancelled,
         ] {
             assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+            assert_eq!(s.is_final(), s != OrderStatus::Pending);
         }
         assert_eq!(OrderStatus::parse("pending"), None);
         let new = NewOrder::parse("c", &items(&[("A", 1)])).unwrap();
@@ -483,5 +563,12 @@ mod tests {
         assert!(o.is_settled());
         o.status = OrderStatus::Rejected;
         assert!(o.is_settled());
+        o.status = OrderStatus::Cancelled;
+        assert!(o.is_settled());
+        o.status = OrderStatus::Pending;
+        assert!(!o.is_cancelling());
+        o.cancel_reason = Some(CancelReason::PaymentUnavailable.code().to_owned());
+        assert!(o.is_cancelling());
+        assert!(!o.is_settled());
     }
 }

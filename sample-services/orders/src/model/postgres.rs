@@ -7,15 +7,16 @@ use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
 use super::{
-    Confirmation, IdempotencyClaim, Inserted, Item, Order, OrderRepository, OrderStatus, Rejection,
-    RepoError,
+    Cancellation, Cancelling, Confirmation, IdempotencyClaim, Inserted, Item, Order,
+    OrderRepository, OrderStatus, Rejection, RepoError,
 };
 
 /// The service's migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 const COLUMNS: &str = "id, customer_id, items, status, reason, total_cents, reservation_id, \
-    payment_id, event_id, confirmed_at, event_published_at, created_at, updated_at, request";
+    payment_id, event_id, confirmed_at, event_published_at, cancel_reason, created_at, updated_at, \
+    request";
 
 /// Orders in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -42,6 +43,7 @@ struct OrderRow {
     event_id: Option<Uuid>,
     confirmed_at: Option<DateTime<Utc>>,
     event_published_at: Option<DateTime<Utc>>,
+    cancel_reason: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     request: Json<serde_json::Value>,
@@ -68,6 +70,7 @@ impl OrderRow {
                 event_id: self.event_id,
                 confirmed_at: self.confirmed_at,
                 event_published_at: self.event_published_at,
+                cancel_reason: self.cancel_reason,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
             },
@@ -205,7 +208,8 @@ impl OrderRepository for PgOrderRepository {
         let updated = sqlx::query_as::<_, OrderRow>(&format!(
             "UPDATE orders SET status = 'CONFIRMED', reason = NULL, total_cents = $2, \
              reservation_id = $3, payment_id = $4, event_id = $5, confirmed_at = $6, \
-             updated_at = $6 WHERE id = $1 AND status = 'PENDING' RETURNING {COLUMNS}"
+             updated_at = $6 WHERE id = $1 AND status = 'PENDING' AND cancel_reason IS NULL \
+             RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(c.total_cents)
@@ -225,7 +229,7 @@ impl OrderRepository for PgOrderRepository {
         let updated = sqlx::query_as::<_, OrderRow>(&format!(
             "UPDATE orders SET status = 'REJECTED', reason = $2, total_cents = $3, \
              reservation_id = $4, payment_id = $5, updated_at = $6 \
-             WHERE id = $1 AND status = 'PENDING' RETURNING {COLUMNS}"
+             WHERE id = $1 AND status = 'PENDING' AND cancel_reason IS NULL RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(&r.reason)
@@ -233,6 +237,42 @@ impl OrderRepository for PgOrderRepository {
         .bind(&r.reservation_id)
         .bind(&r.payment_id)
         .bind(r.at)
+        .fetch_optional(&self.pool)
+        .await?;
+        match updated {
+            Some(row) => row.into_order(),
+            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
+        }
+    }
+
+    async fn begin_cancel(&self, id: Uuid, c: &Cancelling) -> Result<Order, RepoError> {
+        let updated = sqlx::query_as::<_, OrderRow>(&format!(
+            "UPDATE orders SET cancel_reason = $2, total_cents = $3, reservation_id = $4, \
+             updated_at = $5 \
+             WHERE id = $1 AND status = 'PENDING' AND cancel_reason IS NULL RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(c.reason.code())
+        .bind(c.total_cents)
+        .bind(&c.reservation_id)
+        .bind(c.at)
+        .fetch_optional(&self.pool)
+        .await?;
+        match updated {
+            Some(row) => row.into_order(),
+            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
+        }
+    }
+
+    async fn cancel(&self, id: Uuid, c: &Cancellation) -> Result<Order, RepoError> {
+        let updated = sqlx::query_as::<_, OrderRow>(&format!(
+            "UPDATE orders SET status = 'CANCELLED', reason = cancel_reason, payment_id = $2, \
+             updated_at = $3 \
+             WHERE id = $1 AND status = 'PENDING' AND cancel_reason IS NOT NULL RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&c.payment_id)
+        .bind(c.at)
         .fetch_optional(&self.pool)
         .await?;
         match updated {

@@ -106,6 +106,17 @@ async fn calls_for(control: &MockControl, operation: &str, order_id: &str) -> us
         .count()
 }
 
+/// Calls inventory's mock received to release `reservation_id`.
+async fn releases_of(inventory: &MockControl, reservation_id: &str) -> usize {
+    inventory
+        .calls_to("release_reservation")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.path.ends_with(&format!("/{reservation_id}")))
+        .count()
+}
+
 #[tokio::test]
 async fn orders_with_mocked_peers() {
     let stack = Stack::shared(manifest("orders")).await.unwrap();
@@ -285,24 +296,49 @@ async fn orders_with_mocked_peers() {
         .unwrap();
     assert_eq!(without.status(), 401, "no customer, no orders");
 
-    // 4. Payments slow: every attempt times out (UPSTREAM_TIMEOUT_MS=500), retried twice,
-    // then rejected as unavailable and the reservation released.
+    // 4. Payments slow: every attempt times out (UPSTREAM_TIMEOUT_MS=500), retried twice. The
+    // outcome is unknown, so the order is not rejected: it waits, PENDING, its stock still
+    // reserved and nothing voided, and is tried again after ORDERS_INTAKE_RETRY_DELAY_MS.
+    // Payments answers again well before the order's deadline: CONFIRMED.
+    let (reservation_id, payment_id) = healthy_peers(&inventory, &payments).await;
     payments
         .fault(&Fault::latency(Duration::from_secs(2)).on("create_payment"))
         .await
         .unwrap();
     let id = place(&client, &base, "it-slow").await;
-    let order = final_order(&client, &base, &id, FINAL).await;
-    assert_eq!(order["status"], "REJECTED", "{order}");
-    assert_eq!(order["reason"], "payment_unavailable", "{order}");
+    let deadline = Instant::now() + FINAL;
+    while calls_for(&payments, "create_payment", &id).await < 3 {
+        assert!(Instant::now() < deadline, "three payment attempts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The third attempt's timeout, and the order is sent to wait.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let order: Value = client
+        .send(client.get(format!("{base}/orders/{id}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "PENDING", "waits for payments: {order}");
+    assert!(order.get("reason").is_none(), "{order}");
     assert_eq!(
-        calls_for(&payments, "create_payment", &id).await,
-        3,
-        "one attempt and PAYMENTS_MAX_RETRIES=2 retries"
+        releases_of(&inventory, &reservation_id).await,
+        0,
+        "stock kept"
     );
-    let released = inventory.calls_to("release_reservation").await.unwrap();
-    assert!(!released.is_empty(), "the reservation is released");
+    assert_eq!(calls_for(&payments, "void_order_payment", &id).await, 0);
     payments.clear_faults().await.unwrap();
+    let order = final_order(&client, &base, &id, FINAL).await;
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    assert_eq!(order["reservation_id"], reservation_id.as_str());
+    assert_eq!(order["payment_id"], payment_id.as_str());
+    assert!(
+        calls_for(&payments, "create_payment", &id).await >= 4,
+        "tried again after the wait"
+    );
+    assert_eq!(releases_of(&inventory, &reservation_id).await, 0);
+    assert_eq!(calls_for(&payments, "void_order_payment", &id).await, 0);
 
     // 5. A dropped connection is retried: the order still goes through.
     payments
@@ -372,14 +408,51 @@ async fn gauge(base: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// A payment voided, as payments' document allows (order, customer and amount echoed).
+fn voided() -> Value {
+    let mut payment = authorised();
+    payment["status"] = json!("VOIDED");
+    payment["voided_at"] = json!("2026-12-01T10:05:00Z");
+    payment
+}
+
+/// The order as the suite's customer reads it.
+async fn read(client: &harness::openapi::RecordingClient, base: &str, id: &str) -> Value {
+    client
+        .send(client.get(format!("{base}/orders/{id}")))
+        .await
+        .unwrap_or_else(|e| panic!("GET /orders/{id}: {e}"))
+        .json()
+        .await
+        .expect("an order")
+}
+
+/// Whether orders logged `message` about `order_id` (its log lines are JSON).
+fn logged(stack: &Stack, order_id: &str, message: &str) -> bool {
+    stack
+        .logs("orders")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(order_id) && l.contains(message))
+}
+
 #[tokio::test]
-async fn orders_breaker_opens_then_half_opens_and_recovers() {
-    // A stack of its own: a low threshold and a short open window.
-    const OPEN: Duration = Duration::from_millis(5000);
+async fn orders_wait_for_payments_behind_the_breaker_then_cancel_at_the_deadline() {
+    // A stack of its own: a low breaker threshold and a short open window, retries a second
+    // apart, and a payment deadline a test can wait for.
+    const OPEN: Duration = Duration::from_millis(4000);
+    const PAYMENT_DEADLINE: Duration = Duration::from_secs(15);
     let stack = Stack::from_manifest(manifest("orders"))
         .unwrap()
         .env("orders", "BREAKER_FAILURE_THRESHOLD", "3")
         .env("orders", "BREAKER_OPEN_MS", OPEN.as_millis().to_string())
+        .env("orders", "ORDERS_INTAKE_RETRY_DELAY_MS", "1000")
+        .env("orders", "ORDERS_INTAKE_MAX_RETRIES", "120")
+        .env(
+            "orders",
+            "ORDERS_PAYMENT_DEADLINE_MS",
+            PAYMENT_DEADLINE.as_millis().to_string(),
+        )
         .start()
         .await
         .unwrap();
@@ -394,28 +467,37 @@ async fn orders_breaker_opens_then_half_opens_and_recovers() {
         "it.order-confirmed",
     )
     .await;
-    healthy_peers(&inventory, &payments).await;
 
-    // Payments fails: one attempt and two retries, and the third failure opens the circuit.
+    // 1. The breaker. Payments fails: one attempt and two retries, and the third failure
+    // opens the circuit. The order waits for payments, PENDING.
+    let (reservation_id, _) = healthy_peers(&inventory, &payments).await;
     payments
         .fault(&Fault::status(503).on("create_payment"))
         .await
         .unwrap();
     let first = place(&client, &base, "it-breaker-1").await;
-    let order = final_order(&client, &base, &first, FINAL).await;
+    let deadline = Instant::now() + FINAL;
+    while breaker_state(&base).await != Some(2.0) {
+        assert!(Instant::now() < deadline, "the circuit opens");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let opened = Instant::now();
-    assert_eq!(order["reason"], "payment_unavailable", "{order}");
     assert_eq!(
         calls_for(&payments, "create_payment", &first).await,
         3,
         "retried"
     );
-    assert_eq!(breaker_state(&base).await, Some(2.0), "open");
+    assert_eq!(read(&client, &base, &first).await["status"], "PENDING");
 
-    // While open: rejected at once, payments is not called at all.
+    // While open: refused at once, payments is not called at all; the order waits too.
     let second = place(&client, &base, "it-breaker-2").await;
-    let order = final_order(&client, &base, &second, FINAL).await;
-    assert_eq!(order["reason"], "payment_unavailable", "{order}");
+    while !logged(&stack, &second, "the order waits for it") {
+        assert!(
+            Instant::now() < deadline,
+            "the second order is sent to wait"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         opened.elapsed() < OPEN,
         "the second order was handled within the open window"
@@ -425,19 +507,114 @@ async fn orders_breaker_opens_then_half_opens_and_recovers() {
         0,
         "refused by the open circuit"
     );
+    assert_eq!(read(&client, &base, &second).await["status"], "PENDING");
 
-    // After the window a trial goes through; payments has recovered, so the circuit closes.
+    // Payments recovers. After the window a trial goes through and closes the circuit, and
+    // both waiting orders are confirmed (well before their deadline), their stock never
+    // released and nothing voided; a new order goes through with one call.
     payments.clear_faults().await.unwrap();
-    tokio::time::sleep(OPEN.saturating_sub(opened.elapsed()) + Duration::from_millis(300)).await;
+    for id in [&first, &second] {
+        let order = final_order(&client, &base, id, FINAL).await;
+        assert_eq!(order["status"], "CONFIRMED", "{order}");
+        assert_eq!(calls_for(&payments, "void_order_payment", id).await, 0);
+    }
+    assert!(
+        opened.elapsed() >= OPEN,
+        "not before the circuit half-opened"
+    );
+    assert_eq!(releases_of(&inventory, &reservation_id).await, 0);
     let third = place(&client, &base, "it-breaker-3").await;
     let order = final_order(&client, &base, &third, FINAL).await;
     assert_eq!(order["status"], "CONFIRMED", "{order}");
-    assert_eq!(
-        calls_for(&payments, "create_payment", &third).await,
-        1,
-        "the trial"
-    );
+    assert_eq!(calls_for(&payments, "create_payment", &third).await, 1);
     assert_eq!(breaker_state(&base).await, Some(0.0), "closed again");
+
+    // 2. The deadline. Payments keeps failing, voids too: the order waits until its
+    // deadline, then its cancellation is decided, but while the void fails nothing is
+    // released and the order stays PENDING.
+    let (reservation_id, _) = healthy_peers(&inventory, &payments).await;
+    let voided = voided();
+    payments
+        .answer("void_order_payment", 200, Some(voided.clone()))
+        .await
+        .unwrap();
+    payments
+        .fault(&Fault::status(503).on("create_payment"))
+        .await
+        .unwrap();
+    payments
+        .fault(&Fault::status(503).on("void_order_payment"))
+        .await
+        .unwrap();
+    let placed = Instant::now();
+    let late = place(&client, &base, "it-deadline").await;
+    let patience = PAYMENT_DEADLINE + FINAL;
+    while calls_for(&payments, "void_order_payment", &late).await == 0 {
+        assert!(placed.elapsed() < patience, "a void is tried");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        placed.elapsed() >= PAYMENT_DEADLINE,
+        "no void before the deadline: {:?}",
+        placed.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let order = read(&client, &base, &late).await;
+    assert_eq!(order["status"], "PENDING", "the void failed: {order}");
+    assert_eq!(
+        releases_of(&inventory, &reservation_id).await,
+        0,
+        "no release before a void went through"
+    );
+
+    // The void goes through (payments still refuses authorisations): the stock is
+    // released and the order CANCELLED, saying why.
+    payments.clear_faults().await.unwrap();
+    payments
+        .fault(&Fault::status(503).on("create_payment"))
+        .await
+        .unwrap();
+    let attempts = calls_for(&payments, "create_payment", &late).await;
+    let order = final_order(&client, &base, &late, patience).await;
+    assert_eq!(order["status"], "CANCELLED", "{order}");
+    assert_eq!(order["reason"], "payment_unavailable", "{order}");
+    assert_eq!(order["reservation_id"], reservation_id.as_str(), "{order}");
+    assert_eq!(order["total_cents"], 17800, "{order}");
+    assert_eq!(
+        order["payment_id"], voided["id"],
+        "the voided payment: {order}"
+    );
+    assert_eq!(
+        calls_for(&payments, "create_payment", &late).await,
+        attempts,
+        "no authorisation once the cancellation is decided"
+    );
+    let voids = payments.calls_to("void_order_payment").await.unwrap();
+    let void = voids
+        .iter()
+        .rev()
+        .find(|c| {
+            c.body
+                .as_ref()
+                .is_some_and(|b| b["order_id"] == late.as_str())
+        })
+        .expect("payments' mock saw the void");
+    assert_eq!(void.status, Some(200), "{}", void.summary());
+    let body = void.body.as_ref().unwrap();
+    assert_eq!(body["amount_cents"], 17800, "the amount asked for");
+    assert_eq!(body["customer_id"], CUSTOMER);
+    assert_eq!(releases_of(&inventory, &reservation_id).await, 1);
+    let cancelled = counter(
+        &base,
+        "orders_cancelled_total",
+        "reason=\"payment_unavailable\"",
+    )
+    .await;
+    assert_eq!(cancelled, Some(1.0), "orders_cancelled_total");
+    // Redelivered or swept, nothing changes: the order is final.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(releases_of(&inventory, &reservation_id).await, 1);
+    assert_eq!(read(&client, &base, &late).await, order);
 
     finish(
         "orders",
@@ -446,4 +623,19 @@ async fn orders_breaker_opens_then_half_opens_and_recovers() {
     )
     .await;
     stack.shutdown().await.unwrap();
+}
+
+/// A counter's value on the `/metrics` of the service at `base`, for the series whose labels
+/// contain `label` (e.g. `reason="payment_unavailable"`).
+async fn counter(base: &str, name: &str, label: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
 }
