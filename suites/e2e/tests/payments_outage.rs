@@ -1,6 +1,6 @@
 //! A payments outage end to end, with payments for real and through the gateway as a client
 //! would: payments is stopped for 20 s while orders keep coming, then started again. Every
-//! order placed meanwhile waits `PENDING` (none is rejected or cancelled), then ends
+//! order placed meanwhile is tried, waits `PENDING` (none is rejected or cancelled), then ends
 //! `CONFIRMED` with exactly one `AUTHORIZED` payment in payments' ledger (none voided) and is
 //! shipped once. What is asserted is what `docs/src/sample-services.md` ("orders") says.
 
@@ -112,12 +112,26 @@ async fn a_payments_outage_leaves_orders_pending_then_every_one_is_confirmed_onc
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     assert!(placed.len() >= 10, "traffic went on: {}", placed.len());
-    // None is decided without payments: each waits for it.
+    // None is decided without payments: each was tried, found payments unavailable, and
+    // waits for it.
     for location in &placed {
         let order = get_json(&client, format!("{gateway}{location}"), &bearer)
             .await
             .unwrap();
         assert_eq!(order["status"], "PENDING", "{order}");
+        let id = order["id"].as_str().unwrap().to_owned();
+        eventually(
+            &format!("orders logs that order {id} waits for payments"),
+            Duration::from_secs(10),
+            || async {
+                let log = stack.logs("orders").map_err(|e| e.to_string())?;
+                log.lines()
+                    .any(|l| l.contains(&id) && l.contains("the order waits for it"))
+                    .then_some(())
+                    .ok_or_else(|| "no such line yet".to_owned())
+            },
+        )
+        .await;
     }
     stack.start("payments").await.unwrap();
 
