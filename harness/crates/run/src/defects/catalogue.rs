@@ -7,6 +7,7 @@
 //! # in the defect's stacks (the level starts one; the check's tests may start their own).
 //! switch = "SAMPLE_DEFECTS"
 //! # manifest = "../stack.toml"     # the defects' stacks (default: harness.toml's [stack])
+//! # concurrency = 2                # defects checked at once (each with its own stack)
 //!
 //! [defects.bola-read]
 //! summary = "GET /orders/{id} answers another customer's order"
@@ -40,6 +41,8 @@ pub struct Catalogue {
     pub switch: String,
     /// The manifest of the defects' stacks.
     pub manifest: PathBuf,
+    /// Defects checked at once.
+    pub concurrency: usize,
     /// In the file's order.
     pub defects: Vec<Defect>,
 }
@@ -88,6 +91,7 @@ impl std::fmt::Display for Check {
 struct Raw {
     switch: String,
     manifest: Option<PathBuf>,
+    concurrency: Option<usize>,
     #[serde(default)]
     defects: BTreeMap<String, toml::Spanned<RawDefect>>,
 }
@@ -110,6 +114,10 @@ struct RawCheck {
     examples: Option<u32>,
     load: Option<String>,
 }
+
+/// Defects checked at once by default: each has a stack of its own, mostly waiting for its
+/// containers, so two overlap well on a small machine.
+pub const DEFAULT_CONCURRENCY: usize = 2;
 
 /// Generated requests per phase and operation of an `openapi` check by default: enough for
 /// the unusual strings and boundaries, few enough for a level of minutes.
@@ -223,10 +231,21 @@ impl Catalogue {
         }
         // The file's order, not the map's.
         defects.sort_by_key(|d| d.line);
+        let concurrency = match raw.concurrency {
+            Some(0) => {
+                return Err(at(
+                    harness_core::text::line_of_key(text, "concurrency"),
+                    "concurrency: at least 1 defect at a time".to_owned(),
+                ));
+            }
+            Some(n) => n,
+            None => DEFAULT_CONCURRENCY,
+        };
         Ok(Self {
             path: path.to_owned(),
             switch: raw.switch,
             manifest,
+            concurrency,
             defects,
         })
     }
@@ -276,6 +295,7 @@ expected = "caught"
         )
         .unwrap();
         assert_eq!(c.manifest, Path::new("/w/stack.toml"));
+        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
         let names: Vec<_> = c.defects.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["slow-route", "bola-read", "nul-500"]);
         assert_eq!(c.defects[0].check, Check::Load("smoke".into()));

@@ -1,7 +1,8 @@
 //! The defects level: every defect of a [`Catalogue`] switched on alone, each against the
 //! check that should catch it, and whether that is what the catalogue says.
 //!
-//! For each defect, in the catalogue's order:
+//! For each defect (`concurrency` of them at a time, two by default; results in the
+//! catalogue's order):
 //! 1. the switch (`<switch>=<name>`) goes to every service the workspace builds: in the
 //!    defect's own stack (the catalogue's manifest with `only` its services, when it has
 //!    `only`), and through [`harness_stack::SERVICE_ENV`] in every stack its check's tests
@@ -23,6 +24,8 @@
 pub mod catalogue;
 
 use std::{path::Path, time::Instant};
+
+use futures_util::StreamExt;
 
 use harness_core::{
     Event,
@@ -54,56 +57,71 @@ pub(crate) async fn run(
             _ => None,
         }),
     )?;
-    let mut results = Vec::new();
-    for (n, defect) in catalogue.defects.iter().enumerate() {
-        session.emit(Event::LevelStep {
-            level,
-            step: format!(
-                "defect {} ({}/{}): {}={} against {}",
-                defect.name,
-                n + 1,
-                catalogue.defects.len(),
-                catalogue.switch,
-                defect.name,
-                defect.check
-            ),
-        });
-        let started = Instant::now();
-        let (outcome, detail) = match one(session, &catalogue, defect, n, level, env).await {
-            Ok(failures) => classify(&failures, &defect.finding),
-            Err(why) => (DefectOutcome::Error, why),
-        };
-        let result = DefectResult {
-            name: defect.name.clone(),
-            summary: defect.summary.clone(),
-            check: defect.check.to_string(),
-            finding: defect.finding.clone(),
-            expected: defect.expected,
-            outcome,
-            detail,
-            duration: started.elapsed(),
-        };
-        session.emit(Event::DefectChecked(result.clone()));
-        session.emit(Event::TestFinished(TestResult {
-            level,
-            suite: "defects".to_owned(),
-            name: format!("{} ({})", defect.name, defect.check),
-            outcome: if result.as_expected() {
-                TestOutcome::Passed
-            } else {
-                TestOutcome::Failed
-            },
-            duration: result.duration,
-            retries: 0,
-            output: if result.as_expected() {
-                String::new()
-            } else {
-                explain(&result)
-            },
-        }));
-        results.push(result);
-    }
+    let total = catalogue.defects.len();
+    // `concurrency` defects at a time, results in the catalogue's order.
+    let results = futures_util::stream::iter(catalogue.defects.iter().enumerate())
+        .map(|(n, defect)| checked(session, &catalogue, defect, n, total, level, env))
+        .buffered(catalogue.concurrency)
+        .collect::<Vec<_>>()
+        .await;
     Ok(results)
+}
+
+/// One defect: switched on, checked, and its result emitted.
+async fn checked(
+    session: &Session,
+    catalogue: &Catalogue,
+    defect: &Defect,
+    n: usize,
+    total: usize,
+    level: Level,
+    env: &[(String, String)],
+) -> DefectResult {
+    session.emit(Event::LevelStep {
+        level,
+        step: format!(
+            "defect {} ({}/{total}): {}={} against {}",
+            defect.name,
+            n + 1,
+            catalogue.switch,
+            defect.name,
+            defect.check
+        ),
+    });
+    let started = Instant::now();
+    let (outcome, detail) = match one(session, catalogue, defect, n, level, env).await {
+        Ok(failures) => classify(&failures, &defect.finding),
+        Err(why) => (DefectOutcome::Error, why),
+    };
+    let result = DefectResult {
+        name: defect.name.clone(),
+        summary: defect.summary.clone(),
+        check: defect.check.to_string(),
+        finding: defect.finding.clone(),
+        expected: defect.expected,
+        outcome,
+        detail,
+        duration: started.elapsed(),
+    };
+    session.emit(Event::DefectChecked(result.clone()));
+    session.emit(Event::TestFinished(TestResult {
+        level,
+        suite: "defects".to_owned(),
+        name: format!("{} ({})", defect.name, defect.check),
+        outcome: if result.as_expected() {
+            TestOutcome::Passed
+        } else {
+            TestOutcome::Failed
+        },
+        duration: result.duration,
+        retries: 0,
+        output: if result.as_expected() {
+            String::new()
+        } else {
+            explain(&result)
+        },
+    }));
+    result
 }
 
 /// Why a defect's result is not what the catalogue says.
