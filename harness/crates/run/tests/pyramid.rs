@@ -10,6 +10,7 @@ use std::{
 
 use harness_core::{
     Event, EventRecord,
+    defects::DefectOutcome,
     run::{Level, LevelStatus, RunOutcome, TestOutcome},
 };
 use harness_run::{Config, EVENTS_FILE, RunOptions, RunResult, Session, SessionOptions};
@@ -35,12 +36,20 @@ struct Setup {
 }
 
 fn setup(toml: &str) -> Setup {
+    setup_with(toml, &[])
+}
+
+/// [`setup`] with more files beside harness.toml (name, text).
+fn setup_with(toml: &str, files: &[(&str, &str)]) -> Setup {
     let dir = workspace()
         .join("reports/harness-tests")
         .join(format!("run-lib-{}", std::process::id()))
         .join(format!("{:x}", rand_suffix()));
     let fixtures = dir.join("fixtures");
     std::fs::create_dir_all(&fixtures).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
     let path = dir.join("harness.toml");
     std::fs::write(&path, toml).unwrap();
     Setup {
@@ -213,4 +222,86 @@ async fn the_events_of_a_run_are_in_its_folder_as_they_happen() {
     );
     assert!(matches!(events.first(), Some(Event::RunStarted { .. })));
     assert!(matches!(events.last(), Some(Event::RunFinished { .. })));
+}
+
+#[tokio::test]
+async fn the_defects_level_checks_each_defect_against_its_catalogue() {
+    let catalogue = format!(
+        r#"switch = "FIXTURE_DEFECTS"
+
+[defects.seen]
+summary = "the switch reaches the check"
+check = {{ tests = "{catches}" }}
+finding = "planted defect seen"
+expected = "caught"
+
+[defects.unseen]
+summary = "a check that cannot see it"
+check = {{ tests = "{passes}" }}
+finding = "anything"
+expected = "not yet"
+
+[defects.better-than-said]
+summary = "caught although the catalogue says not yet"
+check = {{ tests = "{catches}" }}
+finding = "planted defect better-than-said seen"
+expected = "not yet"
+
+[defects.wrong-finding]
+summary = "the check fails, but not with the finding"
+check = {{ tests = "{catches}" }}
+finding = "something else"
+expected = "caught"
+"#,
+        catches = fixture("catches_the_switch"),
+        passes = fixture("passes"),
+    );
+    let s = setup_with(
+        "[run.levels.defects]\ncatalogue = \"expected.toml\"\n",
+        &[("expected.toml", &catalogue)],
+    );
+    let (result, _) = run(&s, &[Level::Defects]).await;
+    let level = result
+        .report
+        .level(Level::Defects)
+        .expect("the defects level");
+    let outcomes: Vec<(&str, DefectOutcome, bool)> = level
+        .defects
+        .iter()
+        .map(|d| (d.name.as_str(), d.outcome, d.as_expected()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("seen", DefectOutcome::Caught, true),
+            ("unseen", DefectOutcome::Missed, true),
+            ("better-than-said", DefectOutcome::Caught, false),
+            ("wrong-finding", DefectOutcome::Other, false),
+        ]
+    );
+    // The switch reached the test, and the variable every stack it starts would read.
+    assert!(
+        level.defects[0].detail.contains("FIXTURE_DEFECTS=seen"),
+        "{}",
+        level.defects[0].detail
+    );
+    assert_eq!(level.summary.passed, 2);
+    assert_eq!(level.summary.failed, 2);
+    assert_eq!(result.report.detection_score(), Some((2, 4)));
+    assert!(!result.passed());
+    // Each defect's check ran in a folder of its own.
+    for name in ["seen", "unseen"] {
+        assert!(
+            result
+                .dir
+                .join("defects")
+                .join(name)
+                .join(EVENTS_FILE)
+                .is_file(),
+            "{name}"
+        );
+    }
+    // The run's report has the defects' tests, not the checks' own tests.
+    let names: Vec<&str> = level.tests.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.iter().all(|n| !n.starts_with("catches")), "{names:?}");
 }

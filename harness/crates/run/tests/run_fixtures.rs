@@ -47,3 +47,19 @@ fn hangs() {
     fs::write(dir.join("hangs.pid"), std::process::id().to_string()).unwrap();
     std::thread::sleep(Duration::from_secs(120));
 }
+
+/// Stands for a check that catches a planted defect: fails when the switch the defects
+/// level sets (`FIXTURE_DEFECTS`, the test catalogue's switch) reached this test, as it
+/// reaches the services of every stack the test would start (`HARNESS_SERVICE_ENV`).
+#[test]
+fn catches_the_switch() {
+    if dir().is_none() {
+        return;
+    }
+    let switch = std::env::var("FIXTURE_DEFECTS").unwrap_or_default();
+    let service_env = std::env::var("HARNESS_SERVICE_ENV").unwrap_or_default();
+    assert!(
+        switch.is_empty(),
+        "planted defect {switch} seen; stacks would get {service_env:?}"
+    );
+}

@@ -58,16 +58,42 @@ pub(crate) async fn run(
         }),
     )?;
     let total = catalogue.defects.len();
-    // `concurrency` defects at a time, results in the catalogue's order.
-    let results = futures_util::stream::iter(catalogue.defects.iter().enumerate())
+    // `concurrency` defects at a time; their results are emitted in the catalogue's order
+    // (a defect done early waits for the ones before it), so every report lists them so.
+    let mut results = Vec::new();
+    let mut stream = futures_util::stream::iter(catalogue.defects.iter().enumerate())
         .map(|(n, defect)| checked(session, &catalogue, defect, n, total, level, env))
-        .buffered(catalogue.concurrency)
-        .collect::<Vec<_>>()
-        .await;
+        .buffered(catalogue.concurrency);
+    while let Some(result) = stream.next().await {
+        emit(session, level, &result);
+        results.push(result);
+    }
     Ok(results)
 }
 
-/// One defect: switched on, checked, and its result emitted.
+/// A defect's result as events: the defect, and the level's test it is.
+fn emit(session: &Session, level: Level, result: &DefectResult) {
+    session.emit(Event::DefectChecked(result.clone()));
+    session.emit(Event::TestFinished(TestResult {
+        level,
+        suite: "defects".to_owned(),
+        name: format!("{} ({})", result.name, result.check),
+        outcome: if result.as_expected() {
+            TestOutcome::Passed
+        } else {
+            TestOutcome::Failed
+        },
+        duration: result.duration,
+        retries: 0,
+        output: if result.as_expected() {
+            String::new()
+        } else {
+            explain(result)
+        },
+    }));
+}
+
+/// One defect: switched on and checked.
 async fn checked(
     session: &Session,
     catalogue: &Catalogue,
@@ -93,7 +119,7 @@ async fn checked(
         Ok(failures) => classify(&failures, &defect.finding),
         Err(why) => (DefectOutcome::Error, why),
     };
-    let result = DefectResult {
+    DefectResult {
         name: defect.name.clone(),
         summary: defect.summary.clone(),
         check: defect.check.to_string(),
@@ -102,26 +128,7 @@ async fn checked(
         outcome,
         detail,
         duration: started.elapsed(),
-    };
-    session.emit(Event::DefectChecked(result.clone()));
-    session.emit(Event::TestFinished(TestResult {
-        level,
-        suite: "defects".to_owned(),
-        name: format!("{} ({})", defect.name, defect.check),
-        outcome: if result.as_expected() {
-            TestOutcome::Passed
-        } else {
-            TestOutcome::Failed
-        },
-        duration: result.duration,
-        retries: 0,
-        output: if result.as_expected() {
-            String::new()
-        } else {
-            explain(&result)
-        },
-    }));
-    result
+    }
 }
 
 /// Why a defect's result is not what the catalogue says.
