@@ -349,7 +349,7 @@ async fn try_forward(
 #[utoipa::path(
     get, path = "/api/products", tag = "catalog",
     security(("bearer" = ["catalog:read"])),
-    responses((status = 200, description = "All products, sorted by sku (inventory `GET /products`)", body = [view::Product]))
+    responses((status = 200, description = "All products, sorted by sku (inventory `GET /products`)", body = [view::ProductView]))
 )]
 pub async fn list_products(State(state): State<AppState>, request: Request) -> Response {
     forward(&state, Target::Inventory, "catalog:read", request).await
@@ -361,7 +361,7 @@ pub async fn list_products(State(state): State<AppState>, request: Request) -> R
     security(("bearer" = ["catalog:read"])),
     params(("sku" = String, Path, description = "The product's stock-keeping unit", example = "KB-001")),
     responses(
-        (status = 200, description = "The product (inventory `GET /products/{sku}`)", body = view::Product),
+        (status = 200, description = "The product (inventory `GET /products/{sku}`)", body = view::ProductView),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -376,15 +376,16 @@ pub async fn get_product(State(state): State<AppState>, request: Request) -> Res
     post, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same order again; keys are the caller's own and expire (24 h by default)")),
-    request_body(content = view::CreateOrder, content_type = "application/json"),
+    request_body(content = view::CreateOrderRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Accepted as PENDING (orders `POST /orders`)", body = view::Order,
+        (status = 202, description = "Accepted as PENDING (orders `POST /orders`)", body = view::OrderView,
             headers(("Location" = String, description = "`/api/orders/{id}`"))),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body exceeds 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field breaks a rule (named in `field`), or the caller used the Idempotency-Key with another body",
             body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "orders cannot serve it now (its order store is unavailable): orders' answer, relayed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_order(State(state): State<AppState>, request: Request) -> Response {
@@ -397,7 +398,8 @@ pub async fn create_order(State(state): State<AppState>, request: Request) -> Re
     get, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:read"])),
     responses(
-        (status = 200, description = "The caller's orders, newest first (orders `GET /orders`)", body = [view::Order]),
+        (status = 200, description = "The caller's orders, newest first (orders `GET /orders`)", body = [view::OrderView]),
+        (status = 503, description = "orders cannot serve it now (its order store is unavailable): orders' answer, relayed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_orders(State(state): State<AppState>, request: Request) -> Response {
@@ -410,9 +412,10 @@ pub async fn list_orders(State(state): State<AppState>, request: Request) -> Res
     security(("bearer" = ["orders:read"])),
     params(("id" = uuid::Uuid, Path, description = "The order id")),
     responses(
-        (status = 200, description = "The order (orders `GET /orders/{id}`)", body = view::Order),
+        (status = 200, description = "The order (orders `GET /orders/{id}`)", body = view::OrderView),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order of the caller (another customer's order is not revealed)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "orders cannot serve it now (its order store is unavailable): orders' answer, relayed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_order(State(state): State<AppState>, request: Request) -> Response {
@@ -425,8 +428,9 @@ pub async fn get_order(State(state): State<AppState>, request: Request) -> Respo
     security(("bearer" = ["shipments:read"])),
     params(("order_id" = Option<uuid::Uuid>, Query, description = "Only the shipments of this order of the caller's")),
     responses(
-        (status = 200, description = "The caller's shipments, newest first (shipping `GET /shipments`); empty when none", body = [view::Shipment]),
+        (status = 200, description = "The caller's shipments, newest first (shipping `GET /shipments`); empty when none", body = [view::ShipmentView]),
         (status = 400, description = "`order_id` is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "shipping cannot serve it now (its database is unavailable): shipping's answer, relayed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_shipments(State(state): State<AppState>, request: Request) -> Response {
@@ -439,9 +443,10 @@ pub async fn list_shipments(State(state): State<AppState>, request: Request) -> 
     security(("bearer" = ["shipments:read"])),
     params(("id" = uuid::Uuid, Path, description = "The shipment id")),
     responses(
-        (status = 200, description = "The shipment (shipping `GET /shipments/{id}`)", body = view::Shipment),
+        (status = 200, description = "The shipment (shipping `GET /shipments/{id}`)", body = view::ShipmentView),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such shipment of the caller (another customer's shipment is not revealed)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "shipping cannot serve it now (its database is unavailable): shipping's answer, relayed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_shipment(State(state): State<AppState>, request: Request) -> Response {

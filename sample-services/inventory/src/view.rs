@@ -1,4 +1,5 @@
-//! Request and response bodies of the inventory API (JSON, with OpenAPI schemas).
+//! Request and response bodies of the inventory API (JSON, with OpenAPI schemas). The
+//! catalogue's, which the gateway forwards, are `sample-views`' (one definition for both).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,17 +8,9 @@ use uuid::Uuid;
 
 use crate::model::{Invalid, NewReservation, Product, Reservation, ReservationStatus};
 
-/// A product and its stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ProductView {
-    pub sku: String,
-    pub name: String,
-    /// Unit price in the currency's minor unit.
-    pub price_cents: i64,
-    pub currency: String,
-    /// Units available to reserve.
-    pub stock: i32,
-}
+/// A product and its stock: the gateway forwards it, so it is defined once, for inventory
+/// and the gateway, in `sample-views`.
+pub use sample_views::inventory::ProductView;
 
 impl From<Product> for ProductView {
     fn from(p: Product) -> Self {

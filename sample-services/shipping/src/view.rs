@@ -1,28 +1,13 @@
-//! Response bodies of the HTTP API.
+//! Response bodies of the HTTP API. The shipment, which the gateway forwards, is
+//! `sample-views`' (one definition for shipping and the gateway).
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
+use serde::Deserialize;
 
 use crate::model::Shipment;
 
-/// A shipment, created when its order was confirmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(as = Shipment)]
-pub struct ShipmentView {
-    pub id: Uuid,
-    /// The order shipped (one shipment per order).
-    pub order_id: Uuid,
-    pub customer_id: String,
-    /// Always `PENDING` in this sample.
-    #[schema(example = "PENDING")]
-    pub status: String,
-    /// Chosen deterministically from the order id (FNV-1a hash over DHL, UPS, FedEx, GLS).
-    #[schema(example = "DHL")]
-    pub carrier: String,
-    pub created_at: DateTime<Utc>,
-}
+/// A shipment, created when its order was confirmed: the gateway forwards it, so it is
+/// defined once, for shipping and the gateway, in `sample-views`.
+pub use sample_views::shipping::ShipmentView;
 
 impl From<Shipment> for ShipmentView {
     fn from(s: Shipment) -> Self {
