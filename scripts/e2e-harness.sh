@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: `harness run`, the sample system's test pyramid (unit, integration,
-# contract, end-to-end, load) with the reports and the gate, then the
+# contract, end-to-end, load, and the planted defects' detection score) with the reports and the gate, then the
 # same run's end-to-end level with a planted failure, which must fail the gate and be named
 # in every report; and nothing of either run may be left in Docker.
 #
@@ -45,7 +45,15 @@ grep -q '^| `GET /api/products` | request |' "$reports/$run_id/summary.md" || fa
 grep -q '^| `orders` |' "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no server view"
 grep -q 'id="chart-load-latency"' "$reports/$run_id/report.html" || fail "report.html of run $run_id has no latency chart"
 grep -q 'orders_intake_queue_depth' "$reports/$run_id/report.html" || fail "report.html of run $run_id has no queue depth chart"
-say "run $run_id passed; reports in $reports/$run_id (report.json follows its schema, the load figures in summary.md and report.html); nothing left behind"
+# The defects level: every planted defect of suites/defects/expected.toml switched on alone
+# against its check; the detection score in every report.
+planted=$(grep -c '^\[defects\.' suites/defects/expected.toml)
+grep -q "^planted defects: detection score [0-9]*/$planted: " "$work/main-run.out" || fail "the console of run $run_id shows no detection score over $planted planted defects"
+grep -q "detection score [0-9]*/$planted" "$reports/$run_id/summary.md" || fail "summary.md of run $run_id has no detection score"
+grep -q 'id="defects"' "$reports/$run_id/report.html" || fail "report.html of run $run_id has no defects section"
+[ "$(python3 -c 'import json,sys; print(sum(len(l.get("defects", [])) for l in json.load(open(sys.argv[1]))["levels"]))' "$reports/$run_id/report.json")" = "$planted" ] ||
+  fail "report.json of run $run_id does not list the $planted planted defects"
+say "run $run_id passed; reports in $reports/$run_id (report.json follows its schema, the load figures in summary.md and report.html, the detection score over $planted planted defects in each); nothing left behind"
 
 say "harness load: a threshold nothing can meet and one on a measurement without samples must fail the gate"
 set +e

@@ -12,12 +12,16 @@ use serde::Deserialize;
 use service_kit::{
     ConfigError, Env,
     config::{Millis, required},
+    defects::{self, Defect},
     server::HttpSettings,
 };
 
 /// The shortest `JWT_SECRET` accepted: an HS256 key should be as long as the hash (RFC 7518
 /// §3.2 asks for a key of at least 256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The public secret the gateway once fell back to without `JWT_SECRET`; used again only
+/// with the planted defect `jwt-default-secret` (`service_kit::defects`).
+pub const PUBLIC_DEFAULT_JWT_SECRET: &str = "harness-sample-secret";
 /// The `iss` claim tokens must carry when `JWT_ISSUER` is not set.
 pub const DEFAULT_JWT_ISSUER: &str = "harness-sample";
 /// The `aud` claim tokens must carry when `JWT_AUDIENCE` is not set.
@@ -79,11 +83,30 @@ struct JwtVars {
 }
 
 impl JwtSettings {
+    /// Whether the secret is [`PUBLIC_DEFAULT_JWT_SECRET`] (only with the planted defect
+    /// `jwt-default-secret`).
+    pub fn is_public_default(&self) -> bool {
+        self.secret == PUBLIC_DEFAULT_JWT_SECRET
+    }
+
     /// `JWT_SECRET` (required, at least [`MIN_JWT_SECRET_BYTES`] bytes), `JWT_ISSUER` and
     /// `JWT_AUDIENCE` (defaults [`DEFAULT_JWT_ISSUER`], [`DEFAULT_JWT_AUDIENCE`]). The
     /// `token` subcommand reads them with the same rules.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let vars: JwtVars = env.load()?;
+        let issuer = vars
+            .jwt_issuer
+            .unwrap_or_else(|| DEFAULT_JWT_ISSUER.to_owned());
+        let audience = vars
+            .jwt_audience
+            .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned());
+        if vars.jwt_secret.is_none() && defects::is_on(Defect::JwtDefaultSecret) {
+            return Ok(Self {
+                secret: PUBLIC_DEFAULT_JWT_SECRET.to_owned(),
+                issuer,
+                audience,
+            });
+        }
         let secret = required(
             vars.jwt_secret,
             "JWT_SECRET",
@@ -103,12 +126,8 @@ impl JwtSettings {
         }
         Ok(Self {
             secret,
-            issuer: vars
-                .jwt_issuer
-                .unwrap_or_else(|| DEFAULT_JWT_ISSUER.to_owned()),
-            audience: vars
-                .jwt_audience
-                .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned()),
+            issuer,
+            audience,
         })
     }
 }
@@ -232,7 +251,9 @@ mod tests {
 
     #[test]
     fn there_is_no_default_secret() {
-        let err = Config::from_env(&Env::from_pairs::<[(&str, &str); 0], _, _>([])).unwrap_err();
+        let err = Config::from_env(&Env::from_pairs::<[(&str, &str); 0], _, _>([])).expect_err(
+            "without JWT_SECRET the gateway must refuse to start: there is no default secret",
+        );
         let text = err.to_string();
         assert!(text.contains("JWT_SECRET"), "{text}");
         assert!(matches!(err, ConfigError::Missing { .. }), "{text}");

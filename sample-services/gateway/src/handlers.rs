@@ -15,7 +15,11 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use service_kit::{Problem, tracecontext};
+use service_kit::{
+    Problem,
+    defects::{self, Defect},
+    tracecontext,
+};
 
 use crate::{
     AppState,
@@ -247,10 +251,16 @@ async fn try_forward(
         .map_err(|_| Rejection::BodyTooLarge)?;
     // Orders and shipping serve one customer's data: the token's subject, and no other.
     let per_customer = matches!(target, Target::Orders | Target::Shipping);
+    // Planted defect `bola-create`: a body that names a customer acts for that customer.
+    let customer = if per_customer && defects::is_on(Defect::BolaCreate) {
+        ownership::body_customer(&body).unwrap_or_else(|| client.sub.clone())
+    } else {
+        client.sub.clone()
+    };
     let (query, body) = if per_customer {
         let query = ownership::scrub_query(parts.uri.query(), &client.sub)
             .map_err(Rejection::CustomerMismatch)?;
-        let body = ownership::scrub_body(body, &client.sub).map_err(Rejection::CustomerMismatch)?;
+        let body = ownership::scrub_body(body, &customer).map_err(Rejection::CustomerMismatch)?;
         (query, body)
     } else {
         (parts.uri.query().map(str::to_owned), body)
@@ -274,7 +284,7 @@ async fn try_forward(
     if per_customer {
         // The subject passed `customer::validate` (no control characters), so it is a valid
         // header value; a failure here would be a bug, not the client's fault.
-        let value = HeaderValue::from_str(&client.sub)
+        let value = HeaderValue::from_str(&customer)
             .map_err(|_| Rejection::Unauthenticated(AuthFailure::Malformed))?;
         headers.insert(X_CUSTOMER_ID, value);
     }

@@ -16,12 +16,17 @@ use service_kit::{Env, healthcheck, server};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = Env::process();
+    // The planted defects (SAMPLE_DEFECTS) before anything that has a switch.
+    if let Err(e) = service_kit::defects::init(&env) {
+        eprintln!("gateway: {e}");
+        return ExitCode::from(2);
+    }
     // Before logging starts: scripts read the token from stdout, so nothing else goes there.
     if args.first().map(String::as_str) == Some("token") {
-        return gateway::cli::run_token(&args[1..], &Env::process());
+        return gateway::cli::run_token(&args[1..], &env);
     }
 
-    let env = Env::process();
     // The probe needs the port only: a health check never fails for want of the secret.
     healthcheck::run_if_requested(&env, gateway::config::DEFAULT_PORT);
     // Settings before logging: a refused start says why on stderr and logs nothing else.
@@ -33,6 +38,12 @@ async fn main() -> ExitCode {
         }
     };
     let _telemetry = service_kit::telemetry::init("gateway");
+    service_kit::defects::log_active("gateway");
+    if config.jwt.is_public_default() {
+        tracing::warn!(
+            "JWT_SECRET is not set: tokens are checked with the public default secret; anyone can sign one"
+        );
+    }
     tracing::info!(?config, "configuration");
 
     let upstream = match HttpUpstream::new(config.upstreams.clone(), config.upstream_timeout) {

@@ -1,7 +1,7 @@
 //! The real gateway binary refuses to start without a usable signing secret: there is no
 //! default `JWT_SECRET`. Serving and `gateway token` both exit 2 with a message naming the
 //! variable when it is missing or shorter than 32 bytes, and `gateway token` prints a token
-//! once it is set.
+//! once it is set. An unknown name in `SAMPLE_DEFECTS` (the planted defects) stops both too.
 
 use std::process::{Command, Output, Stdio};
 
@@ -83,6 +83,42 @@ fn the_gateway_does_not_start_with_a_short_jwt_secret() {
         &gateway(&[], &[("JWT_SECRET", almost.as_str())]),
         "a 31-byte JWT_SECRET",
     );
+}
+
+#[test]
+fn an_unknown_planted_defect_stops_the_gateway() {
+    let secret = "a-secret-of-exactly-thirty-two-b";
+    for args in [
+        &[][..],
+        &["token", "--sub", "alice", "--scope", "orders:read"][..],
+    ] {
+        let output = gateway(
+            args,
+            &[
+                ("JWT_SECRET", secret),
+                ("SAMPLE_DEFECTS", "bola-read, bola-raed"),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: exit status {:?}; stderr: {stderr}",
+            output.status
+        );
+        for named in [
+            "SAMPLE_DEFECTS",
+            "\"bola-raed\"",
+            "bola-read",
+            "ignore-expiry",
+        ] {
+            assert!(
+                stderr.contains(named),
+                "{args:?}: the message does not name {named}: {stderr}"
+            );
+        }
+        assert!(output.stdout.is_empty(), "{args:?}: printed something");
+    }
 }
 
 #[test]

@@ -5,7 +5,10 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use service_kit::{Json, Path, Problem};
+use service_kit::{
+    Json, Path, Problem,
+    defects::{self, Defect},
+};
 
 use crate::{
     AppState,
@@ -32,6 +35,28 @@ fn count_reservation(outcome: &'static str) {
     metrics::counter!("inventory_reservations_total", "outcome" => outcome).increment(1);
 }
 
+/// The catalogue's answer: `body` (products) as JSON. Planted defect `response-drift`: each
+/// product's `name` is served as `title` (the document still says `name`).
+fn catalogue<T: serde::Serialize>(body: T) -> Response {
+    if !defects::is_on(Defect::ResponseDrift) {
+        return Json(body).into_response();
+    }
+    let mut value = serde_json::to_value(&body).unwrap_or(serde_json::Value::Null);
+    let products: Vec<&mut serde_json::Value> = match &mut value {
+        serde_json::Value::Array(products) => products.iter_mut().collect(),
+        product => vec![product],
+    };
+    for product in products
+        .into_iter()
+        .filter_map(serde_json::Value::as_object_mut)
+    {
+        if let Some(name) = product.remove("name") {
+            product.insert("title".to_owned(), name);
+        }
+    }
+    Json(value).into_response()
+}
+
 /// List all products, sorted by SKU.
 #[utoipa::path(
     get,
@@ -39,15 +64,18 @@ fn count_reservation(outcome: &'static str) {
     tag = PRODUCTS,
     responses((status = 200, description = "All products, sorted by SKU", body = [ProductView]))
 )]
-pub async fn list_products(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<ProductView>>, Problem> {
+pub async fn list_products(State(state): State<AppState>) -> Result<Response, Problem> {
+    if defects::is_on(Defect::SlowRoute) {
+        // Planted defect `slow-route`.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     let products = state
         .repo
         .list_products()
         .await
         .map_err(|e| repo_problem(&e))?;
-    Ok(Json(products.into_iter().map(ProductView::from).collect()))
+    let products: Vec<ProductView> = products.into_iter().map(ProductView::from).collect();
+    Ok(catalogue(products))
 }
 
 /// Get one product.
@@ -64,13 +92,14 @@ pub async fn list_products(
 pub async fn get_product(
     State(state): State<AppState>,
     Path(sku): Path<String>,
-) -> Result<Json<ProductView>, Problem> {
-    // No product has a SKU that is not valid (blank, control characters...).
-    if crate::model::Sku::parse(&sku).is_err() {
+) -> Result<Response, Problem> {
+    // No product has a SKU that is not valid (blank, control characters...). Planted defect
+    // `nul-500`: any SKU goes to PostgreSQL, which refuses a NUL byte.
+    if crate::model::Sku::parse(&sku).is_err() && !defects::is_on(Defect::Nul500) {
         return Err(Problem::not_found(format!("no product with sku {sku:?}")));
     }
     match state.repo.get_product(&sku).await {
-        Ok(Some(product)) => Ok(Json(product.into())),
+        Ok(Some(product)) => Ok(catalogue(ProductView::from(product))),
         Ok(None) => Err(Problem::not_found(format!("no product with sku {sku:?}"))),
         Err(e) => Err(repo_problem(&e)),
     }

@@ -23,6 +23,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = service_kit::defects::init(&env) {
+        eprintln!("inventory: {e}");
+        return ExitCode::from(2);
+    }
+    service_kit::defects::log_active("inventory");
 
     // Read the seed before touching the database: a bad file fails fast.
     let products = match seed::load(config.seed_file.as_deref()) {

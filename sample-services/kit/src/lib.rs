@@ -9,13 +9,15 @@
 //! ([`tls::ensure_crypto_provider`]), and the caller's identity behind the gateway
 //! ([`customer`]: the `X-Customer-Id` header and its extractor), W3C trace context
 //! ([`tracecontext`]) and, with the `amqp` feature, RabbitMQ that survives the broker's
-//! restarts (`amqp`). See `docs/ARCHITECTURE.md` for how the services use it.
+//! restarts (`amqp`), and the planted defects that `SAMPLE_DEFECTS` switches on
+//! ([`defects`]). See `docs/ARCHITECTURE.md` for how the services use it.
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod config;
 pub mod customer;
 pub mod db;
+pub mod defects;
 pub mod extract;
 pub mod health;
 pub mod healthcheck;

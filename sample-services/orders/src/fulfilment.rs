@@ -35,6 +35,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
+use service_kit::defects::{self, Defect};
 use uuid::Uuid;
 
 use crate::{
@@ -287,6 +288,12 @@ impl Fulfilment {
                     )))),
                 }
             }
+            PaymentOutcome::Unavailable if defects::is_on(Defect::OutageRejects) => {
+                // Planted defect `outage-rejects`: given up at once, nothing voided.
+                let reason = RejectReason::PaymentUnavailable;
+                self.reject(&order, reason, total, reservation_id, None)
+                    .await
+            }
             PaymentOutcome::Unavailable => {
                 let deadline = self.deadline_of(&order);
                 if crate::model::now() < deadline {
@@ -359,18 +366,25 @@ impl Fulfilment {
         };
         let reason = order.cancel_reason.clone().unwrap_or_default();
         let request = payment_request(&order, total_cents);
-        let payment_id = match self.payments.void(&request).await {
-            VoidOutcome::Released { payment_id } => payment_id,
-            outcome => {
-                return Ok(Step::Done(Disposition::RetryLater(void_failed(
-                    &order, &outcome,
-                ))));
+        let payment_id = if defects::is_on(Defect::ChargeWithoutOrder) {
+            // Planted defect `charge-without-order`: the stock goes, the payment stays.
+            None
+        } else {
+            match self.payments.void(&request).await {
+                VoidOutcome::Released { payment_id } => Some(payment_id),
+                outcome => {
+                    return Ok(Step::Done(Disposition::RetryLater(void_failed(
+                        &order, &outcome,
+                    ))));
+                }
             }
         };
-        tracing::info!(order_id = %order.id, %payment_id, "payment voided; releasing the stock");
+        if let Some(payment_id) = &payment_id {
+            tracing::info!(order_id = %order.id, %payment_id, "payment voided; releasing the stock");
+        }
         self.inventory.release(&reservation_id).await?;
         let cancellation = Cancellation {
-            payment_id: Some(payment_id),
+            payment_id,
             at: crate::model::now(),
         };
         let stored = self.orders.cancel(order.id, &cancellation).await?;

@@ -8,7 +8,11 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use service_kit::{Json, Path, Problem, customer::Customer};
+use service_kit::{
+    Json, Path, Problem,
+    customer::Customer,
+    defects::{self, Defect},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -117,6 +121,8 @@ pub async fn get_order(
     })?;
     match state.orders.get(id).await? {
         Some(order) if order.customer_id == customer.as_str() => Ok(Json(OrderView::from(&order))),
+        // Planted defect `bola-read`: whoever asks gets the order.
+        Some(order) if defects::is_on(Defect::BolaRead) => Ok(Json(OrderView::from(&order))),
         // Another customer's order answers as one that does not exist: the same status and
         // body, so its existence is not revealed.
         _ => Err(Problem::not_found(format!("order {id} does not exist"))),

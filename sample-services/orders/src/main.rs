@@ -18,6 +18,7 @@ use orders::{
 use service_kit::{
     Env, Health,
     amqp::{Amqp, AmqpCheck, ConsumerSpec},
+    defects::{self, Defect},
     health::PostgresCheck,
     healthcheck,
     server::{self, Stopping},
@@ -35,6 +36,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = defects::init(&env) {
+        eprintln!("orders: {e}");
+        return ExitCode::from(2);
+    }
+    defects::log_active("orders");
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -53,6 +59,9 @@ async fn run(config: Config) -> Result<(), String> {
     let shutdown = server::Shutdown::new();
     server::cancel_on_signal(shutdown.clone());
     let amqp = Amqp::start(config.amqp.clone(), broker::topology(), shutdown.clone())?;
+    if defects::is_on(Defect::ExitOnBrokerLoss) {
+        tokio::spawn(exit_on_broker_loss(amqp.clone(), shutdown.clone()));
+    }
     let http = http_client(config.upstream_timeout)
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
 
@@ -157,6 +166,24 @@ async fn run(config: Config) -> Result<(), String> {
         .await;
     tracing::info!("orders stopped");
     served.map(|_| ()).map_err(|e| format!("http server: {e}"))
+}
+
+/// Planted defect `exit-on-broker-loss`: once connected, the process exits (code 1) as soon
+/// as its broker connection is lost, instead of reconnecting.
+async fn exit_on_broker_loss(amqp: Amqp, shutdown: server::Shutdown) {
+    let Some(session) = amqp.next_session(None, &shutdown).await else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
+        if !session.is_open() {
+            tracing::error!("lost the broker connection; exiting");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Runs the intake worker until shutdown, starting it again should its task ever panic: a

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
-use service_kit::tracecontext;
+use service_kit::{
+    defects::{self, Defect},
+    tracecontext,
+};
 use tracing::{Instrument, field::Empty};
 
 /// A call to another service that did not give a usable answer.
@@ -81,10 +84,13 @@ impl SendTraced for reqwest::RequestBuilder {
             otel.status_code = Empty,
         );
         let trace = tracecontext::outgoing_for(&span);
-        request.headers_mut().insert(
-            tracecontext::HEADER,
-            HeaderValue::from_str(&trace.to_string()).expect("a traceparent is visible ASCII"),
-        );
+        // Planted defect `drop-traceparent`: the call leaves the trace.
+        if !defects::is_on(Defect::DropTraceparent) {
+            request.headers_mut().insert(
+                tracecontext::HEADER,
+                HeaderValue::from_str(&trace.to_string()).expect("a traceparent is visible ASCII"),
+            );
+        }
         let result = client.execute(request).instrument(span.clone()).await;
         match &result {
             Ok(response) => {

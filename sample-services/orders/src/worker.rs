@@ -31,6 +31,7 @@ use std::{sync::Arc, time::Duration};
 
 use service_kit::{
     amqp::{Amqp, ConsumerSpec, Handler, Incoming, RetrySpec, Settlement, consume},
+    defects::{self, Defect},
     server::Shutdown,
     tracecontext::{self, TraceParent},
 };
@@ -126,6 +127,11 @@ impl Handler for IntakeHandler {
         let order_id = match parse_intake(&message.body) {
             Ok(id) => id,
             Err(reason) => {
+                if defects::is_on(Defect::PoisonRequeue) {
+                    // Planted defect `poison-requeue`: handed back, to fail again.
+                    tracing::error!(%reason, %trace_id, "intake message requeued");
+                    return Settlement::Requeue;
+                }
                 tracing::error!(%reason, %trace_id, "intake message dead-lettered");
                 return Settlement::DeadLetter("malformed");
             }
@@ -147,6 +153,11 @@ impl Handler for IntakeHandler {
                 self.alive(order_id).await;
                 tracing::warn!(%order_id, %trace_id, %reason, retries, delay_ms = self.retry.delay.as_millis() as u64, "the order will be tried again");
                 Settlement::RetryLater
+            }
+            Disposition::DeadLetter(reason) if defects::is_on(Defect::PoisonRequeue) => {
+                // Planted defect `poison-requeue`: handed back, to fail again.
+                tracing::error!(%order_id, %trace_id, %reason, "intake message requeued");
+                Settlement::Requeue
             }
             Disposition::DeadLetter(reason) => {
                 self.dead(order_id).await;

@@ -24,6 +24,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = service_kit::defects::init(&env) {
+        eprintln!("payments: {e}");
+        return ExitCode::from(2);
+    }
+    service_kit::defects::log_active("payments");
 
     let (ledger, pool): (Arc<dyn Ledger>, _) = match &config.ledger {
         LedgerSetting::Postgres(db) => {

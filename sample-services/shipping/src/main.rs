@@ -27,6 +27,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = service_kit::defects::init(&env) {
+        eprintln!("shipping: {e}");
+        return ExitCode::from(2);
+    }
+    service_kit::defects::log_active("shipping");
 
     let pool =
         match service_kit::db::connect(&config.db, &MIGRATOR, service_kit::startup::DEFAULT_WAIT)

@@ -241,35 +241,35 @@ async fn tokens_of_another_issuer_or_audience_or_expired_are_refused() {
     let now = jsonwebtoken::get_current_timestamp();
     let cases = [
         (
-            "another issuer",
+            "a token of another issuer",
             Claims {
                 iss: Some("https://elsewhere.example".into()),
                 ..good.clone()
             },
         ),
         (
-            "no issuer",
+            "a token without an issuer",
             Claims {
                 iss: None,
                 ..good.clone()
             },
         ),
         (
-            "another audience",
+            "a token for another audience",
             Claims {
                 aud: Some("some-other-api".into()),
                 ..good.clone()
             },
         ),
         (
-            "no audience",
+            "a token without an audience",
             Claims {
                 aud: None,
                 ..good.clone()
             },
         ),
         (
-            "expired",
+            "an expired token",
             Claims {
                 exp: now - 30,
                 ..good.clone()
@@ -278,7 +278,7 @@ async fn tokens_of_another_issuer_or_audience_or_expired_are_refused() {
     ];
     for (what, claims) in cases {
         let (status, problem) = get(&client, &system, "/api/orders", &claims.sign()).await;
-        assert_eq!(status, 401, "{what}: {problem}");
+        assert_eq!(status, 401, "{what} must be refused with a 401: {problem}");
         assert_eq!(problem["type"], "unauthorized", "{what}: {problem}");
         let (status, _) = place(
             &client,
@@ -288,7 +288,10 @@ async fn tokens_of_another_issuer_or_audience_or_expired_are_refused() {
             &json!({"items": items()}),
         )
         .await;
-        assert_eq!(status, 401, "{what}: placing an order");
+        assert_eq!(
+            status, 401,
+            "{what} must be refused with a 401: placing an order"
+        );
     }
     client.assert_conformant();
 }

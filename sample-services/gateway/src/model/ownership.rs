@@ -56,6 +56,17 @@ pub fn scrub_query(query: Option<&str>, sub: &str) -> Result<Option<String>, Cus
     Ok(Some(out.finish()))
 }
 
+/// The customer a JSON object body names in `customer_id` (a string), if any.
+pub fn body_customer(body: &Bytes) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(body).ok()? {
+        serde_json::Value::Object(mut object) => match object.remove("customer_id")? {
+            serde_json::Value::String(named) => Some(named.trim().to_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The body to forward: unchanged unless it is a JSON object with `customer_id`, which must
 /// be `sub` and is then removed. Anything that is not a JSON object goes on as it is, for
 /// the upstream to refuse.
@@ -120,6 +131,19 @@ mod tests {
             scrub_query(Some("customer_id="), "alice"),
             Err(mismatch("customer_id"))
         );
+    }
+
+    #[test]
+    fn the_customer_a_body_names() {
+        let named = |text: &str| body_customer(&Bytes::from(text.to_owned()));
+        assert_eq!(
+            named(r#"{"customer_id":" bob ","items":[]}"#),
+            Some("bob".to_owned())
+        );
+        assert_eq!(named(r#"{"items":[]}"#), None);
+        assert_eq!(named(r#"{"customer_id":7}"#), None);
+        assert_eq!(named("not json"), None);
+        assert_eq!(named(""), None);
     }
 
     #[test]

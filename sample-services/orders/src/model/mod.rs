@@ -274,6 +274,9 @@ pub enum RejectReason {
     PaymentRefused(String),
     /// Inventory refused the reservation for another reason, or it is no longer active.
     ReservationRefused(String),
+    /// Payments was unavailable: only with the planted defect `outage-rejects`
+    /// (`service_kit::defects`); an outage otherwise leaves the order waiting.
+    PaymentUnavailable,
 }
 
 impl RejectReason {
@@ -285,6 +288,7 @@ impl RejectReason {
             Self::PaymentDeclined(_) => "payment_declined",
             Self::PaymentRefused(_) => "payment_refused",
             Self::ReservationRefused(_) => "reservation_refused",
+            Self::PaymentUnavailable => "payment_unavailable",
         }
     }
 }

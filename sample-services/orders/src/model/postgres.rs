@@ -3,6 +3,7 @@
 //! unique per (customer, key), each with the order it stands for and its expiry.
 
 use chrono::{DateTime, Utc};
+use service_kit::defects::{self, Defect};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
@@ -96,6 +97,34 @@ impl PgOrderRepository {
         key: Option<&IdempotencyClaim>,
         request: &serde_json::Value,
     ) -> Result<Option<Inserted>, RepoError> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(claim) = key
+            && defects::is_on(Defect::GlobalIdempotency)
+        {
+            // Planted defect `global-idempotency`: the key is looked up whoever asks, and the
+            // request compared without its customer: the same items answer the key's order.
+            let anyones = sqlx::query_as::<_, OrderRow>(&format!(
+                "SELECT {columns} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
+                 WHERE k.idempotency_key = $1 AND k.expires_at > $2 \
+                 ORDER BY k.created_at LIMIT 1"
+            ))
+            .bind(claim.key.as_str())
+            .bind(order.created_at)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = anyones {
+                let (existing, stored) = row.into_parts()?;
+                let same_items = stored.get("items") == request.get("items");
+                return Ok(Some(Inserted::Existing {
+                    order: existing,
+                    request: if same_items { request.clone() } else { stored },
+                }));
+            }
+        }
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query_as::<_, OrderRow>(&format!(
             "INSERT INTO orders (id, customer_id, items, status, request, created_at, updated_at) \
@@ -136,11 +165,6 @@ impl PgOrderRepository {
         }
         // The customer's key stands for another order: store nothing, answer that one.
         tx.rollback().await?;
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("o.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let existing = sqlx::query_as::<_, OrderRow>(&format!(
             "SELECT {columns} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
              WHERE k.customer_id = $1 AND k.idempotency_key = $2"

@@ -487,7 +487,11 @@ async fn orders_wait_for_payments_behind_the_breaker_then_cancel_at_the_deadline
         3,
         "retried"
     );
-    assert_eq!(read(&client, &base, &first).await["status"], "PENDING");
+    let order = read(&client, &base, &first).await;
+    assert_eq!(
+        order["status"], "PENDING",
+        "an order whose payment cannot be authorised while payments is away waits for it, PENDING: {order}"
+    );
 
     // While open: refused at once, payments is not called at all; the order waits too.
     let second = place(&client, &base, "it-breaker-2").await;
@@ -550,6 +554,12 @@ async fn orders_wait_for_payments_behind_the_breaker_then_cancel_at_the_deadline
     let late = place(&client, &base, "it-deadline").await;
     let patience = PAYMENT_DEADLINE + FINAL;
     while calls_for(&payments, "void_order_payment", &late).await == 0 {
+        // No order is final while money may be held for it: not before a void is tried.
+        let order = read(&client, &base, &late).await;
+        assert_eq!(
+            order["status"], "PENDING",
+            "the order was given up on without its payment being voided: {order}"
+        );
         assert!(placed.elapsed() < patience, "a void is tried");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -332,8 +332,16 @@ mod tests {
                 Level::Integration,
                 Level::Contract,
                 Level::E2e,
-                Level::Load
+                Level::Load,
+                Level::Defects
             ]
+        );
+        assert!(
+            config.run.levels[&Level::Defects]
+                .catalogue
+                .as_ref()
+                .unwrap()
+                .ends_with("suites/defects/expected.toml")
         );
         let contract = &config.run.levels[&Level::Contract];
         assert!(contract.pact && contract.stack && contract.openapi.len() == 5);

@@ -1,5 +1,5 @@
 //! The run's images, made once before its first level: the stack's (for the levels that
-//! start it) and those of the manifests a level's tests start themselves
+//! start it: a level's stack, the load level's, the defects level's) and those of the manifests a level's tests start themselves
 //! (`[run.levels.<level>] manifests`). Own packages and Harness's helpers go through one
 //! `ImageProvider::ensure` (one cargo build; with the workspace's image set, the same build
 //! every later stack asks for, so it finds everything fresh), and the dependencies' images
@@ -22,7 +22,11 @@ pub(super) fn manifests(session: &Session, selected: &[Level]) -> Vec<PathBuf> {
     let config = session.config();
     let mut out: Vec<PathBuf> = Vec::new();
     let levels = selected.iter().filter_map(|l| config.run.levels.get(l));
-    if levels.clone().any(|c| c.stack) {
+    // A stack of the manifest: the level's own, the load level's, each defect's.
+    if levels
+        .clone()
+        .any(|c| c.stack || c.profile.is_some() || c.catalogue.is_some())
+    {
         out.push(config.manifest.clone());
     }
     for m in levels.flat_map(|c| c.manifests.iter()) {
