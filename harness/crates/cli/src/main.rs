@@ -58,7 +58,7 @@ enum Command {
         command: ContractCommand,
     },
     /// Run the test pyramid: every level configured in harness.toml ([run.levels]), bottom
-    /// first (unit, integration, contract, e2e, load), then write the reports (junit.xml,
+    /// first (unit, integration, contract, e2e, load, defects), then write the reports (junit.xml,
     /// report.json, summary.md, report.html) into the run's folder and apply the gate
     /// ([run.gate]). Exit 0 when the gate passed, 1 when it failed, 2 for bad input or
     /// Ctrl-C (what finished is reported, marked interrupted), 3 for the environment.

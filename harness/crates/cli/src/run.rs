@@ -12,7 +12,7 @@ use crate::{failure::Failure, progress::progress};
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
     /// Run only these levels (repeatable or comma-separated): unit, integration, contract,
-    /// e2e, load. Default: all, in that order.
+    /// e2e, load, defects. Default: all, in that order.
     #[arg(long = "level", value_name = "LEVEL", value_delimiter = ',')]
     levels: Vec<String>,
     /// Stop after the first level that fails (the levels after it are reported as not run).

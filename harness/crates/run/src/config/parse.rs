@@ -283,7 +283,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
             bad(
                 key,
                 format!(
-                    "{key}: {name:?} is not a level; the levels are unit, integration, contract, e2e, load"
+                    "{key}: {name:?} is not a level; the levels are unit, integration, contract, e2e, load, defects"
                 ),
             )
         })

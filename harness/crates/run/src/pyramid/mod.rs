@@ -53,7 +53,7 @@ impl RunOptions {
             .map(|name| {
                 Level::parse(name).ok_or_else(|| {
                     Error::Usage(format!(
-                        "--level {name}: the levels are unit, integration, contract, e2e, load"
+                        "--level {name}: the levels are unit, integration, contract, e2e, load, defects"
                     ))
                 })
             })
