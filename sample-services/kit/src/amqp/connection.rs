@@ -46,8 +46,9 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 /// How long closing the connection may take at shutdown.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where the broker is and how to reach it.
-#[derive(Debug, Clone)]
+/// Where the broker is and how to reach it. Its `Debug` form shows the URL without its
+/// password, so a service's settings can be logged whole.
+#[derive(Clone)]
 pub struct AmqpSettings {
     /// `AMQP_URL` (`amqp://user:pass@host:port/vhost`).
     pub url: String,
@@ -59,6 +60,18 @@ pub struct AmqpSettings {
     pub min_backoff: Duration,
     /// The longest pause between failed attempts (before jitter).
     pub max_backoff: Duration,
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("url", &redact(&self.url))
+            .field("connection_name", &self.connection_name)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
 }
 
 impl AmqpSettings {
@@ -484,6 +497,17 @@ mod tests {
         assert!(
             matches!(&err, ConfigError::Missing { name, .. } if name == "AMQP_URL"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_debug_form_hides_the_password() {
+        let settings = AmqpSettings::new("amqp://orders:s3cret@rabbitmq:5672/%2f", "orders");
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("amqp://orders:***@rabbitmq:5672/%2f"),
+            "{shown}"
         );
     }
 
