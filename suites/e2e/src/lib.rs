@@ -1,6 +1,6 @@
 //! Helpers of the sample system's end-to-end suite (`tests/e2e.rs`): the system under test,
 //! tokens as the identity provider would mint them, a strict recording client on the
-//! gateway's OpenAPI document, and [`eventually`].
+//! gateway's OpenAPI document, [`get_json`] and [`eventually`].
 //!
 //! The system's endpoints come by environment, as `harness up --env-file` writes them
 //! (`GATEWAY_URL`, and `HARNESS_LOGS_DIR` for the containers' logs): the main job starts the
@@ -141,6 +141,26 @@ pub fn client() -> RecordingClient {
     let doc = Document::from_path(root().join("contracts/openapi/gateway.json"))
         .unwrap_or_else(|e| panic!("{e}"));
     RecordingClient::new(http, Arc::new(doc))
+}
+
+/// `GET url` with `bearer` through `client`: the JSON body of a success, else the status and
+/// body as the error (for [`eventually`] to retry or report).
+pub async fn get_json(
+    client: &RecordingClient,
+    url: String,
+    bearer: &str,
+) -> Result<serde_json::Value, String> {
+    let r = client
+        .send(client.get(url).bearer_auth(bearer))
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("{status}: {body}"))
+    }
 }
 
 /// Whether the planted failure is asked for (`HARNESS_PLANTED_FAILURE=1`): one test then

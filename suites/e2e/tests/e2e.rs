@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e_suite::{ALL_SCOPES, System, client, eventually, planted_failure, token};
+use e2e_suite::{ALL_SCOPES, System, client, eventually, get_json, planted_failure, token};
 use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -136,24 +136,6 @@ async fn products_can_be_browsed() {
         .unwrap();
     assert_eq!(missing.status(), 404);
     client.assert_conformant();
-}
-
-async fn get_json(
-    client: &harness::openapi::RecordingClient,
-    url: String,
-    bearer: &str,
-) -> Result<Value, String> {
-    let r = client
-        .send(client.get(url).bearer_auth(bearer))
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body: Value = r.json().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("{status}: {body}"))
-    }
 }
 
 /// Places an order; (status, Location).

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use e2e_suite::{ALL_SCOPES, System, client, eventually, root, token};
+use e2e_suite::{ALL_SCOPES, System, client, eventually, get_json, root, token};
 use harness::{Stack, openapi::RecordingClient};
 use serde_json::{Value, json};
 
@@ -19,20 +19,6 @@ const SETTLE: Duration = Duration::from_secs(90);
 
 fn sub(name: &str) -> String {
     format!("e2e-{name}-{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn get_json(client: &RecordingClient, url: String, bearer: &str) -> Result<Value, String> {
-    let r = client
-        .send(client.get(url).bearer_auth(bearer))
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body: Value = r.json().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("{status}: {body}"))
-    }
 }
 
 /// Places an order through the gateway at `gateway`; its `Location`.

@@ -6,29 +6,15 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_suite::{ALL_SCOPES, client, eventually, root, token};
+use e2e_suite::{ALL_SCOPES, client, eventually, get_json, root, token};
 use harness::{Stack, openapi::RecordingClient};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// How long payments is away.
 const OUTAGE: Duration = Duration::from_secs(20);
 /// How long an order may take to settle once payments is back: its next retry
 /// (`ORDERS_INTAKE_RETRY_DELAY_MS`, 5 s) behind the breaker's open window (10 s), with room.
 const SETTLE: Duration = Duration::from_secs(120);
-
-async fn get_json(client: &RecordingClient, url: String, bearer: &str) -> Result<Value, String> {
-    let r = client
-        .send(client.get(url).bearer_auth(bearer))
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body: Value = r.json().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("{status}: {body}"))
-    }
-}
 
 /// Places an order through the gateway; its `Location`.
 async fn place(client: &RecordingClient, gateway: &str, bearer: &str) -> String {

@@ -19,6 +19,15 @@ const COLUMNS: &str = "id, customer_id, items, status, reason, total_cents, rese
     payment_id, event_id, confirmed_at, event_published_at, cancel_reason, created_at, updated_at, \
     request";
 
+/// [`COLUMNS`] of the orders table aliased `o` (a query that joins it).
+fn order_columns() -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("o.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Orders in PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgOrderRepository {
@@ -97,20 +106,16 @@ impl PgOrderRepository {
         key: Option<&IdempotencyClaim>,
         request: &serde_json::Value,
     ) -> Result<Option<Inserted>, RepoError> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("o.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         if let Some(claim) = key
             && defects::is_on(Defect::GlobalIdempotency)
         {
             // Planted defect `global-idempotency`: the key is looked up whoever asks, and the
             // request compared without its customer: the same items answer the key's order.
             let anyones = sqlx::query_as::<_, OrderRow>(&format!(
-                "SELECT {columns} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
+                "SELECT {} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
                  WHERE k.idempotency_key = $1 AND k.expires_at > $2 \
-                 ORDER BY k.created_at LIMIT 1"
+                 ORDER BY k.created_at LIMIT 1",
+                order_columns()
             ))
             .bind(claim.key.as_str())
             .bind(order.created_at)
@@ -166,8 +171,9 @@ impl PgOrderRepository {
         // The customer's key stands for another order: store nothing, answer that one.
         tx.rollback().await?;
         let existing = sqlx::query_as::<_, OrderRow>(&format!(
-            "SELECT {columns} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
-             WHERE k.customer_id = $1 AND k.idempotency_key = $2"
+            "SELECT {} FROM idempotency_keys k JOIN orders o ON o.id = k.order_id \
+             WHERE k.customer_id = $1 AND k.idempotency_key = $2",
+            order_columns()
         ))
         .bind(&order.customer_id)
         .bind(claim.key.as_str())
@@ -189,6 +195,19 @@ impl PgOrderRepository {
             .await?
             .map(OrderRow::into_order)
             .transpose()
+    }
+
+    /// The order a conditional `UPDATE ... RETURNING` changed, else as it is now (the update's
+    /// condition no longer held: another step got there first); `NotFound` when there is none.
+    async fn updated_or_current(
+        &self,
+        id: Uuid,
+        updated: Option<OrderRow>,
+    ) -> Result<Order, RepoError> {
+        match updated {
+            Some(row) => row.into_order(),
+            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
+        }
     }
 }
 
@@ -243,10 +262,7 @@ impl OrderRepository for PgOrderRepository {
         .bind(c.at)
         .fetch_optional(&self.pool)
         .await?;
-        match updated {
-            Some(row) => row.into_order(),
-            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
-        }
+        self.updated_or_current(id, updated).await
     }
 
     async fn reject(&self, id: Uuid, r: &Rejection) -> Result<Order, RepoError> {
@@ -263,10 +279,7 @@ impl OrderRepository for PgOrderRepository {
         .bind(r.at)
         .fetch_optional(&self.pool)
         .await?;
-        match updated {
-            Some(row) => row.into_order(),
-            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
-        }
+        self.updated_or_current(id, updated).await
     }
 
     async fn begin_cancel(&self, id: Uuid, c: &Cancelling) -> Result<Order, RepoError> {
@@ -282,10 +295,7 @@ impl OrderRepository for PgOrderRepository {
         .bind(c.at)
         .fetch_optional(&self.pool)
         .await?;
-        match updated {
-            Some(row) => row.into_order(),
-            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
-        }
+        self.updated_or_current(id, updated).await
     }
 
     async fn cancel(&self, id: Uuid, c: &Cancellation) -> Result<Order, RepoError> {
@@ -299,10 +309,7 @@ impl OrderRepository for PgOrderRepository {
         .bind(c.at)
         .fetch_optional(&self.pool)
         .await?;
-        match updated {
-            Some(row) => row.into_order(),
-            None => self.fetch(id).await?.ok_or(RepoError::NotFound(id)),
-        }
+        self.updated_or_current(id, updated).await
     }
 
     async fn mark_event_published(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
