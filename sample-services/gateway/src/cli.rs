@@ -1,6 +1,7 @@
-//! `gateway token --sub NAME --scope "a b" [--ttl SECS]`: prints a token signed with
-//! `JWT_SECRET`, carrying `JWT_ISSUER` and `JWT_AUDIENCE` as `iss` and `aud` (scripts use it
-//! to call the gateway). The settings are read as the gateway reads them: without a
+//! `gateway token --sub NAME --scope "a b" [--ttl SECS | --expired]`: prints a token signed
+//! with `JWT_SECRET`, carrying `JWT_ISSUER` and `JWT_AUDIENCE` as `iss` and `aud` (scripts use
+//! it to call the gateway; `--expired` makes one that expired an hour ago, for checks that
+//! the gateway refuses it). The settings are read as the gateway reads them: without a
 //! `JWT_SECRET` of at least 32 bytes it prints nothing and exits 2.
 
 use std::time::Duration;
@@ -11,7 +12,8 @@ use crate::{config::JwtSettings, model::Authenticator};
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// The usage line printed with argument errors.
-pub const USAGE: &str = "usage: gateway token --sub NAME [--scope \"a b\"] [--ttl SECS]";
+pub const USAGE: &str =
+    "usage: gateway token --sub NAME [--scope \"a b\"] [--ttl SECS | --expired]";
 
 /// The arguments of `gateway token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub struct TokenArgs {
     pub sub: String,
     pub scope: String,
     pub ttl: Duration,
+    /// Expired an hour ago (`--expired`) instead of valid for `ttl`.
+    pub expired: bool,
 }
 
 /// Parses the arguments after `token` (`--flag value` or `--flag=value`).
@@ -30,6 +34,7 @@ where
     let mut sub = None;
     let mut scope = String::new();
     let mut ttl = DEFAULT_TTL;
+    let mut expired = false;
     let mut args = args.into_iter().map(Into::into);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -56,13 +61,19 @@ where
                 }
                 ttl = Duration::from_secs(secs);
             }
+            "--expired" if inline.is_none() => expired = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     let sub = sub
         .filter(|s| !s.trim().is_empty())
         .ok_or("--sub NAME is required")?;
-    Ok(TokenArgs { sub, scope, ttl })
+    Ok(TokenArgs {
+        sub,
+        scope,
+        ttl,
+        expired,
+    })
 }
 
 /// Runs the subcommand: the token on stdout, or an error on stderr and exit code 2.
@@ -82,7 +93,13 @@ pub fn run_token(args: &[String], env: &service_kit::Env) -> std::process::ExitC
         }
     };
     let auth = Authenticator::new(&settings);
-    match auth.issue(&parsed.sub, &parsed.scope, parsed.ttl) {
+    let signed = if parsed.expired {
+        let exp = jsonwebtoken::get_current_timestamp().saturating_sub(3600);
+        auth.sign(&auth.claims(&parsed.sub, &parsed.scope, exp))
+    } else {
+        auth.issue(&parsed.sub, &parsed.scope, parsed.ttl)
+    };
+    match signed {
         Ok(token) => {
             println!("{token}");
             std::process::ExitCode::SUCCESS
@@ -106,13 +123,20 @@ mod tests {
             TokenArgs {
                 sub: "alice".into(),
                 scope: "a b".into(),
-                ttl: Duration::from_secs(60)
+                ttl: Duration::from_secs(60),
+                expired: false,
             }
         );
         let b = parse_token_args(["--sub=bob", "--scope=orders:read"]).unwrap();
         assert_eq!(b.sub, "bob");
         assert_eq!(b.scope, "orders:read");
         assert_eq!(b.ttl, DEFAULT_TTL);
+        assert!(!b.expired);
+        assert!(
+            parse_token_args(["--sub", "a", "--expired"])
+                .unwrap()
+                .expired
+        );
     }
 
     #[test]

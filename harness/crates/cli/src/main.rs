@@ -111,11 +111,14 @@ enum ContractCommand {
     /// environment), 3 when the broker is unreachable.
     CanIDeploy(broker::CanIDeployArgs),
     /// Check a service against its OpenAPI document with generated requests: the document's
-    /// examples, schema-valid and schema-invalid requests (proptest, shrunk on failure) and
-    /// requests without credentials. Without --url it starts the service and what it
-    /// depends on. Exit 0 when every operation holds, 1 when any fails (each failure is
-    /// printed with a curl line and the seed), 2 for bad input (an invalid document), 3
-    /// for the environment.
+    /// examples, a deterministic coverage phase (every constraint's boundaries and broken
+    /// keywords), schema-valid and schema-invalid requests (proptest, shrunk on failure),
+    /// requests without and with bad credentials, undocumented methods, and a stateful
+    /// phase that chains operations (create, fetch, delete) as each identity of harness.toml
+    /// and across them. Without --url it starts the service and what it depends on. Exit 0
+    /// when every operation holds, 1 when any fails (each distinct failure is printed with a
+    /// curl line or chain script and the seed), 2 for bad input (an invalid document, a
+    /// protected one without credentials), 3 for the environment.
     Openapi(openapi::OpenApiArgs),
 }
 

@@ -21,10 +21,12 @@ pub(crate) struct OpenApiArgs {
     /// `<documents>/<service>.json` (harness.toml `[openapi]`, default contracts/openapi).
     #[arg(long)]
     service: String,
-    /// Generated requests per phase (valid, invalid) and operation (default 100).
+    /// Generated requests per phase (valid, invalid) and operation (default: harness.toml's
+    /// `[openapi] max_examples`, else 100); the stateful phase runs a tenth as many chains.
     #[arg(long, value_name = "N")]
     max_examples: Option<u32>,
-    /// The seed: the same seed sends the same requests (default: random, printed).
+    /// The seed: the same seed sends the same requests (default: harness.toml's `[openapi]
+    /// seed`, else random; printed either way).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
     /// A header for every request, NAME:VALUE (repeatable). Authorization and the

@@ -29,6 +29,18 @@ pub struct OperationReport {
     /// The time budget ran out before every phase had its examples.
     #[serde(default)]
     pub budget_exhausted: bool,
+    /// The budget cut the operation off part-way: not every phase ran in full. It fails
+    /// (a `budget` failure) unless the run allows incomplete operations.
+    #[serde(default)]
+    pub incomplete: bool,
+    /// The checks applied to the operation's responses.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// The links the stateful phase followed from this operation, e.g.
+    /// `create_order -> get_order (Location)`, with how many chains each.
+    #[serde(default)]
+    pub links: Vec<LinkFollowed>,
+    /// Every distinct failure (by check and status), each with how often it was seen.
     #[serde(default)]
     pub failures: Vec<CheckFailure>,
 }
@@ -37,6 +49,20 @@ impl OperationReport {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
+}
+
+/// A link between two operations that the stateful phase followed: a value the first
+/// answered (a `Location` header, a response field, an OpenAPI link) used by the second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkFollowed {
+    /// The operation whose answer gave the value.
+    pub from: String,
+    /// The operation it was used in.
+    pub to: String,
+    /// Where the value came from: `Location`, `body /id`, `link <name>`.
+    pub via: String,
+    /// Chains that followed it.
+    pub chains: u32,
 }
 
 /// How many requests each phase sent.
@@ -48,15 +74,30 @@ pub struct PhaseCounts {
     pub valid: u32,
     /// Schema-invalid requests (a field missing or retyped, values out of range, bad bytes).
     pub invalid: u32,
-    /// Requests without credentials to protected operations.
+    /// Requests without credentials (or with bad ones) to protected operations.
     pub unauthenticated: u32,
+    /// The coverage phase's requests: every constraint's boundaries, deterministically.
+    #[serde(default)]
+    pub coverage: u32,
+    /// Requests of the stateful phase's chains made from this operation.
+    #[serde(default)]
+    pub stateful: u32,
+    /// Requests with a method the path does not document.
+    #[serde(default)]
+    pub methods: u32,
     /// Requests sent again after a `429 Too Many Requests`.
     pub rate_limited: u32,
 }
 
 impl PhaseCounts {
     pub fn total(&self) -> u32 {
-        self.examples + self.valid + self.invalid + self.unauthenticated
+        self.examples
+            + self.valid
+            + self.invalid
+            + self.unauthenticated
+            + self.coverage
+            + self.stateful
+            + self.methods
     }
 }
 
@@ -74,17 +115,32 @@ pub enum Check {
     BodyConforms,
     /// Every required response header is present.
     RequiredHeaders,
-    /// A schema-valid request gets a 2xx, or a 4xx the document gives for the operation.
+    /// A schema-valid request gets a 2xx, or a documented 4xx other than 400, 415 and 422
+    /// (those say the service enforces a rule the document does not state), unless the
+    /// run lists that answer as a business rule of the operation.
     ValidAccepted,
+    /// The operation answered a 2xx at least once (else it was never really exercised).
+    SuccessSeen,
     /// A schema-invalid request gets a 4xx.
     InvalidRejected,
     /// A protected operation without credentials answers 401 or 403.
     AuthRequired,
+    /// A protected operation refuses bad credentials (malformed, expired, wrongly signed,
+    /// lacking the scope) with 401 or 403.
+    BadCredentialsRefused,
+    /// A method the path does not document gets 405 with an `Allow` header.
+    MethodNotAllowed,
+    /// A resource just created can be fetched by whoever created it.
+    CreatedFetchable,
+    /// A resource just deleted is gone (404 or 410).
+    DeletedGone,
+    /// One identity's resource cannot be read, listed, changed or deleted by another.
+    CrossIdentityAccess,
     /// The service could be reached, answered in time, and not with a 429 to the end.
     Reachable,
     /// The verifier could generate requests for the operation from its schemas.
     Generated,
-    /// The operation was reached within the time budget.
+    /// The operation was reached, and verified in full, within the time budget.
     Budget,
 }
 
@@ -100,6 +156,12 @@ impl Check {
             Self::ValidAccepted => "valid_accepted",
             Self::InvalidRejected => "invalid_rejected",
             Self::AuthRequired => "auth_required",
+            Self::BadCredentialsRefused => "bad_credentials_refused",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::CreatedFetchable => "created_fetchable",
+            Self::DeletedGone => "deleted_gone",
+            Self::CrossIdentityAccess => "cross_identity_access",
+            Self::SuccessSeen => "success_seen",
             Self::Reachable => "reachable",
             Self::Generated => "generated",
             Self::Budget => "budget",
@@ -118,7 +180,8 @@ impl std::fmt::Display for Check {
 pub struct CheckFailure {
     pub operation: String,
     pub check: Check,
-    /// Which phase's request it was: `examples`, `valid`, `invalid` or `unauthenticated`.
+    /// Which phase's request it was: `examples`, `coverage`, `valid`, `invalid`,
+    /// `unauthenticated`, `methods` or `stateful`.
     pub phase: String,
     pub request: HttpRequest,
     /// None when no response came.
@@ -127,8 +190,28 @@ pub struct CheckFailure {
     pub reason: String,
     /// The run's seed: the same seed sends the same requests.
     pub seed: u64,
-    /// The request as a runnable `curl` command.
+    /// The request as a runnable `curl` command; for a stateful failure, the whole chain
+    /// as a script (each step's value taken from the previous answer).
     pub curl: String,
+    /// How many requests failed this way (same operation, check and status); the one
+    /// shown is the first, shrunk.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl CheckFailure {
+    /// What makes two failures the same: the operation, the check and the status.
+    pub fn key(&self) -> (String, Check, Option<u16>) {
+        (
+            self.operation.clone(),
+            self.check,
+            self.response.as_ref().map(|r| r.status),
+        )
+    }
 }
 
 /// A request as sent.

@@ -548,19 +548,246 @@ fn collect_mutations(
                     Some(json!("\u{0}not-valid\u{202e}")),
                 );
             }
-            if let Some(Value::Array(values)) = schema.get("enum") {
-                let bad = format!(
-                    "{}-unknown",
-                    values.first().and_then(Value::as_str).unwrap_or("x")
-                );
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+                && let Ok(re) = regex::Regex::new(pattern)
+                && let Some(bad) = ["\u{0}", "", " ", "\u{7f}", "!", "~~~~", "0", "a"]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .find(|c| !re.is_match(c))
+            {
                 here(
                     out,
-                    format!("{at} not among its enum"),
+                    format!("{at} = {bad:?}, not matching its pattern {pattern}"),
                     Some(Value::String(bad)),
                 );
             }
         }
         _ => {}
+    }
+    if let Some(Value::Array(values)) = schema.get("enum") {
+        let bad = match values.first() {
+            Some(Value::String(first)) => json!(format!("{first}-unknown")),
+            Some(Value::Number(_)) => json!(
+                values
+                    .iter()
+                    .filter_map(Value::as_i64)
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_add(1)
+            ),
+            Some(Value::Bool(b)) => json!(!b),
+            _ => json!("harness-not-in-enum"),
+        };
+        if !values.contains(&bad) {
+            here(out, format!("{at} not among its enum"), Some(bad));
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        let bad = match c {
+            Value::String(s) => json!(format!("{s}-other")),
+            Value::Number(n) => json!(n.as_f64().unwrap_or(0.0) + 1.0),
+            Value::Bool(b) => json!(!b),
+            _ => json!("harness-not-the-const"),
+        };
+        here(out, format!("{at} not its const"), Some(bad));
+    }
+    if let (Some(m), Some(n)) = (
+        schema.get("multipleOf").and_then(Value::as_f64),
+        value.as_f64(),
+    ) && m > 0.0
+    {
+        let bad = if m.fract() == 0.0 && m > 1.0 {
+            json!(n as i64 + 1)
+        } else {
+            json!(n + m / 2.0)
+        };
+        here(out, format!("{at} not a multiple of {m}"), Some(bad));
+    }
+    if let (Some(true), Value::Array(items)) =
+        (schema.get("uniqueItems").and_then(Value::as_bool), value)
+        && let Some(first) = items.first()
+    {
+        let mut dup = items.clone();
+        dup.insert(0, first.clone());
+        here(
+            out,
+            format!("{at} with a repeated item (uniqueItems)"),
+            Some(Value::Array(dup)),
+        );
+    }
+    if let (Some(Value::Bool(false)), Value::Object(map)) =
+        (schema.get("additionalProperties"), value)
+    {
+        let mut more = map.clone();
+        more.insert("harness_unexpected".into(), json!(1));
+        here(
+            out,
+            format!("{at} with a property its schema does not allow (additionalProperties: false)"),
+            Some(Value::Object(more)),
+        );
+    }
+    if let Some(not) = schema.get("not") {
+        // A value the `not` schema describes, when it is simple enough to make.
+        let not = resolve(root, not);
+        if let Some(bad) = not
+            .get("const")
+            .cloned()
+            .or_else(|| not.get("enum").and_then(|e| e.get(0)).cloned())
+        {
+            here(
+                out,
+                format!("{at} = {bad}, which its `not` forbids"),
+                Some(bad),
+            );
+        }
+    }
+}
+
+/// Every place in `value` (valid against `schema`) where a boundary of a constraint can be
+/// put while staying valid, for the coverage phase: lengths and bounds at their limits,
+/// each enum member, each optional property left out, and a few strings services choke on
+/// (a NUL byte, right-to-left marks, non-ASCII). Callers keep the ones the schema accepts.
+pub(crate) fn boundaries(root: &Value, schema: &Value, value: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    collect_boundaries(root, schema, value, "", &mut out, 0);
+    out.into_iter()
+        .map(|(description, path, replacement)| {
+            let mut v = value.clone();
+            apply(&mut v, &path, replacement);
+            (description, v)
+        })
+        .collect()
+}
+
+fn collect_boundaries(
+    root: &Value,
+    schema: &Value,
+    value: &Value,
+    pointer: &str,
+    out: &mut Vec<Found>,
+    depth: u32,
+) {
+    let schema = resolve(root, schema);
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let at = if pointer.is_empty() {
+        "the value".to_owned()
+    } else {
+        pointer.to_owned()
+    };
+    let mut here = |what: String, replacement: Option<Value>| {
+        out.push((what, steps(pointer), replacement));
+    };
+    if let Some(Value::Array(values)) = schema.get("enum") {
+        for v in values {
+            here(format!("{at} = {v} (enum)"), Some(v.clone()));
+        }
+        return;
+    }
+    let ts = types(schema);
+    if ts.contains(&"null") && !value.is_null() {
+        here(format!("{at} = null"), Some(Value::Null));
+    }
+    match value {
+        Value::Object(map) => {
+            let required: BTreeSet<&str> = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(Value::Object(props)) = schema.get("properties") {
+                for (k, sub) in props {
+                    let child = format!("{pointer}/{k}");
+                    match map.get(k) {
+                        Some(v) => {
+                            if !required.contains(k.as_str()) {
+                                let mut path = steps(pointer);
+                                path.push(Step::Key(k.clone()));
+                                out.push((format!("optional {child} left out"), path, None));
+                            }
+                            collect_boundaries(root, sub, v, &child, out, depth + 1);
+                        }
+                        None => {
+                            // An optional property the base leaves out: given, from its
+                            // example.
+                            if let Some(v) = from_examples(root, sub, depth + 1) {
+                                let mut path = steps(pointer);
+                                path.push(Step::Key(k.clone()));
+                                out.push((format!("optional {child} given"), path, Some(v)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            let Some(first) = items.first() else { return };
+            for (key, n) in [
+                ("minItems", int(schema, "minItems")),
+                ("maxItems", int(schema, "maxItems")),
+            ] {
+                if let Some(n) = n {
+                    let n = (n.max(0) as usize).min(1000);
+                    here(
+                        format!("{at} with {n} items ({key})"),
+                        Some(Value::Array(vec![first.clone(); n])),
+                    );
+                }
+            }
+            if let Some(sub) = schema.get("items") {
+                collect_boundaries(root, sub, first, &format!("{pointer}/0"), out, depth + 1);
+            }
+        }
+        Value::Number(_) => {
+            let (min, max) = int_bounds(schema);
+            let mut edges = vec![min, max, 0, 1, -1];
+            if ts.contains(&"integer") && int(schema, "minimum").is_none() {
+                edges.push(i64::MIN + 1);
+            }
+            if ts.contains(&"integer") && int(schema, "maximum").is_none() {
+                edges.push(i64::MAX);
+            }
+            edges.sort_unstable();
+            edges.dedup();
+            for n in edges {
+                here(format!("{at} = {n}"), Some(json!(n)));
+            }
+        }
+        Value::String(_) => {
+            let min = int(schema, "minLength").unwrap_or(0).max(0) as usize;
+            let max = int(schema, "maxLength").map(|m| m.max(0) as usize);
+            let format = schema.get("format").and_then(Value::as_str);
+            if format.is_some() {
+                return; // formats have their own shapes: the generator's values stand
+            }
+            let mut lengths = vec![min, min + 1];
+            if let Some(max) = max {
+                lengths.extend([max.saturating_sub(1), max]);
+            }
+            lengths.sort_unstable();
+            lengths.dedup();
+            for n in lengths.into_iter().filter(|n| *n <= 10_000) {
+                here(
+                    format!("{at} of {n} characters"),
+                    Some(Value::String("x".repeat(n))),
+                );
+            }
+            for (what, text) in [
+                ("a NUL byte", "a\u{0}b"),
+                ("a right-to-left override", "a\u{202e}b"),
+                ("non-ASCII", "é🦀"),
+                ("spaces only", "   "),
+                ("a percent sign and a slash", "50%/x"),
+            ] {
+                here(
+                    format!("{at} with {what}"),
+                    Some(Value::String(text.to_owned())),
+                );
+            }
+        }
+        Value::Bool(b) => here(format!("{at} = {}", !b), Some(Value::Bool(!b))),
+        Value::Null => {}
     }
 }
 

@@ -10,9 +10,11 @@
 //!   (is a request one the document accepts; a response the document allows).
 //! - [`RecordingClient`]: an opt-in reqwest wrapper for any test that checks every
 //!   response and keeps a [`Coverage`] summary.
-//! - [`PropertyVerifier`]: the property-based verifier (examples, generated valid and
-//!   invalid requests with proptest, shrinking, `curl` lines and seeds), with results typed
-//!   in [`harness_core::openapi`] for the report writers.
+//! - [`PropertyVerifier`]: the property-based verifier (examples, a deterministic coverage
+//!   phase, generated valid and invalid requests with proptest, bad credentials, undocumented
+//!   methods, and a stateful phase that chains operations as several [`Identity`]s; shrinking,
+//!   `curl` lines and seeds), with results typed in [`harness_core::openapi`] for the report
+//!   writers.
 
 mod conformance;
 mod document;
@@ -30,5 +32,6 @@ pub use exchange::{Answer, IncomingRequest, RequestMismatch};
 pub use harness_core::openapi::{Check, CheckFailure, OperationReport};
 pub use record::{Coverage, OperationCoverage, RecordError, RecordingClient};
 pub use verify::{
-    DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, PropertyVerifier, VerifyError, VerifyReport,
+    BusinessRule, Credential, DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, Identity,
+    PropertyVerifier, VerifyError, VerifyReport,
 };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use harness_openapi::{
     Check, Document, PropertyVerifier, RecordingClient, Rule, SpecVersion, VerifyReport,
 };
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use serde_json::{Value, json};
 use standin::Knobs;
 
@@ -47,6 +47,31 @@ async fn verify_protected(url: &str) -> VerifyReport {
         .verify()
         .await
         .unwrap()
+}
+
+/// The plain document as two owners (alice first): the stateful phase's cross-identity
+/// checks.
+async fn verify_owned(knobs: Knobs, seed: u64) -> VerifyReport {
+    let s = standin::start(knobs).await;
+    let owner = |name: &'static str| {
+        vec![(
+            HeaderName::from_static("x-owner"),
+            HeaderValue::from_static(name),
+        )]
+    };
+    PropertyVerifier::new(doc(standin::document()), "items", &s.url)
+        .unwrap()
+        .max_examples(30)
+        .seed(seed)
+        .identity("alice", owner("alice"))
+        .identity("bob", owner("bob"))
+        .verify()
+        .await
+        .unwrap()
+}
+
+fn failures_of(report: &VerifyReport, check: Check) -> Vec<&harness_openapi::CheckFailure> {
+    report.failures().filter(|f| f.check == check).collect()
 }
 
 fn explain(report: &VerifyReport) -> String {
@@ -152,10 +177,20 @@ async fn the_same_seed_sends_the_same_requests() {
     let b = standin::start(Knobs::default()).await;
     verify(doc(standin::document()), &a.url, 99).await;
     verify(doc(standin::document()), &b.url, 99).await;
-    // Item ids are random per service, so compare what the verifier chose to send.
+    // Item ids are random per service (and the stateful phase sends the ones it is
+    // given), so compare what the verifier chose to send, the services' ids masked.
     let strip = |log: Vec<String>| -> Vec<String> {
         log.into_iter()
             .filter(|l| !l.starts_with("GET /items/"))
+            .map(|l| {
+                l.split('/')
+                    .map(|seg| match uuid::Uuid::parse_str(seg) {
+                        Ok(u) if u.get_version_num() == 4 => "<id>",
+                        _ => seg,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
             .collect()
     };
     assert_eq!(strip(a.log()), strip(b.log()));
@@ -260,7 +295,8 @@ async fn a_protected_operation_that_answers_without_credentials_fails() {
         report
             .operations
             .iter()
-            .all(|o| o.requests.unauthenticated == 1)
+            .all(|o| o.requests.unauthenticated == 2),
+        "one request without credentials and one with a malformed token per operation"
     );
 
     // The same document, a service that checks nothing.
@@ -351,7 +387,7 @@ fn check_response_names_operation_status_pointer_and_rule() {
         .unwrap_err();
     assert_eq!(err.violations[0].rule, Rule::UndocumentedContentType);
     let err = d
-        .check_response(&Method::DELETE, id, 200, &h, b"")
+        .check_response(&Method::PUT, id, 200, &h, b"")
         .unwrap_err();
     assert_eq!(err.violations[0].rule, Rule::UnknownMethod);
     let err = d
@@ -407,13 +443,13 @@ async fn the_recording_client_checks_responses_and_counts_coverage() {
             .never_called()
             .map(|o| o.operation.as_str())
             .collect::<Vec<_>>(),
-        ["list_items"]
+        ["list_items", "delete_item"]
     );
-    assert_eq!(coverage.statuses(), (3, 9));
+    assert_eq!(coverage.statuses(), (3, 12));
     assert!(
         coverage
             .to_string()
-            .starts_with("2/3 operations called, 3/9 documented statuses seen"),
+            .starts_with("2/4 operations called, 3/12 documented statuses seen"),
         "{coverage}"
     );
     client.assert_conformant();
@@ -556,5 +592,253 @@ fn the_sample_documents_load() {
         let d = Document::from_path(harness_openapi::document_path(&dir, service)).unwrap();
         assert!(!d.operations().is_empty(), "{service}");
         assert_eq!(d.version(), SpecVersion::V31);
+    }
+}
+
+#[tokio::test]
+async fn two_owners_of_a_conforming_service_pass_with_links_followed_and_every_operation_succeeding()
+ {
+    let report = verify_owned(Knobs::default(), 3).await;
+    assert!(report.passed(), "{}", explain(&report));
+    for o in &report.operations {
+        assert!(
+            o.statuses_seen.iter().any(|s| s.starts_with('2')),
+            "{} saw no 2xx: {:?}",
+            o.operation,
+            o.statuses_seen
+        );
+        assert!(
+            o.requests.coverage > 0 || o.operation == "delete_item",
+            "{o:?}"
+        );
+    }
+    let create = report
+        .operations
+        .iter()
+        .find(|o| o.operation == "create_item")
+        .unwrap();
+    let targets: Vec<(&str, &str)> = create
+        .links
+        .iter()
+        .map(|l| (l.to.as_str(), l.via.as_str()))
+        .collect();
+    // The document gives no Location header: the answer's `id` is the link.
+    assert!(targets.contains(&("get_item", "body /id")), "{targets:?}");
+    assert!(
+        targets.contains(&("delete_item", "body /id")),
+        "{targets:?}"
+    );
+    assert!(
+        create.links.iter().all(|l| l.chains >= 3),
+        "{:?}",
+        create.links
+    );
+}
+
+#[tokio::test]
+async fn another_owner_reading_an_item_fails_cross_identity_access_with_the_chain() {
+    let report = verify_owned(
+        Knobs {
+            any_owner_reads: true,
+            ..Knobs::default()
+        },
+        3,
+    )
+    .await;
+    let found = failures_of(&report, Check::CrossIdentityAccess);
+    assert!(!found.is_empty(), "{}", explain(&report));
+    let f = found[0];
+    assert_eq!(f.phase, "stateful");
+    assert!(
+        f.reason.contains("bob read the resource alice created"),
+        "{}",
+        f.reason
+    );
+    // The chain: alice creates, alice fetches, bob fetches; no step after the failing one.
+    assert!(f.curl.contains("# 1. create as alice"), "{}", f.curl);
+    assert!(f.curl.contains("# 3. fetch it as bob"), "{}", f.curl);
+    assert!(!f.curl.contains("# 4."), "{}", f.curl);
+    assert!(f.curl.contains("$HARNESS_CREDENTIAL_BOB"), "{}", f.curl);
+}
+
+#[tokio::test]
+async fn an_owner_taken_from_the_body_fails_the_created_resource_check() {
+    let report = verify_owned(
+        Knobs {
+            owner_from_body: true,
+            ..Knobs::default()
+        },
+        3,
+    )
+    .await;
+    let found: Vec<_> = report
+        .failures()
+        .filter(|f| {
+            matches!(
+                f.check,
+                Check::CreatedFetchable | Check::CrossIdentityAccess
+            )
+        })
+        .collect();
+    assert!(!found.is_empty(), "{}", explain(&report));
+    assert!(
+        found[0].reason.contains("bob's owner"),
+        "{}",
+        found[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_delete_that_keeps_the_item_fails_deleted_gone() {
+    let report = verify_owned(
+        Knobs {
+            delete_keeps: true,
+            ..Knobs::default()
+        },
+        3,
+    )
+    .await;
+    let found = failures_of(&report, Check::DeletedGone);
+    assert!(!found.is_empty(), "{}", explain(&report));
+    assert!(
+        found[0].reason.contains("still there"),
+        "{}",
+        found[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_422_to_valid_input_is_a_finding_unless_it_is_a_business_rule() {
+    let knobs = Knobs {
+        no_z_names: true,
+        ..Knobs::default()
+    };
+    let s = standin::start(knobs.clone()).await;
+    let report = verify(doc(standin::document()), &s.url, 5).await;
+    let found = failures_of(&report, Check::ValidAccepted);
+    assert!(!found.is_empty(), "{}", explain(&report));
+    assert!(found[0].reason.contains("422"), "{}", found[0].reason);
+    assert!(
+        found[0].reason.contains("no names with z"),
+        "{}",
+        found[0].reason
+    );
+
+    let s = standin::start(knobs).await;
+    let report = PropertyVerifier::new(doc(standin::document()), "items", &s.url)
+        .unwrap()
+        .max_examples(60)
+        .seed(5)
+        .business_rule(harness_openapi::BusinessRule {
+            operation: "create_item".into(),
+            status: 422,
+            body_contains: Some("no names with z".into()),
+        })
+        .verify()
+        .await
+        .unwrap();
+    assert!(report.passed(), "{}", explain(&report));
+}
+
+#[tokio::test]
+async fn bad_credentials_accepted_fail_naming_each() {
+    let s = standin::start(Knobs {
+        check_auth: true,
+        accept_any_bearer: true,
+        ..Knobs::default()
+    })
+    .await;
+    let report = PropertyVerifier::new(doc(standin::protected_document()), "items", &s.url)
+        .unwrap()
+        .max_examples(10)
+        .credential(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer good"),
+        )
+        .bad_credential(harness_openapi::Credential {
+            name: "expired".into(),
+            headers: vec![(
+                header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer old"),
+            )],
+            scopes: None,
+        })
+        .verify()
+        .await
+        .unwrap();
+    let found = failures_of(&report, Check::BadCredentialsRefused);
+    assert!(!found.is_empty(), "{}", explain(&report));
+    let reasons: String = found.iter().map(|f| f.reason.as_str()).collect();
+    // Both kinds of bad credentials are one kind of failure per operation (same check and
+    // status): the first one tried, the malformed token, is the one shown, and both counted.
+    assert!(reasons.contains("malformed credentials"), "{reasons}");
+    assert!(found.iter().all(|f| f.count == 2), "{found:?}");
+}
+
+#[tokio::test]
+async fn every_distinct_failure_is_kept_with_a_count() {
+    let s = standin::start(Knobs {
+        fail_from_quantity: Some(50),
+        ignore_max_length: true,
+        ..Knobs::default()
+    })
+    .await;
+    let report = verify(doc(standin::document()), &s.url, 11).await;
+    let create: Vec<_> = report
+        .failures()
+        .filter(|f| f.operation == "create_item")
+        .collect();
+    let checks: Vec<Check> = create.iter().map(|f| f.check).collect();
+    assert!(
+        checks.contains(&Check::NoServerError),
+        "{}",
+        explain(&report)
+    );
+    assert!(
+        checks.contains(&Check::InvalidRejected),
+        "{}",
+        explain(&report)
+    );
+    let keys: std::collections::HashSet<_> = create.iter().map(|f| f.key()).collect();
+    assert_eq!(
+        keys.len(),
+        create.len(),
+        "one failure per kind: {}",
+        explain(&report)
+    );
+    assert!(create.iter().any(|f| f.count > 1), "{}", explain(&report));
+}
+
+#[tokio::test]
+async fn the_coverage_phase_is_the_same_whatever_the_seed_and_reaches_each_boundary() {
+    let mut logs = Vec::new();
+    for seed in [1, 2] {
+        let s = standin::start(Knobs::default()).await;
+        let report = PropertyVerifier::new(doc(standin::document()), "items", &s.url)
+            .unwrap()
+            .max_examples(1)
+            .seed(seed)
+            .operations(["create_item"])
+            .verify()
+            .await
+            .unwrap();
+        let coverage = report.operations[0].requests.coverage as usize;
+        let examples = report.operations[0].requests.examples as usize;
+        logs.push(s.log()[examples..examples + coverage].to_vec());
+    }
+    assert_eq!(logs[0], logs[1]);
+    let log = logs[0].join("\n");
+    for needle in [
+        &format!("\"name\":\"{}\"", "x".repeat(20)) as &str,
+        &format!("\"name\":\"{}\"", "x".repeat(21)),
+        "\"quantity\":100",
+        "\"quantity\":101",
+        "\"quantity\":0",
+        "a\\u0000b",
+    ] {
+        assert!(
+            log.contains(needle),
+            "{needle} not among the coverage cases:\n{log}"
+        );
     }
 }

@@ -229,31 +229,59 @@ fn contracts(out: &mut String, report: &RunReport) {
     }
     let operations: Vec<_> = report.levels.iter().flat_map(|l| &l.operations).collect();
     if !operations.is_empty() {
-        out.push_str("<h2>OpenAPI operations</h2><table><tr><th>service</th><th>operation</th><th>requests</th><th>result</th></tr>");
+        out.push_str("<h2>OpenAPI operations</h2><table><tr><th>service</th><th>operation</th><th>requests (examples, coverage, valid, invalid, auth, methods, stateful)</th><th>statuses seen</th><th>links followed</th><th>result</th></tr>");
         for o in operations {
-            let sent = o.requests.examples
-                + o.requests.valid
-                + o.requests.invalid
-                + o.requests.unauthenticated;
+            let r = &o.requests;
+            let sent = format!(
+                "{} ({}, {}, {}, {}, {}, {}, {})",
+                r.total(),
+                r.examples,
+                r.coverage,
+                r.valid,
+                r.invalid,
+                r.unauthenticated,
+                r.methods,
+                r.stateful
+            );
+            let links = o
+                .links
+                .iter()
+                .map(|l| format!("→ {} ({}) ×{}", esc(&l.to), esc(&l.via), l.chains))
+                .collect::<Vec<_>>()
+                .join("<br>");
             let (class, result) = if o.failures.is_empty() {
-                ("passed", "passed".to_owned())
+                let note = if o.incomplete { " (incomplete)" } else { "" };
+                ("passed", esc(&format!("passed{note}")))
             } else {
                 (
                     "failed",
                     o.failures
                         .iter()
-                        .map(|f| f.reason.clone())
+                        .map(|f| {
+                            let times = if f.count > 1 {
+                                format!(" (×{})", f.count)
+                            } else {
+                                String::new()
+                            };
+                            format!(
+                                "<b>{}</b>{}: {}<details><summary>reproduce</summary><pre>{}</pre></details>",
+                                esc(f.check.as_str()),
+                                esc(&times),
+                                esc(&f.reason),
+                                esc(&f.curl)
+                            )
+                        })
                         .collect::<Vec<_>>()
-                        .join("; "),
+                        .join(""),
                 )
             };
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td><code>{} {}</code></td><td class=n>{sent}</td><td class=\"{class}\">{}</td></tr>",
+                "<tr><td>{}</td><td><code>{} {}</code></td><td class=n>{sent}</td><td>{}</td><td>{links}</td><td class=\"{class}\">{result}</td></tr>",
                 esc(&o.service),
                 esc(&o.method),
                 esc(&o.path),
-                esc(&result)
+                esc(&o.statuses_seen.join(" "))
             );
         }
         out.push_str("</table>");

@@ -42,8 +42,8 @@ mod session;
 mod states;
 
 pub use config::{
-    Auth, Config, Contract, FILE, Gate, LevelConfig, LoadConfig, OpenApi, OpenApiService, Profile,
-    Provider, Run, States,
+    Auth, BusinessRule, Config, Contract, CredentialSource, FILE, Gate, LevelConfig, LoadConfig,
+    OpenApi, OpenApiService, Profile, Provider, Run, States,
 };
 pub use error::{Error, Result};
 pub use pyramid::{

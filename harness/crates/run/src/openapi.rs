@@ -204,6 +204,20 @@ pub async fn check_on(
     } = prepared;
     // Credentials are the headers a security scheme names (Authorization, API keys).
     let credential_names = doc.credential_headers();
+    let document = doc.origin().to_owned();
+    let protected: Vec<String> = doc
+        .operations()
+        .iter()
+        .filter(|o| o.is_protected())
+        .filter(|o| {
+            options.operations.is_empty()
+                || options
+                    .operations
+                    .iter()
+                    .any(|id| *id == o.id || *id == o.label())
+        })
+        .map(|o| o.id.clone())
+        .collect();
     let mut verifier = PropertyVerifier::new(doc, &options.service, url)
         .map_err(|e| Error::Usage(format!("--url: {e}")))?
         .time_budget(time_budget)
@@ -211,12 +225,19 @@ pub async fn check_on(
     if let Some(n) = options.max_examples.or(config.openapi.max_examples) {
         verifier = verifier.max_examples(n);
     }
-    if let Some(seed) = options.seed {
-        verifier = verifier.seed(seed);
-    }
     if !options.operations.is_empty() {
         verifier = verifier.operations(options.operations.clone());
     }
+    let service_settings = config
+        .openapi
+        .services
+        .get(&options.service)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(seed) = options.seed.or(config.openapi.seed) {
+        verifier = verifier.seed(seed);
+    }
+    verifier = verifier.allow_incomplete(config.openapi.allow_incomplete);
     let mut have_credentials = false;
     for (name, value) in headers {
         if credential_names.iter().any(|c| c == name.as_str()) {
@@ -226,20 +247,71 @@ pub async fn check_on(
             verifier = verifier.header(name, value);
         }
     }
-    if !have_credentials
-        && let Some(auth) = config
-            .openapi
-            .services
-            .get(&options.service)
-            .and_then(|s| s.auth.as_ref())
-    {
-        let (name, value) = run_auth(auth, &config.dir, stack, &options.service).await?;
-        verifier = verifier.credential(name, value);
+    let service = &options.service;
+    if !have_credentials {
+        if let Some(auth) = &service_settings.auth {
+            let what = format!("[openapi.services.{service}] auth");
+            let (name, value) = run_auth(auth, &config.dir, stack, &what).await?;
+            verifier = verifier.credential(name, value);
+            have_credentials = true;
+        }
+        for identity in &service_settings.identities {
+            let what = format!(
+                "[[openapi.services.{service}.identities]] {:?}",
+                identity.name
+            );
+            let headers = credential_headers(identity, &config.dir, stack, &what).await?;
+            verifier = verifier.identity(&identity.name, headers);
+            have_credentials = true;
+        }
+    }
+    for bad in &service_settings.bad_credentials {
+        let what = format!(
+            "[[openapi.services.{service}.bad_credentials]] {:?}",
+            bad.name
+        );
+        let headers = credential_headers(bad, &config.dir, stack, &what).await?;
+        verifier = verifier.bad_credential(harness_openapi::Credential {
+            name: bad.name.clone(),
+            headers,
+            scopes: bad.scopes.clone(),
+        });
+    }
+    for rule in &service_settings.business_rules {
+        verifier = verifier.business_rule(harness_openapi::BusinessRule {
+            operation: rule.operation.clone(),
+            status: rule.status,
+            body_contains: rule.body_contains.clone(),
+        });
+    }
+    if !have_credentials && let Some(op) = protected.first() {
+        return Err(Error::Usage(format!(
+            "{} requires credentials ({op} has security requirements) and none are configured: without them every protected operation answers 401 and nothing behind it is checked. Give `auth` or `identities` under [openapi.services.{service}] in {}, or --header \"Authorization: Bearer ...\"",
+            document,
+            config.path.display()
+        )));
     }
     verifier.verify().await.map_err(|e| match e {
         harness_openapi::VerifyError::Usage(m) => Error::Usage(m),
         other => Error::Internal(other.to_string()),
     })
+}
+
+/// The headers of an identity or a bad credential: its own, or its command's token.
+async fn credential_headers(
+    source: &crate::CredentialSource,
+    dir: &Path,
+    stack: Option<&Stack>,
+    what: &str,
+) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    if let Some(command) = &source.command {
+        return Ok(vec![run_auth(command, dir, stack, what).await?]);
+    }
+    source
+        .headers
+        .iter()
+        .map(|(k, v)| parse_header(&format!("{k}:{v}"), &format!("{what} headers")))
+        .collect()
 }
 
 fn parse_header(h: &str, what: &str) -> Result<(HeaderName, HeaderValue)> {
@@ -260,7 +332,7 @@ async fn run_auth(
     auth: &Auth,
     dir: &Path,
     stack: Option<&Stack>,
-    service: &str,
+    what: &str,
 ) -> Result<(HeaderName, HeaderValue)> {
     let shown = auth.command.join(" ");
     let mut command = user_command(&auth.command, dir);
@@ -273,11 +345,19 @@ async fn run_auth(
     }
     let out = tokio::time::timeout(Duration::from_secs(600), command.output())
         .await
-        .map_err(|_| Error::Usage(format!("the auth command `{shown}` ([openapi.services.{service}] auth) did not finish within 600s")))?
-        .map_err(|e| Error::Usage(format!("cannot run the auth command `{shown}` ([openapi.services.{service}] auth): {e}")))?;
+        .map_err(|_| {
+            Error::Usage(format!(
+                "the auth command `{shown}` ({what}) did not finish within 600s"
+            ))
+        })?
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot run the auth command `{shown}` ({what}): {e}"
+            ))
+        })?;
     if !out.status.success() {
         return Err(Error::Usage(format!(
-            "the auth command `{shown}` ([openapi.services.{service}] auth) failed ({}):\n{}",
+            "the auth command `{shown}` ({what}) failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim_end()
         )));
@@ -285,15 +365,11 @@ async fn run_auth(
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if token.is_empty() {
         return Err(Error::Usage(format!(
-            "the auth command `{shown}` printed no token"
+            "the auth command `{shown}` ({what}) printed no token"
         )));
     }
-    let name = HeaderName::try_from(auth.header.as_str()).map_err(|e| {
-        Error::Usage(format!(
-            "[openapi.services.{service}] auth header {:?}: {e}",
-            auth.header
-        ))
-    })?;
+    let name = HeaderName::try_from(auth.header.as_str())
+        .map_err(|e| Error::Usage(format!("{what}: header {:?}: {e}", auth.header)))?;
     let value = HeaderValue::try_from(format!("{}{token}", auth.prefix)).map_err(|e| {
         Error::Usage(format!(
             "the auth command's token is not a header value: {e}"

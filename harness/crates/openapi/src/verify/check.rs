@@ -1,7 +1,9 @@
 //! The checks of one response, in order: not still rate limited, no 5xx, conformance to
 //! the operation (status, content type, body, required headers), then what the request
-//! was for: valid input accepted, invalid input rejected with a 4xx, missing credentials
-//! answered with 401/403. The first check that does not hold is the [`Check`] reported.
+//! was for: valid input accepted (400, 415 and 422 are not acceptance: the service enforces
+//! a rule its document does not state, unless the run lists it as a business rule),
+//! invalid input rejected with a 4xx, missing or bad credentials answered with 401/403.
+//! The first check that does not hold is the [`Check`] reported.
 
 use harness_core::openapi::Check;
 use http::HeaderMap;
@@ -21,6 +23,33 @@ pub(super) enum Expect {
     Rejected,
     /// A request without credentials to a protected operation: 401 or 403.
     AuthRequired,
+    /// Anything the operation documents (a step of a stateful chain, which judges the
+    /// status itself).
+    Any,
+    /// A request with bad credentials (named by its mutation) to a protected operation:
+    /// 401 or 403.
+    Refused,
+}
+
+/// An answer to a schema-valid request that the run says is a business rule of the
+/// operation (e.g. 422 for an unknown SKU), not a gap in its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessRule {
+    /// The operation (`operationId` or `METHOD /path`).
+    pub operation: String,
+    pub status: u16,
+    /// Only when the body contains this text (None: any body).
+    pub body_contains: Option<String>,
+}
+
+impl BusinessRule {
+    fn allows(&self, status: u16, body: &[u8]) -> bool {
+        self.status == status
+            && self
+                .body_contains
+                .as_ref()
+                .is_none_or(|t| String::from_utf8_lossy(body).contains(t.as_str()))
+    }
 }
 
 /// Checks the response to a request of `op`; `mutation` says what made the request
@@ -28,6 +57,7 @@ pub(super) enum Expect {
 pub(super) fn response(
     op: &Operation,
     expect: Expect,
+    rules: &[BusinessRule],
     mutation: Option<&str>,
     status: u16,
     headers: &HeaderMap,
@@ -82,9 +112,11 @@ pub(super) fn response(
     }
     match expect {
         Expect::Accepted { with_credentials } => {
+            let ruled = rules.iter().any(|r| r.allows(status, body));
             let accepted = (200..300).contains(&status)
+                || ruled
                 || ((400..500).contains(&status)
-                    && !matches!(status, 400 | 415 | 429)
+                    && !matches!(status, 400 | 415 | 422 | 429)
                     && !(with_credentials && matches!(status, 401 | 403))
                     && op.documents(status));
             if !accepted {
@@ -93,10 +125,18 @@ pub(super) fn response(
                 } else {
                     ""
                 };
+                let answer = problem_detail(body)
+                    .map(|d| format!(" \"{d}\""))
+                    .unwrap_or_default();
+                let hint = if matches!(status, 400 | 422) {
+                    "; the service enforces a rule the document does not state: state it in the schema, or list it as a business rule of the operation in harness.toml"
+                } else {
+                    ""
+                };
                 return Err((
                     Check::ValidAccepted,
                     format!(
-                        "{status} to a schema-valid request (2xx expected, or a 4xx the operation documents other than 400, 415, 429{credentials})"
+                        "{status}{answer} to a schema-valid request (2xx expected, or a 4xx the operation documents other than 400, 415, 422, 429{credentials}){hint}"
                     ),
                 ));
             }
@@ -106,6 +146,17 @@ pub(super) fn response(
                 return Err((
                     Check::InvalidRejected,
                     format!("{status} to a schema-invalid request (a 4xx expected){mutation}"),
+                ));
+            }
+        }
+        Expect::Any => {}
+        Expect::Refused => {
+            if !matches!(status, 401 | 403) {
+                return Err((
+                    Check::BadCredentialsRefused,
+                    format!(
+                        "{status} with bad credentials to an operation that requires valid ones (401 or 403 expected){mutation}"
+                    ),
                 ));
             }
         }
@@ -121,4 +172,13 @@ pub(super) fn response(
         }
     }
     Ok(())
+}
+
+/// What an error body says, when it is a problem document or has a `message`/`error`.
+fn problem_detail(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["detail", "message", "error", "title"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
+        .map(|s| s.chars().take(200).collect())
 }

@@ -1,12 +1,19 @@
 //! The property-based verifier: does a running service do what its document says?
 //!
-//! Per operation, in phases: a request built from the document's examples; schema-valid
-//! requests generated from the schemas (path, query, header and body); schema-invalid
-//! ones (a required field or parameter missing, a value retyped, a bound crossed, a body
-//! that is not JSON or not declared as JSON); and, for a protected operation, one without
-//! credentials. Every response is checked ([`Check`](harness_core::openapi::Check)): no
-//! 5xx, status, content type, body and required headers as documented, valid input
-//! accepted, invalid input rejected with a 4xx, missing credentials answered with 401/403.
+//! Per operation, in phases: requests built from the document's examples; the coverage
+//! phase (every constraint's boundaries, each required field missing, each type swapped,
+//! each keyword broken, in a fixed order); schema-valid requests generated from the schemas
+//! (path, query, header and body); schema-invalid ones (a required field or parameter
+//! missing, a value retyped, a bound crossed, a body that is not JSON or not declared as
+//! JSON); and, for a protected operation, one without credentials and one with each bad
+//! credential. Then per path, a method it does not document; then the stateful phase
+//! (`stateful`): operations chained through the values they answer, as one identity and
+//! across identities. Every response is checked ([`Check`](harness_core::openapi::Check)):
+//! no 5xx, status, content type, body and required headers as documented, valid input
+//! accepted (and every operation answering a 2xx at least once), invalid input rejected
+//! with a 4xx, missing or bad credentials answered with 401/403, 405 with `Allow`, a
+//! created resource fetchable, a deleted one gone, one identity's resources out of every
+//! other's reach.
 //!
 //! Generation runs on proptest, so a failure is shrunk to a minimal request before it is
 //! reported (as a `curl` line, with the seed). Every phase of every operation has its own
@@ -14,17 +21,20 @@
 //! waited out (its `Retry-After`, at most 10 s) and the request sent again: rate limits
 //! do not hide the API.
 //!
-//! The submodules, each using only the ones after it: `phase` runs an operation's phases
-//! (runners, seeds, the budget) and makes its report; `check` judges a response; `curl`
+//! The submodules, each using only the ones after it: `stateful` chains operations;
+//! `phase` runs an operation's phases (runners, seeds, the budget) and makes its report;
+//! `check` judges a response; `curl`
 //! renders a failed request as a command line; `send` builds, sends and records requests;
 //! `values` makes what a request carries (examples, generated, made invalid); `seed`
 //! derives the seeds.
 
 mod check;
 mod curl;
+mod methods;
 mod phase;
 mod seed;
 mod send;
+mod stateful;
 mod values;
 
 use std::{
@@ -34,7 +44,7 @@ use std::{
 
 use harness_core::{
     Event, EventSink,
-    openapi::{CheckFailure, OperationReport},
+    openapi::{Check, CheckFailure, OperationReport},
 };
 use http::{HeaderName, HeaderValue};
 
@@ -42,7 +52,8 @@ pub(crate) use seed::seed_bytes;
 pub(crate) use values::wire_readings;
 
 use crate::document::Document;
-use phase::{OperationRun, Settings};
+pub use check::BusinessRule;
+use phase::{OperationRun, Phase, Settings, unsent_failure};
 use seed::rand_seed;
 use send::http_client;
 
@@ -81,6 +92,22 @@ impl VerifyReport {
     pub fn requests(&self) -> u32 {
         self.operations.iter().map(|o| o.requests.total()).sum()
     }
+}
+
+/// A named set of credentials the run acts as.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Credentials a protected operation must refuse (expired, wrongly signed, lacking a
+/// scope): with `scopes`, only operations that need a scope it lacks must refuse it.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub name: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Verifies a running service against its document.
@@ -130,6 +157,11 @@ impl PropertyVerifier {
                 request_timeout: Duration::from_secs(10),
                 headers: Vec::new(),
                 credentials: Vec::new(),
+                identity: "default".to_owned(),
+                others: Vec::new(),
+                bad_credentials: Vec::new(),
+                rules: Vec::new(),
+                allow_incomplete: false,
                 unreachable: AtomicBool::new(false),
             },
             operations: Vec::new(),
@@ -175,6 +207,56 @@ impl PropertyVerifier {
         self
     }
 
+    /// An identity, with its credentials: the first one named is the one every request
+    /// is sent as (its credentials join those given with [`Self::credential`]); the others
+    /// are who the stateful phase tries one identity's resources as.
+    pub fn identity(
+        mut self,
+        name: impl Into<String>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Self {
+        let headers: Vec<_> = headers
+            .into_iter()
+            .map(|(n, mut v)| {
+                v.set_sensitive(true);
+                (n, v)
+            })
+            .collect();
+        let name = name.into();
+        if self.settings.identity == "default" && self.settings.others.is_empty() {
+            self.settings.identity = name;
+            self.settings.credentials.extend(headers);
+        } else {
+            self.settings.others.push(Identity { name, headers });
+        }
+        self
+    }
+
+    /// Credentials every protected operation must refuse (those lacking a scope only where
+    /// the operation needs it). A malformed bearer token is always tried.
+    pub fn bad_credential(mut self, credential: Credential) -> Self {
+        let mut credential = credential;
+        for (_, v) in &mut credential.headers {
+            v.set_sensitive(true);
+        }
+        self.settings.bad_credentials.push(credential);
+        self
+    }
+
+    /// An answer to schema-valid requests that is a business rule of the operation, not a
+    /// gap in its document.
+    pub fn business_rule(mut self, rule: BusinessRule) -> Self {
+        self.settings.rules.push(rule);
+        self
+    }
+
+    /// Whether an operation the time budget cut off part-way passes (default: it fails
+    /// with a `budget` failure; either way it is reported incomplete).
+    pub fn allow_incomplete(mut self, allow: bool) -> Self {
+        self.settings.allow_incomplete = allow;
+        self
+    }
+
     /// Only these operations (by `operationId` or `METHOD /path`).
     pub fn operations(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.operations = ids.into_iter().map(Into::into).collect();
@@ -203,6 +285,15 @@ impl PropertyVerifier {
             return Err(VerifyError::Usage(
                 "the time budget must be more than 0s".to_owned(),
             ));
+        }
+        for rule in &settings.rules {
+            if settings.doc.operation(&rule.operation).is_none() {
+                return Err(VerifyError::Usage(format!(
+                    "a business rule names {:?}, which {} does not have",
+                    rule.operation,
+                    settings.doc.origin()
+                )));
+            }
         }
         for id in &operations {
             if settings.doc.operation(id).is_none() {
@@ -234,7 +325,7 @@ impl PropertyVerifier {
         });
         let deadline = started + settings.time_budget;
         let mut reports = Vec::new();
-        for i in ops {
+        for &i in &ops {
             let settings = settings.clone();
             let client = client.clone();
             let handle = handle.clone();
@@ -244,8 +335,63 @@ impl PropertyVerifier {
             })
             .await
             .map_err(|e| VerifyError::Internal(format!("verifier task failed: {e}")))?;
-            events(Event::OperationVerified(report.clone()));
             reports.push(report);
+        }
+        // Per path, a method it does not document.
+        {
+            let s = settings.clone();
+            let client = client.clone();
+            let handle = handle.clone();
+            let selected = ops.clone();
+            let outcomes = tokio::task::spawn_blocking(move || {
+                methods::run(&s, &selected, &client, &handle, deadline)
+            })
+            .await
+            .map_err(|e| VerifyError::Internal(format!("verifier task failed: {e}")))?;
+            merge(&settings, &ops, &mut reports, outcomes, Phase::Methods);
+        }
+        // The stateful phase, over the whole document.
+        {
+            let s = settings.clone();
+            let selected = ops.clone();
+            let outcomes = tokio::task::spawn_blocking(move || {
+                let all = s.doc.operations();
+                stateful::StatefulRun::new(&s, all, &selected, client, handle, deadline).run()
+            })
+            .await
+            .map_err(|e| VerifyError::Internal(format!("verifier task failed: {e}")))?;
+            merge(&settings, &ops, &mut reports, outcomes, Phase::Stateful);
+        }
+        let unreachable = settings
+            .unreachable
+            .load(std::sync::atomic::Ordering::SeqCst);
+        for (report, &i) in reports.iter_mut().zip(&ops) {
+            let op = &settings.doc.operations()[i];
+            let got_2xx = report.statuses_seen.iter().any(|s| s.starts_with('2'));
+            let documents_2xx = op.responses.iter().any(|r| match r.key {
+                crate::document::StatusKey::Code(c) => (200..300).contains(&c),
+                crate::document::StatusKey::Range(d) => d == 2,
+                crate::document::StatusKey::Default => false,
+            });
+            if !got_2xx && documents_2xx && !unreachable && report.requests.total() > 0 {
+                let seen = if report.statuses_seen.is_empty() {
+                    "nothing documented".to_owned()
+                } else {
+                    report.statuses_seen.join(", ")
+                };
+                let f = unsent_failure(
+                    &settings,
+                    op,
+                    Phase::Stateful,
+                    Check::SuccessSeen,
+                    format!(
+                        "no 2xx in {} requests (it answered {seen}): the operation was never exercised; give examples that succeed, a link from an operation that creates what it reads, or a seed command",
+                        report.requests.total()
+                    ),
+                );
+                report.failures.push(f);
+            }
+            events(Event::OperationVerified(report.clone()));
         }
         Ok(VerifyReport {
             service: settings.service.clone(),
@@ -253,9 +399,50 @@ impl PropertyVerifier {
             seed: settings.seed,
             operations: reports,
             duration: started.elapsed(),
-            unreachable: settings
-                .unreachable
-                .load(std::sync::atomic::Ordering::SeqCst),
+            unreachable,
         })
+    }
+}
+
+/// Adds what a service-wide phase found to the operations' reports.
+fn merge(
+    settings: &Settings,
+    ops: &[usize],
+    reports: &mut [OperationReport],
+    outcomes: std::collections::BTreeMap<usize, stateful::OpOutcome>,
+    phase: Phase,
+) {
+    for (i, outcome) in outcomes {
+        let Some(pos) = ops.iter().position(|&o| o == i) else {
+            continue; // a link's target outside the operations checked
+        };
+        let report = &mut reports[pos];
+        let op = &settings.doc.operations()[i];
+        if phase == Phase::Methods {
+            report.requests.methods += outcome.requests;
+        } else {
+            report.requests.stateful += outcome.requests;
+        }
+        let mut seen: std::collections::BTreeSet<crate::document::StatusKey> = op
+            .responses
+            .iter()
+            .filter(|r| report.statuses_seen.contains(&r.key.to_string()))
+            .map(|r| r.key)
+            .collect();
+        seen.extend(outcome.seen);
+        report.statuses_seen = seen.iter().map(ToString::to_string).collect();
+        report.statuses_unseen = op
+            .responses
+            .iter()
+            .filter(|r| !seen.contains(&r.key))
+            .map(|r| r.key.to_string())
+            .collect();
+        for f in outcome.failures {
+            match report.failures.iter_mut().find(|k| k.key() == f.key()) {
+                Some(known) => known.count += f.count,
+                None => report.failures.push(f),
+            }
+        }
+        report.links.extend(outcome.links);
     }
 }

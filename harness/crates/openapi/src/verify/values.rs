@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     document::{Location, Operation, Parameter},
-    generate::{self, from_examples, mutations},
+    generate::{self, boundaries, from_examples, mutations},
 };
 
 /// The values of a request before it is built: one per parameter (None: left out), and
@@ -233,6 +233,83 @@ pub(super) fn invalid_variants(op: &Operation, root: &Value, base: &Values) -> V
             .all(|(p, value)| value.as_ref().is_none_or(|value| sendable(p, value)));
         sendable_params && !values_valid(op, v)
     });
+    out
+}
+
+/// The coverage phase's cases for a base request, in a fixed order: every schema-valid
+/// boundary of every parameter and of the body (`true`: must be accepted), then every
+/// invalid variant (`false`: must be rejected). Duplicates are sent once.
+pub(super) fn coverage_cases(op: &Operation, root: &Value, base: &Values) -> Vec<(Values, bool)> {
+    let mut valid = Vec::new();
+    let with = |f: &dyn Fn(&mut Values), what: String| {
+        let mut v = base.clone();
+        f(&mut v);
+        v.mutation = Some(what);
+        v
+    };
+    for (i, p) in op.parameters.iter().enumerate() {
+        let where_ = format!("{} parameter {}", loc(p.location), p.name);
+        match &base.params[i] {
+            Some(value) => {
+                if !p.required {
+                    valid.push(with(
+                        &|v| v.params[i] = None,
+                        format!("optional {where_} left out"),
+                    ));
+                }
+                for (m, changed) in boundaries(root, &p.schema, value) {
+                    let desc = m.replacen("the value", &where_, 1);
+                    valid.push(with(&|v| v.params[i] = Some(changed.clone()), desc));
+                }
+            }
+            None => {
+                if let Some(e) = p
+                    .examples
+                    .first()
+                    .cloned()
+                    .or_else(|| from_examples(root, &p.schema, 0))
+                {
+                    valid.push(with(
+                        &|v| v.params[i] = Some(e.clone()),
+                        format!("optional {where_} given"),
+                    ));
+                }
+            }
+        }
+    }
+    if let (Some(Body::Json(value)), Some(schema)) = (
+        &base.body,
+        op.body
+            .as_ref()
+            .and_then(|b| b.json())
+            .and_then(|m| m.schema.as_ref()),
+    ) {
+        for (m, changed) in boundaries(root, schema, value) {
+            let desc = m.replacen("the value", "the body", 1);
+            valid.push(with(&|v| v.body = Some(Body::Json(changed.clone())), desc));
+        }
+    }
+    valid.retain(|v| {
+        let sendable_params = op
+            .parameters
+            .iter()
+            .zip(&v.params)
+            .all(|(p, value)| value.as_ref().is_none_or(|value| sendable(p, value)));
+        sendable_params && values_valid(op, v)
+    });
+    let mut out: Vec<(Values, bool)> = Vec::new();
+    for (v, ok) in valid.into_iter().map(|v| (v, true)).chain(
+        invalid_variants(op, root, base)
+            .into_iter()
+            .map(|v| (v, false)),
+    ) {
+        if !out
+            .iter()
+            .any(|(seen, _)| seen.params == v.params && seen.body == v.body)
+        {
+            out.push((v, ok));
+        }
+    }
     out
 }
 

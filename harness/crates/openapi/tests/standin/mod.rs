@@ -1,5 +1,7 @@
-//! A stand-in service for the verifier's tests: items with a name and a quantity, and the
-//! OpenAPI document it conforms to. Knobs make it misbehave in one way each.
+//! A stand-in service for the verifier's tests: items with a name and a quantity, each
+//! owned by the `X-Owner` it was created with (when one is sent: another owner's items are
+//! not found, not listed and cannot be deleted), and the OpenAPI document it conforms to.
+//! Knobs make it misbehave in one way each.
 
 use std::{
     collections::HashMap,
@@ -23,7 +25,8 @@ use serde_json::{Value, json};
 /// How the stand-in misbehaves.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Knobs {
-    /// Answers 500 to a create with a quantity at least this.
+    /// Answers 500 to a create with a quantity from this to 20 more (no boundary of the
+    /// schema: the property phases find it, not the coverage phase).
     pub(crate) fail_from_quantity: Option<i64>,
     /// Answers 429 (Retry-After: 0) to every third request.
     pub(crate) rate_limit: bool,
@@ -31,6 +34,16 @@ pub(crate) struct Knobs {
     pub(crate) check_auth: bool,
     /// Accepts any name length (ignores maxLength).
     pub(crate) ignore_max_length: bool,
+    /// Accepts any bearer token when `check_auth` is on (an expired one too).
+    pub(crate) accept_any_bearer: bool,
+    /// Serves an item to any owner (broken object-level authorisation).
+    pub(crate) any_owner_reads: bool,
+    /// Takes the item's owner from the body's `owner` when there is one (mass assignment).
+    pub(crate) owner_from_body: bool,
+    /// Answers a delete with 204 and keeps the item.
+    pub(crate) delete_keeps: bool,
+    /// Refuses names that start with `z` with 422, a rule the document does not state.
+    pub(crate) no_z_names: bool,
 }
 
 #[derive(Default)]
@@ -87,15 +100,33 @@ fn gate(s: &Shared, headers: &HeaderMap, line: String) -> Option<Response> {
                 .into_response(),
         );
     }
-    if s.knobs.check_auth
-        && headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            != Some("Bearer good")
-    {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let accepted = if s.knobs.accept_any_bearer {
+        auth.is_some_and(|a| a.starts_with("Bearer "))
+    } else {
+        auth == Some("Bearer good")
+    };
+    if s.knobs.check_auth && !accepted {
         return Some(problem(StatusCode::UNAUTHORIZED, "no credentials"));
     }
     None
+}
+
+fn owner(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-owner")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Whether the caller may see `item` (no owner sent: every item, as before owners).
+fn visible(s: &Shared, headers: &HeaderMap, item: &Value) -> bool {
+    match owner(headers) {
+        None => true,
+        Some(o) => s.knobs.any_owner_reads || item["owner"].as_str() == Some(o.as_str()),
+    }
 }
 
 async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -133,14 +164,52 @@ async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
         Some(_) => return problem(StatusCode::UNPROCESSABLE_ENTITY, "tags: up to 3 strings"),
     }
     if let Some(limit) = s.knobs.fail_from_quantity
-        && quantity >= limit
+        && (limit..=limit + 20).contains(&quantity)
     {
         return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response();
     }
+    if s.knobs.no_z_names && name.starts_with('z') {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "no names with z");
+    }
     let id = uuid::Uuid::new_v4().to_string();
-    let item = json!({"id": id, "name": name, "quantity": quantity});
-    s.items.lock().unwrap().insert(id, item.clone());
-    ok_json(StatusCode::CREATED, item)
+    let mut item = json!({"id": id, "name": name, "quantity": quantity});
+    let body_owner = obj
+        .get("owner")
+        .and_then(Value::as_str)
+        .filter(|_| s.knobs.owner_from_body);
+    if let Some(o) = body_owner.map(str::to_owned).or_else(|| owner(&headers)) {
+        item["owner"] = json!(o);
+    }
+    s.items.lock().unwrap().insert(id.clone(), item.clone());
+    let mut r = ok_json(StatusCode::CREATED, item);
+    if let Ok(v) = header::HeaderValue::from_str(&format!("/items/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+async fn delete_item(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = gate(&s, &headers, format!("DELETE /items/{id}")) {
+        return r;
+    }
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return problem(StatusCode::BAD_REQUEST, "id: a UUID expected");
+    }
+    let mut items = s.items.lock().unwrap();
+    let found = items
+        .get(&id)
+        .is_some_and(|item| visible(&s, &headers, item));
+    if !found {
+        return problem(StatusCode::NOT_FOUND, "no such item");
+    }
+    if !s.knobs.delete_keeps {
+        items.remove(&id);
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn get_item(
@@ -155,8 +224,8 @@ async fn get_item(
         return problem(StatusCode::BAD_REQUEST, "id: a UUID expected");
     }
     match s.items.lock().unwrap().get(&id) {
-        Some(item) => ok_json(StatusCode::OK, item.clone()),
-        None => problem(StatusCode::NOT_FOUND, "no such item"),
+        Some(item) if visible(&s, &headers, item) => ok_json(StatusCode::OK, item.clone()),
+        _ => problem(StatusCode::NOT_FOUND, "no such item"),
     }
 }
 
@@ -180,6 +249,10 @@ async fn list(
         .lock()
         .unwrap()
         .values()
+        .filter(|item| match owner(&headers) {
+            None => true,
+            Some(o) => item["owner"].as_str() == Some(o.as_str()),
+        })
         .take(limit)
         .cloned()
         .collect();
@@ -193,7 +266,7 @@ pub(crate) async fn start(knobs: Knobs) -> StandIn {
     });
     let app = Router::new()
         .route("/items", get(list).post(create))
-        .route("/items/{id}", get(get_item))
+        .route("/items/{id}", get(get_item).delete(delete_item))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -249,6 +322,16 @@ pub(crate) fn document() -> Value {
                         "200": {"description": "the item", "content": {"application/json": {"schema": {
                             "$ref": "#/components/schemas/Item"}}}},
                         "400": {"description": "bad id", "content": problem.clone()},
+                        "404": {"description": "no such item", "content": problem.clone()}
+                    }
+                },
+                "delete": {
+                    "operationId": "delete_item",
+                    "parameters": [{"name": "id", "in": "path", "required": true,
+                        "schema": {"type": "string", "format": "uuid"}}],
+                    "responses": {
+                        "204": {"description": "deleted"},
+                        "400": {"description": "bad id", "content": problem.clone()},
                         "404": {"description": "no such item", "content": problem}
                     }
                 }
@@ -262,7 +345,8 @@ pub(crate) fn document() -> Value {
             "Item": {"type": "object", "required": ["id", "name", "quantity"], "properties": {
                 "id": {"type": "string", "format": "uuid"},
                 "name": {"type": "string"},
-                "quantity": {"type": "integer"}}},
+                "quantity": {"type": "integer"},
+                "owner": {"type": "string"}}},
             "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
                 "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}}}
         }}
@@ -278,6 +362,7 @@ pub(crate) fn protected_document() -> Value {
         ("/items", "get"),
         ("/items", "post"),
         ("/items/{id}", "get"),
+        ("/items/{id}", "delete"),
     ] {
         doc["paths"][path][method]["responses"]["401"] = json!({"description": "no credentials", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
     }

@@ -1,6 +1,7 @@
 //! `harness contract openapi`'s result: one row per operation (requests per phase, the
-//! statuses seen, the verdict), then every failure with its request, response and `curl`
-//! line, and the closing line with the seed that sends the same requests again.
+//! statuses seen, the verdict), the links the stateful phase followed, then every failure
+//! (with how often it was seen) with its request, response and `curl` line or chain script,
+//! and the closing line with the seed that sends the same requests again.
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -21,7 +22,9 @@ pub struct OpenApiRun<'a> {
 
 fn result_cell(o: &OperationReport) -> String {
     if o.passed() {
-        if o.budget_exhausted {
+        if o.incomplete {
+            "passed (incomplete)".to_owned()
+        } else if o.budget_exhausted {
             "passed (budget ran out)".to_owned()
         } else {
             "passed".to_owned()
@@ -37,9 +40,11 @@ pub fn openapi_verification(run: OpenApiRun<'_>) -> String {
         "operation".to_owned(),
         "id".to_owned(),
         "ex".to_owned(),
+        "cover".to_owned(),
         "valid".to_owned(),
         "invalid".to_owned(),
-        "no auth".to_owned(),
+        "auth".to_owned(),
+        "chain".to_owned(),
         "429".to_owned(),
         "statuses seen".to_owned(),
         "result".to_owned(),
@@ -50,9 +55,11 @@ pub fn openapi_verification(run: OpenApiRun<'_>) -> String {
             format!("{} {}", o.method, o.path),
             o.operation.clone(),
             o.requests.examples.to_string(),
+            o.requests.coverage.to_string(),
             o.requests.valid.to_string(),
             o.requests.invalid.to_string(),
             o.requests.unauthenticated.to_string(),
+            o.requests.stateful.to_string(),
             o.requests.rate_limited.to_string(),
             o.statuses_seen.join(" "),
             result_cell(o),
@@ -61,10 +68,24 @@ pub fn openapi_verification(run: OpenApiRun<'_>) -> String {
     }
     let mut out = String::new();
     let _ = writeln!(out, "{}", columns(&rows));
+    let links: Vec<String> = run
+        .operations
+        .iter()
+        .flat_map(|o| &o.links)
+        .map(|l| format!("{} -> {} ({}): {} chain(s)", l.from, l.to, l.via, l.chains))
+        .collect();
+    if !links.is_empty() {
+        let _ = writeln!(out, "\nlinks followed:\n  {}", links.join("\n  "));
+    }
     for f in run.operations.iter().flat_map(|o| &o.failures) {
+        let times = if f.count > 1 {
+            format!(", {} times", f.count)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\n{} [{}]: {} ({} phase)",
+            "\n{} [{}]: {} ({} phase{times})",
             f.operation, f.check, f.reason, f.phase
         );
         let _ = writeln!(out, "  request:  {} {}", f.request.method, f.request.url);
@@ -87,7 +108,11 @@ pub fn openapi_verification(run: OpenApiRun<'_>) -> String {
                     .replace('\n', " ")
             );
         }
-        let _ = writeln!(out, "  reproduce: {}", f.curl);
+        if f.curl.contains('\n') {
+            let _ = writeln!(out, "  reproduce:\n    {}", f.curl.replace('\n', "\n    "));
+        } else if !f.curl.is_empty() {
+            let _ = writeln!(out, "  reproduce: {}", f.curl);
+        }
     }
     let failed = run.operations.iter().filter(|o| !o.passed()).count();
     let exhausted = run.operations.iter().filter(|o| o.budget_exhausted).count();

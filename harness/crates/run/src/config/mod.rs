@@ -27,6 +27,8 @@
 //! documents = "contracts/openapi" # <documents>/<service>.json
 //! max_examples = 100              # generated requests per phase and operation
 //! time_budget = "300s"            # per service
+//! seed = 1                        # the same requests every run (default: random, printed)
+//! allow_incomplete = false        # an operation the budget cut off fails
 //!
 //! [run.levels.unit]             # `harness run`: a nextest filterset per level
 //! tests = "package(orders) | package(payments)"
@@ -66,6 +68,25 @@
 //! headers = { X-Tenant = "t1" }   # sent with every request
 //! # credentials for protected operations: a program that prints a token
 //! auth = { command = ["target/debug/gateway", "token", "--sub", "harness", "--scope", "orders:read"], header = "Authorization", prefix = "Bearer ", env = { JWT_SECRET = "s" } }
+//!
+//! # ... or several identities (instead of `auth`): the first for every request, the others
+//! # for the cross-identity checks; each `headers` or a `command` (with header, prefix, env).
+//! [[openapi.services.orders.identities]]
+//! name = "alice"
+//! headers = { X-Customer-Id = "alice" }
+//! [[openapi.services.orders.identities]]
+//! name = "bob"
+//! headers = { X-Customer-Id = "bob" }
+//! # credentials every protected operation must refuse (`scopes`: only where it needs others)
+//! [[openapi.services.gateway.bad_credentials]]
+//! name = "expired"
+//! command = ["target/debug/gateway", "token", "--sub", "harness", "--expired"]
+//! # an answer to schema-valid requests that is a rule of the business
+//! [[openapi.services.inventory.business_rules]]
+//! operation = "create_reservation"
+//! status = 409
+//! body_contains = "out of stock"
+//! because = "stock runs out"
 //! ```
 
 pub(crate) mod filterset;
@@ -191,6 +212,10 @@ pub struct OpenApi {
     pub documents: PathBuf,
     pub max_examples: Option<u32>,
     pub time_budget: Option<Duration>,
+    /// The seed of every check (None: random, printed).
+    pub seed: Option<u64>,
+    /// An operation the time budget cut off part-way passes (reported incomplete).
+    pub allow_incomplete: bool,
     pub services: BTreeMap<String, OpenApiService>,
 }
 
@@ -199,6 +224,35 @@ pub struct OpenApiService {
     pub document: Option<PathBuf>,
     pub headers: BTreeMap<String, String>,
     pub auth: Option<Auth>,
+    /// Who the checks act as: the first for every request, the others for the stateful
+    /// phase's cross-identity checks.
+    pub identities: Vec<CredentialSource>,
+    /// Credentials every protected operation must refuse.
+    pub bad_credentials: Vec<CredentialSource>,
+    /// Answers to schema-valid requests that are the operation's business rules.
+    pub business_rules: Vec<BusinessRule>,
+}
+
+/// An identity or a bad credential: headers sent as they are, or a command whose output is
+/// the token (`<header>: <prefix><token>`).
+#[derive(Debug, Clone)]
+pub struct CredentialSource {
+    pub name: String,
+    pub headers: BTreeMap<String, String>,
+    pub command: Option<Auth>,
+    /// The scopes a bad credential carries: only operations needing another must refuse
+    /// it (None: every protected operation must).
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `[[openapi.services.NAME.business_rules]]`: an answer to schema-valid requests that is a
+/// rule of the business, not a gap in the document.
+#[derive(Debug, Clone)]
+pub struct BusinessRule {
+    pub operation: String,
+    pub status: u16,
+    pub body_contains: Option<String>,
+    pub because: String,
 }
 
 /// A program that prints a token: `<header>: <prefix><token>` is sent as credentials.
@@ -322,7 +376,14 @@ mod tests {
         assert!(config.contract.providers.contains_key("orders"));
         assert!(config.openapi.documents.ends_with("contracts/openapi"));
         let gateway = &config.openapi.services["gateway"];
-        assert_eq!(gateway.auth.as_ref().unwrap().header, "Authorization");
+        let names: Vec<&str> = gateway.identities.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert_eq!(
+            gateway.identities[0].command.as_ref().unwrap().header,
+            "Authorization"
+        );
+        assert_eq!(gateway.bad_credentials.len(), 3);
+        assert_eq!(config.openapi.seed, Some(1));
         use harness_core::run::Level;
         let levels: Vec<Level> = config.run.levels.keys().copied().collect();
         assert_eq!(

@@ -95,6 +95,9 @@ struct RawOpenApi {
     documents: Option<PathBuf>,
     max_examples: Option<u32>,
     time_budget: Option<String>,
+    seed: Option<u64>,
+    #[serde(default)]
+    allow_incomplete: bool,
     #[serde(default)]
     services: BTreeMap<String, RawOpenApiService>,
 }
@@ -106,6 +109,36 @@ struct RawOpenApiService {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     auth: Option<RawAuth>,
+    #[serde(default)]
+    identities: Vec<RawCredential>,
+    #[serde(default)]
+    bad_credentials: Vec<RawCredential>,
+    #[serde(default)]
+    business_rules: Vec<RawBusinessRule>,
+}
+
+/// An identity or a bad credential: static headers, or a command that prints a token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredential {
+    name: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    command: Option<Vec<String>>,
+    header: Option<String>,
+    prefix: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBusinessRule {
+    operation: String,
+    status: u16,
+    body_contains: Option<String>,
+    because: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,12 +281,79 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
                 env: a.env,
             }),
         };
+        if auth.is_some() && !svc.identities.is_empty() {
+            return Err(bad(
+                "identities",
+                format!(
+                    "[openapi.services.{name}]: give `auth` or `identities`, not both (the first identity is the one every request is sent as)"
+                ),
+            ));
+        }
+        let credentials = |list: Vec<RawCredential>, key: &str| -> Result<Vec<CredentialSource>> {
+            let mut out: Vec<CredentialSource> = Vec::new();
+            for c in list {
+                let at = format!("[[openapi.services.{name}.{key}]] {:?}", c.name);
+                if out.iter().any(|o| o.name == c.name) {
+                    return Err(bad(key, format!("{at}: the name is given twice")));
+                }
+                let command = match c.command {
+                    Some(cmd) if cmd.is_empty() => {
+                        return Err(bad(key, format!("{at}: `command` is empty")));
+                    }
+                    Some(cmd) => Some(Auth {
+                        command: cmd,
+                        header: c.header.unwrap_or_else(|| "Authorization".to_owned()),
+                        prefix: c.prefix.unwrap_or_else(|| "Bearer ".to_owned()),
+                        env: c.env,
+                    }),
+                    None => None,
+                };
+                if command.is_none() == c.headers.is_empty() {
+                    return Err(bad(
+                        key,
+                        format!(
+                            "{at}: give `headers` (sent as they are) or `command` (prints a token), one of them"
+                        ),
+                    ));
+                }
+                out.push(CredentialSource {
+                    name: c.name,
+                    headers: c.headers,
+                    command,
+                    scopes: c.scopes,
+                });
+            }
+            Ok(out)
+        };
+        let identities = credentials(svc.identities, "identities")?;
+        let bad_credentials = credentials(svc.bad_credentials, "bad_credentials")?;
+        if bad_credentials.iter().any(|c| c.name == "malformed") {
+            return Err(bad(
+                "bad_credentials",
+                format!(
+                    "[[openapi.services.{name}.bad_credentials]]: \"malformed\" is the verifier's own (a malformed bearer token, always tried); name yours otherwise"
+                ),
+            ));
+        }
+        let business_rules = svc
+            .business_rules
+            .into_iter()
+            .map(|r| BusinessRule {
+                operation: r.operation,
+                status: r.status,
+                body_contains: r.body_contains,
+                because: r.because,
+            })
+            .collect();
         openapi_services.insert(
             name,
             OpenApiService {
                 document: svc.document.map(|d| dir.join(d)),
                 headers: svc.headers,
                 auth,
+                identities,
+                bad_credentials,
+                business_rules,
             },
         );
     }
@@ -264,6 +364,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
                 .unwrap_or_else(|| PathBuf::from("contracts/openapi")),
         ),
         max_examples: raw.openapi.max_examples,
+        seed: raw.openapi.seed,
+        allow_incomplete: raw.openapi.allow_incomplete,
         time_budget: match &raw.openapi.time_budget {
             None => None,
             Some(v) => match duration("time_budget", Some(v), Duration::ZERO)? {

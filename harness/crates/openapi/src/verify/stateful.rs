@@ -1,0 +1,1078 @@
+//! The stateful phase: operations chained through the values one answers and the next
+//! uses, so a resource that is created is also fetched, listed, changed and deleted.
+//!
+//! Links come from the document's OpenAPI `links` (`$response.body#/...` and
+//! `$response.header.X` expressions), and are inferred the way a reader of the API would:
+//! a `Location` header that matches another operation's path, and a response field named
+//! like a path parameter of an operation one level below the producer's path (`POST
+//! /orders` answers `id`; `GET /orders/{id}`). A list (`GET /products`) links to its items
+//! through the first listed item's field.
+//!
+//! A chain, as the first identity unless said otherwise: create (a generated, schema-valid
+//! request), then fetch it (`created_fetchable`: a 2xx); as each other identity, fetch it,
+//! find it in their list, delete it (`cross_identity_access`: none of it may succeed);
+//! every other linked operation with the value; delete it and fetch it again
+//! (`deleted_gone`: 404 or 410). With another identity there is a second chain: that
+//! identity creates a resource first, and its answer's fields that the request schema does
+//! not name (an owner's id, say) are copied into the first identity's creation, which must
+//! still be the first identity's own (mass assignment of ownership). Every answer is also
+//! checked as in the other phases (no 5xx, conformance).
+//!
+//! Each chain runs in a proptest runner over the creations' generated values, so a failure
+//! is shrunk to the smallest creation that shows it; the chain is reported up to its failing
+//! step as a script of `curl` commands.
+//!
+//! Written here rather than taken from a crate: no Rust crate does stateful OpenAPI testing
+//! (Schemathesis, which does, is Python).
+
+use std::{
+    collections::BTreeMap,
+    sync::{Mutex, MutexGuard},
+    time::Instant,
+};
+
+use harness_core::openapi::{Check, CheckFailure, HttpResponse, LinkFollowed};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use proptest::{
+    prelude::*,
+    test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner},
+};
+use serde_json::Value;
+
+use super::{
+    check::{self, Expect},
+    curl::curl,
+    phase::{Phase, Settings},
+    seed::{fnv, seed_bytes},
+    send::{self, Built, HttpClient, record_request, record_response},
+    values::{self, Body, Values},
+};
+use crate::document::{Location, Operation, StatusKey};
+
+/// Where a link's value comes from in the first operation's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The `Location` header's path, matched against the target's template.
+    Location,
+    /// A response header (an OpenAPI link's `$response.header.X`).
+    Header(String),
+    /// A JSON pointer into the body (of the first item, for a list).
+    Body(String),
+}
+
+/// A value of `from`'s answer used for a path parameter of `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Link {
+    pub(super) from: usize,
+    pub(super) to: usize,
+    pub(super) param: String,
+    pub(super) source: Source,
+    /// The link's name in the document (explicit links only).
+    pub(super) name: Option<String>,
+}
+
+impl Link {
+    fn via(&self) -> String {
+        match (&self.name, &self.source) {
+            (Some(n), _) => format!("link {n}"),
+            (None, Source::Location) => "Location".to_owned(),
+            (None, Source::Header(h)) => format!("header {h}"),
+            (None, Source::Body(p)) => format!("body {p}"),
+        }
+    }
+}
+
+fn path_params(op: &Operation) -> Vec<&str> {
+    op.parameters
+        .iter()
+        .filter(|p| p.location == Location::Path)
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+/// The links between the operations: the document's own, else inferred.
+pub(super) fn links(ops: &[Operation], root: &Value) -> Vec<Link> {
+    let mut out = Vec::new();
+    for (from, producer) in ops.iter().enumerate() {
+        // The document's links.
+        let escaped = producer.path.replace('~', "~0").replace('/', "~1");
+        let method = producer.method.as_str().to_ascii_lowercase();
+        if let Some(Value::Object(responses)) =
+            root.pointer(&format!("/paths/{escaped}/{method}/responses"))
+        {
+            for response in responses.values() {
+                let response = crate::generate::resolve(root, response);
+                let Some(Value::Object(named)) = response.get("links") else {
+                    continue;
+                };
+                for (name, link) in named {
+                    let link = crate::generate::resolve(root, link);
+                    let target = link
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .and_then(|id| ops.iter().position(|o| o.id == id));
+                    let (Some(to), Some(Value::Object(params))) = (target, link.get("parameters"))
+                    else {
+                        continue;
+                    };
+                    for (param, expr) in params {
+                        let param = param.rsplit('.').next().unwrap_or(param).to_owned();
+                        let source = match expr.as_str() {
+                            Some(e) if e.starts_with("$response.body#") => {
+                                Source::Body(e.trim_start_matches("$response.body#").to_owned())
+                            }
+                            Some(e) if e.starts_with("$response.header.") => {
+                                Source::Header(e.trim_start_matches("$response.header.").to_owned())
+                            }
+                            _ => continue,
+                        };
+                        out.push(Link {
+                            from,
+                            to,
+                            param,
+                            source,
+                            name: Some(name.clone()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    // Inferred: the producer's path is the target's, less one `/{param}` segment and
+    // whatever follows it.
+    for (from, producer) in ops.iter().enumerate() {
+        let creates = matches!(producer.method, Method::POST | Method::PUT);
+        let lists = producer.method == Method::GET;
+        if !(creates || lists) || !path_params(producer).is_empty() {
+            continue;
+        }
+        for (to, target) in ops.iter().enumerate() {
+            let Some(rest) = target
+                .path
+                .strip_prefix(producer.path.trim_end_matches('/'))
+                .and_then(|r| r.strip_prefix("/{"))
+            else {
+                continue;
+            };
+            let Some((param, _)) = rest.split_once('}') else {
+                continue;
+            };
+            if path_params(target).first() != Some(&param) {
+                continue;
+            }
+            let documents_location = producer.responses.iter().any(|r| {
+                matches!(r.key, StatusKey::Code(200..=299))
+                    && r.required_headers.iter().any(|h| h == "location")
+            }) || response_headers(root, producer)
+                .iter()
+                .any(|h| h == "location");
+            let source = if creates && documents_location {
+                Source::Location
+            } else {
+                Source::Body(format!("/{param}"))
+            };
+            out.push(Link {
+                from,
+                to,
+                param: param.to_owned(),
+                source,
+                name: None,
+            });
+        }
+    }
+    out
+}
+
+/// The header names (lowercased) a producer's 2xx answers document.
+fn response_headers(root: &Value, op: &Operation) -> Vec<String> {
+    let escaped = op.path.replace('~', "~0").replace('/', "~1");
+    let method = op.method.as_str().to_ascii_lowercase();
+    let Some(Value::Object(responses)) =
+        root.pointer(&format!("/paths/{escaped}/{method}/responses"))
+    else {
+        return Vec::new();
+    };
+    responses
+        .iter()
+        .filter(|(k, _)| k.starts_with('2'))
+        .filter_map(|(_, r)| crate::generate::resolve(root, r).get("headers"))
+        .filter_map(Value::as_object)
+        .flat_map(|h| h.keys().map(|k| k.to_ascii_lowercase()))
+        .collect()
+}
+
+/// The value a link takes from an answer.
+fn link_value(
+    link: &Link,
+    target: &Operation,
+    base_path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<String> {
+    match &link.source {
+        Source::Location => {
+            let location = headers.get(http::header::LOCATION)?.to_str().ok()?;
+            let path = location
+                .split_once("://")
+                .map_or(location, |(_, rest)| {
+                    rest.find('/').map_or("/", |i| &rest[i..])
+                })
+                .split('?')
+                .next()?;
+            let path = path
+                .strip_prefix(base_path.trim_end_matches('/'))
+                .unwrap_or(path);
+            template_value(&target.path, path, &link.param)
+                .or_else(|| {
+                    // A Location of the resource, the target a sub-resource of it.
+                    let head = target.path.split(&format!("{{{}}}", link.param)).next()?;
+                    let rest = path.strip_prefix(head)?;
+                    Some(rest.split('/').next()?.to_owned())
+                })
+                .filter(|v| !v.is_empty())
+        }
+        Source::Header(h) => Some(headers.get(h.as_str())?.to_str().ok()?.to_owned()),
+        Source::Body(pointer) => {
+            let v: Value = serde_json::from_slice(body).ok()?;
+            let item = first_item(&v).unwrap_or(&v);
+            let found = item.pointer(pointer).or_else(|| {
+                // A field named like the parameter, else the item's `id`.
+                (pointer != "/id").then(|| item.get("id")).flatten()
+            })?;
+            match found {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The first item of a list answer: an array, or an object with one array field.
+fn first_item(v: &Value) -> Option<&Value> {
+    match v {
+        Value::Array(items) => items.first(),
+        Value::Object(map) => {
+            let mut arrays = map.values().filter_map(Value::as_array);
+            let first = arrays.next()?;
+            arrays.next().is_none().then(|| first.first()).flatten()
+        }
+        _ => None,
+    }
+}
+
+/// The value of `{param}` in a concrete path matching `template`.
+fn template_value(template: &str, path: &str, param: &str) -> Option<String> {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut value = None;
+    for (ts, ps) in t.iter().zip(&p) {
+        if *ts == format!("{{{param}}}") {
+            value = Some(percent_encoding_decode(ps));
+        } else if !(ts.starts_with('{') && ts.ends_with('}')) && ts != ps {
+            return None;
+        }
+    }
+    value
+}
+
+fn percent_encoding_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_owned())
+}
+
+/// One request of a chain, as sent and answered.
+#[derive(Debug, Clone)]
+struct Step {
+    what: String,
+    built: Built,
+    identity: String,
+    status: Option<u16>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Step {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// What the phase adds to an operation's report.
+#[derive(Debug, Default)]
+pub(super) struct OpOutcome {
+    pub(super) requests: u32,
+    pub(super) seen: Vec<StatusKey>,
+    pub(super) failures: Vec<CheckFailure>,
+    pub(super) links: Vec<LinkFollowed>,
+}
+
+#[derive(Default)]
+struct State {
+    per_op: BTreeMap<usize, OpOutcome>,
+    /// Chains per link (from, to, via).
+    followed: BTreeMap<(usize, usize, String), u32>,
+    /// The current round's failure: (operation, failure), and the kind being shrunk.
+    last: Option<(usize, CheckFailure)>,
+    target: Option<(usize, Check)>,
+}
+
+/// An identity of the run: its name and credentials.
+#[derive(Clone)]
+struct Who<'a> {
+    name: &'a str,
+    credentials: &'a [(HeaderName, HeaderValue)],
+}
+
+/// The stateful phase over every operation of a document.
+pub(super) struct StatefulRun<'a> {
+    settings: &'a Settings,
+    ops: &'a [Operation],
+    /// Operations the run checks (the rest are only used as links' targets).
+    selected: &'a [usize],
+    client: HttpClient,
+    handle: tokio::runtime::Handle,
+    deadline: Instant,
+    state: Mutex<State>,
+}
+
+type Chain = Vec<Step>;
+/// A chain's failure: the step's operation, the check, why, and the chain so far.
+type Failed = (usize, Check, String, Chain);
+
+impl<'a> StatefulRun<'a> {
+    pub(super) fn new(
+        settings: &'a Settings,
+        ops: &'a [Operation],
+        selected: &'a [usize],
+        client: HttpClient,
+        handle: tokio::runtime::Handle,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            settings,
+            ops,
+            selected,
+            client,
+            handle,
+            deadline,
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn me(&self) -> Who<'a> {
+        Who {
+            name: &self.settings.identity,
+            credentials: &self.settings.credentials,
+        }
+    }
+
+    fn others(&self) -> Vec<Who<'a>> {
+        self.settings
+            .others
+            .iter()
+            .map(|i| Who {
+                name: &i.name,
+                credentials: &i.headers,
+            })
+            .collect()
+    }
+
+    fn over(&self) -> bool {
+        Instant::now() >= self.deadline
+            || self
+                .settings
+                .unreachable
+                .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs every chain; what each operation gets, by index.
+    pub(super) fn run(self) -> BTreeMap<usize, OpOutcome> {
+        let root = self.settings.doc.root().clone();
+        let links = links(self.ops, &root);
+        let producers: Vec<usize> = {
+            let mut p: Vec<usize> = links.iter().map(|l| l.from).collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        for from in producers {
+            let involved = links
+                .iter()
+                .filter(|l| l.from == from)
+                .any(|l| self.selected.contains(&l.to))
+                || self.selected.contains(&from);
+            if !involved || self.over() {
+                continue;
+            }
+            let out: Vec<&Link> = links.iter().filter(|l| l.from == from).collect();
+            self.chains(from, &out, false);
+            let creates = self.ops[from].method != Method::GET;
+            if creates && !self.settings.others.is_empty() && !self.over() {
+                self.chains(from, &out, true);
+            }
+        }
+        let mut state = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        for ((from, to, via), chains) in std::mem::take(&mut state.followed) {
+            state
+                .per_op
+                .entry(from)
+                .or_default()
+                .links
+                .push(LinkFollowed {
+                    from: self.ops[from].id.clone(),
+                    to: self.ops[to].id.clone(),
+                    via,
+                    chains,
+                });
+        }
+        state.per_op
+    }
+
+    /// Runs the chains from `from` in a proptest runner over its creations' values.
+    fn chains(&self, from: usize, links: &[&Link], injected: bool) {
+        let op = &self.ops[from];
+        let root = self.settings.doc.root();
+        let strategy = (
+            values::valid_strategy(op, root),
+            values::valid_strategy(op, root),
+        );
+        let cases = (self.settings.max_examples / 10).clamp(3, 20);
+        let tag: &[u8] = if injected { b"injected" } else { b"plain" };
+        let h = fnv(&[
+            &self.settings.seed.to_le_bytes(),
+            op.id.as_bytes(),
+            b"stateful",
+            tag,
+        ]);
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases,
+                failure_persistence: None,
+                max_shrink_iters: 64,
+                max_global_rejects: cases * 8,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(h)),
+        );
+        {
+            let mut s = self.state();
+            s.last = None;
+            s.target = None;
+        }
+        let result = runner.run(&strategy, |(mine, theirs)| {
+            if self.over() {
+                return Ok(());
+            }
+            let outcome = if injected {
+                self.injected_chain(from, links, &mine, &theirs)
+            } else {
+                self.plain_chain(from, links, &mine)
+            };
+            let Err((at, check, reason, chain)) = outcome else {
+                return Ok(());
+            };
+            let mut s = self.state();
+            match s.target {
+                Some(t) if t != (at, check) => return Ok(()),
+                _ => {}
+            }
+            s.target = Some((at, check));
+            drop(s);
+            let failure = self.failure(at, check, reason.clone(), &chain);
+            self.state().last = Some((at, failure));
+            Err(TestCaseError::fail(reason))
+        });
+        if let Err(TestError::Fail(..) | TestError::Abort(..)) = result {
+            let last = self.state().last.take();
+            if let Some((at, f)) = last {
+                self.state().per_op.entry(at).or_default().failures.push(f);
+            }
+        }
+    }
+
+    /// Sends one request of `op` with `v` as `who`; the answer is checked for
+    /// conformance (and no 5xx). Err: the check that failed.
+    fn send(
+        &self,
+        at: usize,
+        what: String,
+        v: &Values,
+        who: &Who<'_>,
+        chain: &mut Chain,
+    ) -> Result<(), (Check, String)> {
+        let op = &self.ops[at];
+        let built = send::build(
+            op,
+            &self.settings.base_url,
+            &self.settings.headers,
+            who.credentials,
+            v,
+        );
+        self.state().per_op.entry(at).or_default().requests += 1;
+        let sent = send::send(
+            &self.client,
+            &self.handle,
+            self.settings.request_timeout,
+            &built,
+            || {},
+        );
+        let mut step = Step {
+            what,
+            built,
+            identity: who.name.to_owned(),
+            status: None,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        };
+        let (status, headers, body) = match sent {
+            Ok(r) => r,
+            Err((e, refused)) => {
+                if refused {
+                    self.settings
+                        .unreachable
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                chain.push(step);
+                return Err((Check::Reachable, e));
+            }
+        };
+        if let Some(r) = op.response(status) {
+            self.state().per_op.entry(at).or_default().seen.push(r.key);
+        }
+        step.status = Some(status);
+        step.headers = headers;
+        step.body = body;
+        let verdict = check::response(
+            op,
+            Expect::Any,
+            &[],
+            None,
+            status,
+            &step.headers,
+            &step.body,
+        );
+        chain.push(step);
+        verdict
+    }
+
+    /// `op`'s values with `value` in path parameter `param` (the rest generated).
+    fn with_param(&self, to: usize, param: &str, value: &str, tag: &str) -> Option<Values> {
+        let op = &self.ops[to];
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(
+                RngAlgorithm::ChaCha,
+                &seed_bytes(fnv(&[
+                    &self.settings.seed.to_le_bytes(),
+                    op.id.as_bytes(),
+                    tag.as_bytes(),
+                ])),
+            ),
+        );
+        let mut v = values::valid_strategy(op, self.settings.doc.root())
+            .new_tree(&mut runner)
+            .ok()?
+            .current();
+        let i = op
+            .parameters
+            .iter()
+            .position(|p| p.location == Location::Path && p.name == param)?;
+        v.params[i] = Some(Value::String(value.to_owned()));
+        Some(v)
+    }
+
+    fn value(&self, link: &Link, step: &Step) -> Option<String> {
+        link_value(
+            link,
+            &self.ops[link.to],
+            self.settings.base_url.path(),
+            &step.headers,
+            &step.body,
+        )
+    }
+
+    fn followed(&self, link: &Link) {
+        *self
+            .state()
+            .followed
+            .entry((link.from, link.to, link.via()))
+            .or_default() += 1;
+    }
+
+    /// The chain as the first identity: create (or list), fetch, the other identities'
+    /// attempts, every other linked operation, delete and fetch again.
+    fn plain_chain(&self, from: usize, links: &[&Link], mine: &Values) -> Result<(), Failed> {
+        let mut chain = Vec::new();
+        let me = self.me();
+        let creating = self.ops[from].method != Method::GET;
+        let what = if creating { "create" } else { "list" };
+        let fail = |at, (check, reason): (Check, String), chain: &Chain| {
+            Err((at, check, reason, chain.clone()))
+        };
+        if let Err(e) = self.send(
+            from,
+            format!("{what} as {}", me.name),
+            mine,
+            &me,
+            &mut chain,
+        ) {
+            return fail(from, e, &chain);
+        }
+        let created = chain[0].clone();
+        if !created.ok() {
+            return Ok(()); // nothing to follow; the operation's own phases judge it
+        }
+        let fetches: Vec<&&Link> = links
+            .iter()
+            .filter(|l| self.ops[l.to].method == Method::GET)
+            .collect();
+        let deletes: Vec<&&Link> = links
+            .iter()
+            .filter(|l| self.ops[l.to].method == Method::DELETE)
+            .collect();
+        let others: Vec<&&Link> = links
+            .iter()
+            .filter(|l| !matches!(self.ops[l.to].method, Method::GET | Method::DELETE))
+            .collect();
+        let noun = if creating { "created" } else { "listed" };
+        // The resource can be fetched by whoever made it.
+        let mut resource: Option<(String, usize, &Link)> = None;
+        for link in &fetches {
+            let Some(value) = self.value(link, &created) else {
+                continue;
+            };
+            let Some(v) = self.with_param(link.to, &link.param, &value, "fetch") else {
+                continue;
+            };
+            self.followed(link);
+            let desc = format!("fetch it as {}", me.name);
+            if let Err(e) = self.send(link.to, desc, &v, &me, &mut chain) {
+                return fail(link.to, e, &chain);
+            }
+            let step = chain.last().cloned();
+            if let Some(step) = step
+                && !step.ok()
+            {
+                return fail(
+                    link.to,
+                    (
+                        Check::CreatedFetchable,
+                        format!(
+                            "a resource just {noun} by {} ({} {}) could not be fetched by {}: {} {} answered {}",
+                            me.name,
+                            chain[0].built.method,
+                            created.status.unwrap_or_default(),
+                            me.name,
+                            step.built.method,
+                            step.built.url.path(),
+                            step.status.map_or("nothing".to_owned(), |s| s.to_string())
+                        ),
+                    ),
+                    &chain,
+                );
+            }
+            resource.get_or_insert((value, link.to, link));
+        }
+        // Another identity must not read, list or delete it.
+        if creating && let Some((value, fetch_op, fetch_link)) = &resource {
+            for other in self.others() {
+                let v = self
+                    .with_param(*fetch_op, &fetch_link.param, value, "fetch")
+                    .unwrap_or_else(|| mine.clone());
+                let desc = format!("fetch it as {}", other.name);
+                if let Err(e) = self.send(*fetch_op, desc, &v, &other, &mut chain) {
+                    return fail(*fetch_op, e, &chain);
+                }
+                if chain.last().is_some_and(Step::ok) {
+                    return fail(
+                        *fetch_op,
+                        (
+                            Check::CrossIdentityAccess,
+                            format!(
+                                "{} read the resource {} created ({value}): {} answered {}",
+                                other.name,
+                                me.name,
+                                self.ops[*fetch_op].label(),
+                                chain.last().and_then(|s| s.status).unwrap_or_default()
+                            ),
+                        ),
+                        &chain,
+                    );
+                }
+                if let Some(list) = self.list_of(from) {
+                    let v = self.plain_values(list, "list");
+                    let desc = format!("list as {}", other.name);
+                    if let Err(e) = self.send(list, desc, &v, &other, &mut chain) {
+                        return fail(list, e, &chain);
+                    }
+                    if let Some(step) = chain.last()
+                        && step.ok()
+                        && String::from_utf8_lossy(&step.body).contains(&format!("\"{value}\""))
+                    {
+                        return fail(
+                            list,
+                            (
+                                Check::CrossIdentityAccess,
+                                format!(
+                                    "{}'s list shows the resource {} created ({value})",
+                                    other.name, me.name
+                                ),
+                            ),
+                            &chain,
+                        );
+                    }
+                }
+                for link in &deletes {
+                    let Some(v) = self.with_param(link.to, &link.param, value, "delete") else {
+                        continue;
+                    };
+                    let desc = format!("delete it as {}", other.name);
+                    if let Err(e) = self.send(link.to, desc, &v, &other, &mut chain) {
+                        return fail(link.to, e, &chain);
+                    }
+                    if chain.last().is_some_and(Step::ok) {
+                        return fail(
+                            link.to,
+                            (
+                                Check::CrossIdentityAccess,
+                                format!(
+                                    "{} deleted the resource {} created ({value})",
+                                    other.name, me.name
+                                ),
+                            ),
+                            &chain,
+                        );
+                    }
+                }
+            }
+        }
+        // Every other linked operation, with the value.
+        for link in &others {
+            let Some(value) = self.value(link, &created) else {
+                continue;
+            };
+            let Some(v) = self.with_param(link.to, &link.param, &value, "other") else {
+                continue;
+            };
+            self.followed(link);
+            let desc = format!("{} as {}", self.ops[link.to].id, me.name);
+            if let Err(e) = self.send(link.to, desc, &v, &me, &mut chain) {
+                return fail(link.to, e, &chain);
+            }
+        }
+        // Deleted, then gone.
+        for link in &deletes {
+            let Some(value) = self.value(link, &created) else {
+                continue;
+            };
+            let Some(v) = self.with_param(link.to, &link.param, &value, "delete") else {
+                continue;
+            };
+            self.followed(link);
+            let desc = format!("delete it as {}", me.name);
+            if let Err(e) = self.send(link.to, desc, &v, &me, &mut chain) {
+                return fail(link.to, e, &chain);
+            }
+            if !chain.last().is_some_and(Step::ok) {
+                continue;
+            }
+            if let Some((_, fetch_op, fetch_link)) = &resource {
+                let v = self
+                    .with_param(*fetch_op, &fetch_link.param, &value, "fetch")
+                    .unwrap_or_else(|| v.clone());
+                let desc = format!("fetch it again as {}", me.name);
+                if let Err(e) = self.send(*fetch_op, desc, &v, &me, &mut chain) {
+                    return fail(*fetch_op, e, &chain);
+                }
+                let status = chain.last().and_then(|s| s.status).unwrap_or_default();
+                if !matches!(status, 404 | 410) {
+                    return fail(
+                        *fetch_op,
+                        (
+                            Check::DeletedGone,
+                            format!(
+                                "a resource deleted ({} answered {}) is still there: {} answered {status} (404 or 410 expected)",
+                                self.ops[link.to].label(),
+                                chain[chain.len() - 2].status.unwrap_or_default(),
+                                self.ops[*fetch_op].label()
+                            ),
+                        ),
+                        &chain,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The chain with another identity's fields: it creates first; its answer's fields
+    /// the request schema does not name go into the first identity's creation, which must
+    /// then be the first identity's (fetchable by it, not by the other).
+    fn injected_chain(
+        &self,
+        from: usize,
+        links: &[&Link],
+        mine: &Values,
+        theirs: &Values,
+    ) -> Result<(), Failed> {
+        let mut chain = Vec::new();
+        let me = self.me();
+        let Some(other) = self.others().into_iter().next() else {
+            return Ok(());
+        };
+        let fail = |at, (check, reason): (Check, String), chain: &Chain| {
+            Err((at, check, reason, chain.clone()))
+        };
+        let desc = format!("create as {}", other.name);
+        if let Err(e) = self.send(from, desc, theirs, &other, &mut chain) {
+            return fail(from, e, &chain);
+        }
+        if !chain[0].ok() {
+            return Ok(());
+        }
+        let Ok(Value::Object(answer)) = serde_json::from_slice::<Value>(&chain[0].body) else {
+            return Ok(());
+        };
+        let Some(Body::Json(Value::Object(mut body))) = mine.body.clone() else {
+            return Ok(());
+        };
+        let named = self.request_properties(from);
+        let mut injected = Vec::new();
+        for (k, v) in &answer {
+            if !named.contains(k) && !body.contains_key(k) && k != "id" && v.is_string() {
+                body.insert(k.clone(), v.clone());
+                injected.push(k.clone());
+            }
+        }
+        if injected.is_empty() {
+            return Ok(());
+        }
+        let mut v = mine.clone();
+        v.body = Some(Body::Json(Value::Object(body)));
+        let desc = format!(
+            "create as {} with {}'s {}",
+            me.name,
+            other.name,
+            injected.join(", ")
+        );
+        if let Err(e) = self.send(from, desc, &v, &me, &mut chain) {
+            return fail(from, e, &chain);
+        }
+        let created = chain[chain.len() - 1].clone();
+        if !created.ok() {
+            return Ok(()); // refused: the fields were not taken
+        }
+        for link in links
+            .iter()
+            .filter(|l| self.ops[l.to].method == Method::GET)
+        {
+            let Some(value) = self.value(link, &created) else {
+                continue;
+            };
+            let Some(fetch) = self.with_param(link.to, &link.param, &value, "fetch") else {
+                continue;
+            };
+            self.followed(link);
+            let desc = format!("fetch it as {}", me.name);
+            if let Err(e) = self.send(link.to, desc, &fetch, &me, &mut chain) {
+                return fail(link.to, e, &chain);
+            }
+            if !chain.last().is_some_and(Step::ok) {
+                return fail(
+                    link.to,
+                    (
+                        Check::CreatedFetchable,
+                        format!(
+                            "{} created a resource ({}) with {}'s {} in the body, and cannot fetch it: {} answered {} (the fields made it {}'s)",
+                            me.name,
+                            created.status.unwrap_or_default(),
+                            other.name,
+                            injected.join(", "),
+                            self.ops[link.to].label(),
+                            chain.last().and_then(|s| s.status).unwrap_or_default(),
+                            other.name
+                        ),
+                    ),
+                    &chain,
+                );
+            }
+            let desc = format!("fetch it as {}", other.name);
+            if let Err(e) = self.send(link.to, desc, &fetch, &other, &mut chain) {
+                return fail(link.to, e, &chain);
+            }
+            if chain.last().is_some_and(Step::ok) {
+                return fail(
+                    link.to,
+                    (
+                        Check::CrossIdentityAccess,
+                        format!(
+                            "{} created a resource with {}'s {} in the body, and {} can read it: {} answered {}",
+                            me.name,
+                            other.name,
+                            injected.join(", "),
+                            other.name,
+                            self.ops[link.to].label(),
+                            chain.last().and_then(|s| s.status).unwrap_or_default()
+                        ),
+                    ),
+                    &chain,
+                );
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// The properties the request body's schema names (top level).
+    fn request_properties(&self, op: usize) -> Vec<String> {
+        let root = self.settings.doc.root();
+        self.ops[op]
+            .body
+            .as_ref()
+            .and_then(|b| b.json())
+            .and_then(|m| m.schema.as_ref())
+            .map(|s| crate::generate::resolve(root, s))
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The list operation at a producer's path (`GET` beside a `POST`).
+    fn list_of(&self, from: usize) -> Option<usize> {
+        let path = &self.ops[from].path;
+        self.ops
+            .iter()
+            .position(|o| o.method == Method::GET && &o.path == path)
+    }
+
+    /// Values for an operation without linked parameters (only the required ones, from
+    /// examples or generated).
+    fn plain_values(&self, op: usize, tag: &str) -> Values {
+        let o = &self.ops[op];
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(
+                RngAlgorithm::ChaCha,
+                &seed_bytes(fnv(&[o.id.as_bytes(), tag.as_bytes()])),
+            ),
+        );
+        let mut v = values::valid_strategy(o, self.settings.doc.root())
+            .new_tree(&mut runner)
+            .map(|t| t.current())
+            .unwrap_or(Values {
+                params: vec![None; o.parameters.len()],
+                body: None,
+                anonymous: false,
+                mutation: None,
+            });
+        for (p, value) in o.parameters.iter().zip(v.params.iter_mut()) {
+            if !p.required {
+                *value = None;
+            }
+        }
+        v
+    }
+
+    /// A chain's failure as the report shows it: the failing step's request and answer,
+    /// and the chain as a script.
+    fn failure(&self, at: usize, check: Check, reason: String, chain: &Chain) -> CheckFailure {
+        let last = chain.last();
+        let mut script = vec![format!(
+            "# {} (seed {}): the chain up to its failing step",
+            check, self.settings.seed
+        )];
+        for (i, step) in chain.iter().enumerate() {
+            let answered = step
+                .status
+                .map_or("no answer".to_owned(), |s| format!("answered {s}"));
+            script.push(format!("# {}. {} ({answered})", i + 1, step.what));
+            let mut line = curl(&step.built, self.credentials_of(&step.identity));
+            if step.identity != self.settings.identity {
+                line = line.replace(
+                    "$HARNESS_CREDENTIAL",
+                    &format!(
+                        "$HARNESS_CREDENTIAL_{}",
+                        step.identity.to_ascii_uppercase().replace('-', "_")
+                    ),
+                );
+            }
+            script.push(line);
+        }
+        let response: Option<HttpResponse> = last.and_then(|s| {
+            s.status
+                .map(|status| record_response(status, &s.headers, &s.body))
+        });
+        CheckFailure {
+            operation: self.ops[at].id.clone(),
+            check,
+            phase: Phase::Stateful.as_str().to_owned(),
+            request: last.map(|s| record_request(&s.built)).unwrap_or_else(|| {
+                harness_core::openapi::HttpRequest {
+                    method: self.ops[at].method.to_string(),
+                    url: self.settings.base_url.to_string(),
+                    headers: Vec::new(),
+                    body: None,
+                }
+            }),
+            response,
+            reason,
+            seed: self.settings.seed,
+            curl: script.join("\n"),
+            count: 1,
+        }
+    }
+
+    fn credentials_of(&self, identity: &str) -> &[(HeaderName, HeaderValue)] {
+        if identity == self.settings.identity {
+            return &self.settings.credentials;
+        }
+        self.settings
+            .others
+            .iter()
+            .find(|i| i.name == identity)
+            .map_or(&[][..], |i| &i.headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_values() {
+        assert_eq!(
+            template_value("/orders/{id}", "/orders/abc", "id").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            template_value("/orders/{id}", "/orders/a%20b", "id").as_deref(),
+            Some("a b")
+        );
+        assert_eq!(template_value("/orders/{id}", "/payments/abc", "id"), None);
+        assert_eq!(template_value("/orders/{id}", "/orders/abc/x", "id"), None);
+    }
+
+    #[test]
+    fn list_items() {
+        let list = serde_json::json!({"items": [{"sku": "KB-1"}], "total": 1});
+        assert_eq!(first_item(&list), Some(&serde_json::json!({"sku": "KB-1"})));
+        assert_eq!(
+            first_item(&serde_json::json!([{"id": 1}])),
+            Some(&serde_json::json!({"id": 1}))
+        );
+    }
+}
