@@ -385,7 +385,9 @@ pub async fn get_product(State(state): State<AppState>, request: Request) -> Res
 #[utoipa::path(
     post, path = "/api/orders", tag = "orders",
     security(("bearer" = ["orders:write"])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same order again; keys are the caller's own and expire (24 h by default)")),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "The same key with the same body answers the same order again; keys are the caller's own and expire (24 h by default). 1 to 200 characters, not only spaces",
+        min_length = 1, max_length = 200, pattern = r"\S")),
     request_body(content = view::CreateOrderRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted as PENDING (orders `POST /orders`)", body = view::OrderView,

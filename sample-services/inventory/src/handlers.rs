@@ -12,7 +12,7 @@ use service_kit::{
 
 use crate::{
     AppState,
-    model::{Released, RepoError, ReserveError, Reserved},
+    model::{Released, RepoError, ReservationStatus, ReserveError, Reserved},
     view::{CreateReservation, ProductView, ReservationView, parse_id},
 };
 
@@ -194,8 +194,9 @@ pub async fn create_reservation(
     tag = RESERVATIONS,
     params(("id" = uuid::Uuid, Path, description = "The reservation id")),
     responses(
-        (status = 200, description = "The reservation", body = ReservationView),
+        (status = 200, description = "The reservation, holding its stock", body = ReservationView),
         (status = 404, description = "No such reservation", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Released (`DELETE`): gone; its order's `POST /reservations` replay still shows it `RELEASED`", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`id` is not a UUID", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -205,13 +206,17 @@ pub async fn get_reservation(
 ) -> Result<Json<ReservationView>, Problem> {
     let id = parse_id(&raw_id)?;
     match state.repo.get_reservation(id).await {
+        Ok(Some(reservation)) if reservation.status == ReservationStatus::Released => Err(
+            Problem::new(StatusCode::GONE, "released", "reservation released")
+                .detail(format!("reservation {id} was released")),
+        ),
         Ok(Some(reservation)) => Ok(Json(reservation.into())),
         Ok(None) => Err(Problem::not_found(format!("no reservation with id {id}"))),
         Err(e) => Err(repo_problem(&e)),
     }
 }
 
-/// Release a reservation: its stock is returned and its status becomes `RELEASED`.
+/// Release a reservation: its stock is returned and it is gone (`GET` answers 410).
 /// Releasing an already released reservation is a no-op (still 204).
 #[utoipa::path(
     delete,

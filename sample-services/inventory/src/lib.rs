@@ -6,8 +6,8 @@
 //!   order). Short stock is a 409 `insufficient_stock` naming `items[i].quantity`; an
 //!   unknown SKU a 422 naming `items[i].sku`. Idempotent by `order_id` (200 with the
 //!   existing reservation).
-//! - `GET /reservations/{id}`; `DELETE /reservations/{id}` returns the stock once (status
-//!   `RELEASED`; deleting again is a 204 no-op).
+//! - `GET /reservations/{id}`; `DELETE /reservations/{id}` returns the stock once and the
+//!   reservation is gone (`GET` answers 410; deleting again is a 204 no-op).
 //!
 //! The catalogue is seeded at start-up from `fixtures/products.json` (embedded; the
 //! `INVENTORY_SEED_FILE` variable names another file); existing products are left alone.

@@ -313,7 +313,12 @@ async fn release_returns_the_stock_once() {
     assert_eq!(stock(&repo, "LE-010").await, 1);
     assert_eq!(stock(&repo, "WC-008").await, 250);
     let fetched = send(&app, get(&format!("/reservations/{id}"))).await;
-    assert_eq!(fetched.body["status"], "RELEASED");
+    assert_eq!(
+        fetched.status,
+        StatusCode::GONE,
+        "a released reservation is gone"
+    );
+    assert_eq!(fetched.body["type"], "released");
 
     // Releasing again is a no-op.
     let again = send(&app, delete(&format!("/reservations/{id}"))).await;

@@ -27,8 +27,16 @@ impl From<Product> for ProductView {
 /// One requested line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ItemRequest {
+    /// Not blank, no leading or trailing whitespace, no control characters.
+    #[schema(
+        example = "KB-001",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub sku: String,
-    /// At least 1. Lines with the same SKU are added together.
+    /// 1 to 100000. Lines with the same SKU are added together.
+    #[schema(example = 2, minimum = 1, maximum = 100000)]
     pub quantity: i64,
 }
 
@@ -39,9 +47,11 @@ pub struct ItemRequest {
     "items": [{"sku": "KB-001", "quantity": 2}]
 }))]
 pub struct CreateReservation {
-    /// The order; a reservation is unique per order.
+    /// The order; a reservation is unique per order; never the nil UUID.
+    #[schema(pattern = "^(?!00000000-0000-0000-0000-000000000000$)")]
     pub order_id: Uuid,
     /// 1 to 100 lines.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<ItemRequest>,
 }
 

@@ -36,7 +36,8 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
         ("Idempotency-Key" = Option<String>, Header,
             description = "Makes retries safe: the same key with the same body answers the same order. \
                 Keys are the caller's own (another customer's equal key is another key) and expire \
-                after IDEMPOTENCY_KEY_TTL_SECS (24 h by default)"),
+                after IDEMPOTENCY_KEY_TTL_SECS (24 h by default). 1 to 200 characters, not only spaces",
+            min_length = 1, max_length = 200, pattern = r"\S"),
     ),
     responses(
         (status = 202, description = "Accepted (or the order the caller created earlier with this key)", body = OrderView,

@@ -17,13 +17,21 @@ use crate::model::{DeclineReason, Invalid, NewPayment, Payment, PaymentStatus};
     "currency": "EUR"
 }))]
 pub struct CreatePayment {
-    /// The order being paid; a payment is unique per order.
+    /// The order being paid; a payment is unique per order; never the nil UUID.
+    #[schema(pattern = "^(?!00000000-0000-0000-0000-000000000000$)")]
     pub order_id: Uuid,
     /// Who pays; not blank, at most 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub customer_id: String,
     /// The amount in the currency's minor unit; greater than 0.
+    #[schema(minimum = 1)]
     pub amount_cents: i64,
     /// Three uppercase letters, e.g. `EUR`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 

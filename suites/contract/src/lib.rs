@@ -7,6 +7,8 @@
 //!   with these handlers registered on the verifier.
 //! - `harness contract verify` starts the `contract-states` binary (src/bin), which serves
 //!   the same handlers on Pact's standard HTTP endpoints; `harness.toml` names it.
+//! - `harness contract openapi` runs the `openapi-seed` binary before checking shipping and
+//!   the gateway: a shipment for the customer the checks act as ([`seed`]).
 //!
 //! The stack's endpoints come from the environment (`HARNESS_<SERVICE>_URL`, see [`env`]).
 
@@ -17,6 +19,7 @@ mod gateway_orders;
 mod gateway_shipping;
 mod orders_inventory;
 mod orders_payments;
+pub mod seed;
 mod shipping_orders;
 
 use harness_pact::Handlers;

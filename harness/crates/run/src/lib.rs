@@ -43,7 +43,7 @@ mod states;
 
 pub use config::{
     Auth, BusinessRule, Config, Contract, CredentialSource, FILE, Gate, LevelConfig, LoadConfig,
-    OpenApi, OpenApiService, Profile, Provider, Run, States,
+    OpenApi, OpenApiService, Profile, Provider, Run, SeedCommand, States,
 };
 pub use error::{Error, Result};
 pub use pyramid::{

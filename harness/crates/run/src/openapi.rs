@@ -284,6 +284,10 @@ pub async fn check_on(
             body_contains: rule.body_contains.clone(),
         });
     }
+    if let Some(seed) = &service_settings.seed {
+        run_seed(seed, &config.dir, stack, service).await?;
+        verifier = verifier.seeded(true);
+    }
     if !have_credentials && let Some(op) = protected.first() {
         return Err(Error::Usage(format!(
             "{} requires credentials ({op} has security requirements) and none are configured: without them every protected operation answers 401 and nothing behind it is checked. Give `auth` or `identities` under [openapi.services.{service}] in {}, or --header \"Authorization: Bearer ...\"",
@@ -295,6 +299,47 @@ pub async fn check_on(
         harness_openapi::VerifyError::Usage(m) => Error::Usage(m),
         other => Error::Internal(other.to_string()),
     })
+}
+
+/// Runs the seed command (the stack's endpoints in its environment); its failure is an
+/// input error with what it printed.
+async fn run_seed(
+    seed: &crate::config::SeedCommand,
+    dir: &Path,
+    stack: Option<&Stack>,
+    service: &str,
+) -> Result<()> {
+    let shown = seed.command.join(" ");
+    let mut command = user_command(&seed.command, dir);
+    command
+        .envs(&seed.env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(stack) = stack {
+        command.envs(stack.env_vars());
+    }
+    let what = format!("[openapi.services.{service}.seed]");
+    let out = tokio::time::timeout(Duration::from_secs(600), command.output())
+        .await
+        .map_err(|_| {
+            Error::Usage(format!(
+                "the seed command `{shown}` ({what}) did not finish within 600s"
+            ))
+        })?
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot run the seed command `{shown}` ({what}): {e}"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "the seed command `{shown}` ({what}) failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )));
+    }
+    Ok(())
 }
 
 /// The headers of an identity or a bad credential: its own, or its command's token.

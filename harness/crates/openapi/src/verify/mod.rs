@@ -162,6 +162,7 @@ impl PropertyVerifier {
                 bad_credentials: Vec::new(),
                 rules: Vec::new(),
                 allow_incomplete: false,
+                seeded: false,
                 unreachable: AtomicBool::new(false),
             },
             operations: Vec::new(),
@@ -254,6 +255,13 @@ impl PropertyVerifier {
     /// with a `budget` failure; either way it is reported incomplete).
     pub fn allow_incomplete(mut self, allow: bool) -> Self {
         self.settings.allow_incomplete = allow;
+        self
+    }
+
+    /// Says that a seed command made data before the run (reports say so where an operation
+    /// still saw no 2xx).
+    pub fn seeded(mut self, seeded: bool) -> Self {
+        self.settings.seeded = seeded;
         self
     }
 
@@ -385,8 +393,13 @@ impl PropertyVerifier {
                     Phase::Stateful,
                     Check::SuccessSeen,
                     format!(
-                        "no 2xx in {} requests (it answered {seen}): the operation was never exercised; give examples that succeed, a link from an operation that creates what it reads, or a seed command",
-                        report.requests.total()
+                        "no 2xx in {} requests (it answered {seen}): the operation was never exercised; {}",
+                        report.requests.total(),
+                        if settings.seeded {
+                            "not even after the seed command ran: make it create what this operation reads, or give examples that succeed"
+                        } else {
+                            "give examples that succeed, a link from an operation that creates what it reads, or a seed command ([openapi.services.NAME.seed])"
+                        }
                     ),
                 );
                 report.failures.push(f);

@@ -94,6 +94,8 @@ pub(super) struct Settings {
     pub(super) rules: Vec<BusinessRule>,
     /// An operation cut off by the budget passes (reported incomplete).
     pub(super) allow_incomplete: bool,
+    /// A seed command made data before the run.
+    pub(super) seeded: bool,
     /// Set once a connection is refused: the rest of the run is not sent.
     pub(super) unreachable: AtomicBool,
 }

@@ -214,7 +214,17 @@ fn link_value(
 ) -> Option<String> {
     match &link.source {
         Source::Location => {
-            let location = headers.get(http::header::LOCATION)?.to_str().ok()?;
+            // An answer without the header (a replay answered 200, say): the body's field.
+            let Some(location) = headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                let by_body = Link {
+                    source: Source::Body(format!("/{}", link.param)),
+                    ..link.clone()
+                };
+                return link_value(&by_body, target, base_path, headers, body);
+            };
             let path = location
                 .split_once("://")
                 .map_or(location, |(_, rest)| {
@@ -237,11 +247,13 @@ fn link_value(
         Source::Header(h) => Some(headers.get(h.as_str())?.to_str().ok()?.to_owned()),
         Source::Body(pointer) => {
             let v: Value = serde_json::from_slice(body).ok()?;
-            let item = first_item(&v).unwrap_or(&v);
-            let found = item.pointer(pointer).or_else(|| {
-                // A field named like the parameter, else the item's `id`.
-                (pointer != "/id").then(|| item.get("id")).flatten()
-            })?;
+            // The answer's own field, else (a list) its first item's; named like the
+            // parameter, else `id`.
+            let found = v
+                .pointer(pointer)
+                .or_else(|| first_item(&v).and_then(|i| i.pointer(pointer)))
+                .or_else(|| v.get("id"))
+                .or_else(|| first_item(&v).and_then(|i| i.get("id")))?;
             match found {
                 Value::String(s) => Some(s.clone()),
                 Value::Number(n) => Some(n.to_string()),
@@ -471,6 +483,38 @@ impl<'a> StatefulRun<'a> {
             let mut s = self.state();
             s.last = None;
             s.target = None;
+        }
+        // The document's example first: generated values rarely name what exists (a
+        // catalogue's SKUs), an example usually does.
+        let mut examples_runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(h)),
+        );
+        if let Some(example) = values::examples(op, root, &mut examples_runner)
+            .into_iter()
+            .next()
+        {
+            let outcome = if injected {
+                // Another identity's creation must not reuse the example's unique values
+                // (an order id): theirs is generated.
+                let theirs = values::valid_strategy(op, root)
+                    .new_tree(&mut examples_runner)
+                    .map(|t| t.current())
+                    .unwrap_or_else(|_| example.clone());
+                self.injected_chain(from, links, &example, &theirs)
+            } else {
+                self.plain_chain(from, links, &example)
+            };
+            if let Err((at, check, reason, chain)) = outcome {
+                let failure = self.failure(at, check, reason, &chain);
+                self.state()
+                    .per_op
+                    .entry(at)
+                    .or_default()
+                    .failures
+                    .push(failure);
+                return;
+            }
         }
         let result = runner.run(&strategy, |(mine, theirs)| {
             if self.over() {

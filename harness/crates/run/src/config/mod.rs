@@ -81,6 +81,9 @@
 //! [[openapi.services.gateway.bad_credentials]]
 //! name = "expired"
 //! command = ["target/debug/gateway", "token", "--sub", "harness", "--expired"]
+//! # run before the check (the stack's endpoints in its environment): data the API cannot make
+//! [openapi.services.shipping.seed]
+//! command = ["target/debug/openapi-seed", "shipment", "--customer", "alice"]
 //! # an answer to schema-valid requests that is a rule of the business
 //! [[openapi.services.inventory.business_rules]]
 //! operation = "create_reservation"
@@ -231,6 +234,16 @@ pub struct OpenApiService {
     pub bad_credentials: Vec<CredentialSource>,
     /// Answers to schema-valid requests that are the operation's business rules.
     pub business_rules: Vec<BusinessRule>,
+    /// Run before the check, the stack's endpoints in its environment: makes what the
+    /// service's own API cannot (so every operation can answer a 2xx).
+    pub seed: Option<SeedCommand>,
+}
+
+/// `[openapi.services.NAME.seed]`: a program run before the check.
+#[derive(Debug, Clone)]
+pub struct SeedCommand {
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
 }
 
 /// An identity or a bad credential: headers sent as they are, or a command whose output is

@@ -115,6 +115,15 @@ struct RawOpenApiService {
     bad_credentials: Vec<RawCredential>,
     #[serde(default)]
     business_rules: Vec<RawBusinessRule>,
+    seed: Option<RawSeed>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeed {
+    command: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 /// An identity or a bad credential: static headers, or a command that prints a token.
@@ -345,9 +354,23 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
                 because: r.because,
             })
             .collect();
+        let seed = match svc.seed {
+            None => None,
+            Some(s) if s.command.is_empty() => {
+                return Err(bad(
+                    "seed",
+                    format!("[openapi.services.{name}.seed]: `command` is empty"),
+                ));
+            }
+            Some(s) => Some(SeedCommand {
+                command: s.command,
+                env: s.env,
+            }),
+        };
         openapi_services.insert(
             name,
             OpenApiService {
+                seed,
                 document: svc.document.map(|d| dir.join(d)),
                 headers: svc.headers,
                 auth,
