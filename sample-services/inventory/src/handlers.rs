@@ -35,28 +35,6 @@ fn count_reservation(outcome: &'static str) {
     metrics::counter!("inventory_reservations_total", "outcome" => outcome).increment(1);
 }
 
-/// The catalogue's answer: `body` (products) as JSON. Planted defect `response-drift`: each
-/// product's `name` is served as `title` (the document still says `name`).
-fn catalogue<T: serde::Serialize>(body: T) -> Response {
-    if !defects::is_on(Defect::ResponseDrift) {
-        return Json(body).into_response();
-    }
-    let mut value = serde_json::to_value(&body).unwrap_or(serde_json::Value::Null);
-    let products: Vec<&mut serde_json::Value> = match &mut value {
-        serde_json::Value::Array(products) => products.iter_mut().collect(),
-        product => vec![product],
-    };
-    for product in products
-        .into_iter()
-        .filter_map(serde_json::Value::as_object_mut)
-    {
-        if let Some(name) = product.remove("name") {
-            product.insert("title".to_owned(), name);
-        }
-    }
-    Json(value).into_response()
-}
-
 /// List all products, sorted by SKU.
 #[utoipa::path(
     get,
@@ -75,7 +53,7 @@ pub async fn list_products(State(state): State<AppState>) -> Result<Response, Pr
         .await
         .map_err(|e| repo_problem(&e))?;
     let products: Vec<ProductView> = products.into_iter().map(ProductView::from).collect();
-    Ok(catalogue(products))
+    Ok(Json(products).into_response())
 }
 
 /// Get one product.
@@ -99,7 +77,7 @@ pub async fn get_product(
         return Err(Problem::not_found(format!("no product with sku {sku:?}")));
     }
     match state.repo.get_product(&sku).await {
-        Ok(Some(product)) => Ok(catalogue(ProductView::from(product))),
+        Ok(Some(product)) => Ok(Json(ProductView::from(product)).into_response()),
         Ok(None) => Err(Problem::not_found(format!("no product with sku {sku:?}"))),
         Err(e) => Err(repo_problem(&e)),
     }

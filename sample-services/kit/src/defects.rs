@@ -53,7 +53,8 @@ pub enum Defect {
     GlobalIdempotency,
     /// orders: its calls to inventory and payments carry no `traceparent`.
     DropTraceparent,
-    /// inventory: a product is served with `title` where its documented `name` should be.
+    /// payments: `GET /payments/{id}` serves the optional `decline_reason` as
+    /// `declined_reason` (no schema breaks: the field is optional).
     ResponseDrift,
     /// inventory: `GET /products` (the gateway's `GET /api/products`) sleeps 500 ms.
     SlowRoute,
@@ -109,7 +110,8 @@ impl Defect {
             | Self::PoisonRequeue
             | Self::GlobalIdempotency
             | Self::DropTraceparent => "orders",
-            Self::Nul500 | Self::ResponseDrift | Self::SlowRoute => "inventory",
+            Self::Nul500 | Self::SlowRoute => "inventory",
+            Self::ResponseDrift => "payments",
         }
     }
 
@@ -128,7 +130,9 @@ impl Defect {
             Self::PoisonRequeue => "poison messages are requeued instead of dead-lettered",
             Self::GlobalIdempotency => "idempotency keys are shared between customers",
             Self::DropTraceparent => "calls to inventory and payments carry no traceparent",
-            Self::ResponseDrift => "products are served with `title` instead of `name`",
+            Self::ResponseDrift => {
+                "GET /payments/{id} serves the optional decline_reason as declined_reason"
+            }
             Self::SlowRoute => "GET /products sleeps 500 ms",
             Self::IgnoreExpiry => "expired tokens are accepted",
         }

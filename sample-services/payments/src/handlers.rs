@@ -8,7 +8,10 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use service_kit::{Json, Path, Problem};
+use service_kit::{
+    Json, Path, Problem,
+    defects::{self, Defect},
+};
 
 use crate::{
     AppState,
@@ -131,10 +134,23 @@ fn count_new(payment: &Payment) {
 pub async fn get_payment(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Result<Json<PaymentView>, Problem> {
+) -> Result<Response, Problem> {
     let id = parse_id(&raw_id)?;
     match state.ledger.get(id).await {
-        Ok(Some(payment)) => Ok(Json(payment.into())),
+        Ok(Some(payment)) if defects::is_on(Defect::ResponseDrift) => {
+            // Planted defect `response-drift`: the optional `decline_reason` is served as
+            // `declined_reason` (the document, and `POST /payments`, still say
+            // `decline_reason`; an optional field missing breaks no schema).
+            let mut value =
+                serde_json::to_value(PaymentView::from(payment)).unwrap_or(serde_json::Value::Null);
+            if let Some(fields) = value.as_object_mut()
+                && let Some(reason) = fields.remove("decline_reason")
+            {
+                fields.insert("declined_reason".to_owned(), reason);
+            }
+            Ok(Json(value).into_response())
+        }
+        Ok(Some(payment)) => Ok(Json(PaymentView::from(payment)).into_response()),
         Ok(None) => Err(Problem::not_found(format!("no payment with id {id}"))),
         Err(e) => Err(ledger_problem(&e)),
     }

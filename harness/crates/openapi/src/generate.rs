@@ -440,7 +440,7 @@ fn collect_mutations(
                     if map.contains_key(r) {
                         let mut path = steps(pointer);
                         path.push(Step::Key(r.to_owned()));
-                        out.push((format!("required {at}/{r} removed"), path, None));
+                        out.push((format!("required {pointer}/{r} removed"), path, None));
                     }
                 }
             }

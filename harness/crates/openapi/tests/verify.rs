@@ -842,3 +842,27 @@ async fn the_coverage_phase_is_the_same_whatever_the_seed_and_reaches_each_bound
         );
     }
 }
+
+#[tokio::test]
+async fn an_optional_field_that_drifts_on_fetch_fails_the_created_resource_check() {
+    let report = verify_owned(
+        Knobs {
+            owner_drifts: true,
+            ..Knobs::default()
+        },
+        3,
+    )
+    .await;
+    let found = failures_of(&report, Check::CreatedFetchable);
+    assert!(!found.is_empty(), "{}", explain(&report));
+    assert!(
+        found[0].reason.contains("without `owner`"),
+        "{}",
+        found[0].reason
+    );
+    assert!(
+        found[0].curl.contains("# 2. fetch it as alice"),
+        "{}",
+        found[0].curl
+    );
+}

@@ -21,7 +21,8 @@
 //! waited out (its `Retry-After`, at most 10 s) and the request sent again: rate limits
 //! do not hide the API.
 //!
-//! The submodules, each using only the ones after it: `stateful` chains operations;
+//! The submodules, each using only the ones after it: `stateful` chains operations along
+//! the links `links` finds; `methods` sends undocumented methods;
 //! `phase` runs an operation's phases (runners, seeds, the budget) and makes its report;
 //! `check` judges a response; `curl`
 //! renders a failed request as a command line; `send` builds, sends and records requests;
@@ -30,6 +31,7 @@
 
 mod check;
 mod curl;
+mod links;
 mod methods;
 mod phase;
 mod seed;

@@ -1,15 +1,9 @@
 //! The stateful phase: operations chained through the values one answers and the next
 //! uses, so a resource that is created is also fetched, listed, changed and deleted.
 //!
-//! Links come from the document's OpenAPI `links` (`$response.body#/...` and
-//! `$response.header.X` expressions), and are inferred the way a reader of the API would:
-//! a `Location` header that matches another operation's path, and a response field named
-//! like a path parameter of an operation one level below the producer's path (`POST
-//! /orders` answers `id`; `GET /orders/{id}`). A list (`GET /products`) links to its items
-//! through the first listed item's field.
-//!
-//! A chain, as the first identity unless said otherwise: create (a generated, schema-valid
-//! request), then fetch it (`created_fetchable`: a 2xx); as each other identity, fetch it,
+//! The links come from `links`. A chain, as the first identity unless said otherwise:
+//! create (a schema-valid request), then fetch it (`created_fetchable`: a 2xx, with every
+//! field the creation answered); as each other identity, fetch it,
 //! find it in their list, delete it (`cross_identity_access`: none of it may succeed);
 //! every other linked operation with the value; delete it and fetch it again
 //! (`deleted_gone`: 404 or 410). With another identity there is a second chain: that
@@ -18,9 +12,11 @@
 //! still be the first identity's own (mass assignment of ownership). Every answer is also
 //! checked as in the other phases (no 5xx, conformance).
 //!
-//! Each chain runs in a proptest runner over the creations' generated values, so a failure
-//! is shrunk to the smallest creation that shows it; the chain is reported up to its failing
-//! step as a script of `curl` commands.
+//! The creations are the document's example, then (plain chains) every schema-valid
+//! boundary of the coverage phase on it, then generated values in a proptest runner, so a
+//! failure there is shrunk to the smallest creation that shows it; UUIDs in a creation's body
+//! are fresh each time. A chain is reported up to its failing step as a script of `curl`
+//! commands.
 //!
 //! Written here rather than taken from a crate: no Rust crate does stateful OpenAPI testing
 //! (Schemathesis, which does, is Python).
@@ -42,264 +38,13 @@ use serde_json::Value;
 use super::{
     check::{self, Expect},
     curl::curl,
+    links::{self, Link, fields_missing, link_value},
     phase::{Phase, Settings},
     seed::{fnv, seed_bytes},
     send::{self, Built, HttpClient, record_request, record_response},
     values::{self, Body, Values},
 };
 use crate::document::{Location, Operation, StatusKey};
-
-/// Where a link's value comes from in the first operation's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Source {
-    /// The `Location` header's path, matched against the target's template.
-    Location,
-    /// A response header (an OpenAPI link's `$response.header.X`).
-    Header(String),
-    /// A JSON pointer into the body (of the first item, for a list).
-    Body(String),
-}
-
-/// A value of `from`'s answer used for a path parameter of `to`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Link {
-    pub(super) from: usize,
-    pub(super) to: usize,
-    pub(super) param: String,
-    pub(super) source: Source,
-    /// The link's name in the document (explicit links only).
-    pub(super) name: Option<String>,
-}
-
-impl Link {
-    fn via(&self) -> String {
-        match (&self.name, &self.source) {
-            (Some(n), _) => format!("link {n}"),
-            (None, Source::Location) => "Location".to_owned(),
-            (None, Source::Header(h)) => format!("header {h}"),
-            (None, Source::Body(p)) => format!("body {p}"),
-        }
-    }
-}
-
-fn path_params(op: &Operation) -> Vec<&str> {
-    op.parameters
-        .iter()
-        .filter(|p| p.location == Location::Path)
-        .map(|p| p.name.as_str())
-        .collect()
-}
-
-/// The links between the operations: the document's own, else inferred.
-pub(super) fn links(ops: &[Operation], root: &Value) -> Vec<Link> {
-    let mut out = Vec::new();
-    for (from, producer) in ops.iter().enumerate() {
-        // The document's links.
-        let escaped = producer.path.replace('~', "~0").replace('/', "~1");
-        let method = producer.method.as_str().to_ascii_lowercase();
-        if let Some(Value::Object(responses)) =
-            root.pointer(&format!("/paths/{escaped}/{method}/responses"))
-        {
-            for response in responses.values() {
-                let response = crate::generate::resolve(root, response);
-                let Some(Value::Object(named)) = response.get("links") else {
-                    continue;
-                };
-                for (name, link) in named {
-                    let link = crate::generate::resolve(root, link);
-                    let target = link
-                        .get("operationId")
-                        .and_then(Value::as_str)
-                        .and_then(|id| ops.iter().position(|o| o.id == id));
-                    let (Some(to), Some(Value::Object(params))) = (target, link.get("parameters"))
-                    else {
-                        continue;
-                    };
-                    for (param, expr) in params {
-                        let param = param.rsplit('.').next().unwrap_or(param).to_owned();
-                        let source = match expr.as_str() {
-                            Some(e) if e.starts_with("$response.body#") => {
-                                Source::Body(e.trim_start_matches("$response.body#").to_owned())
-                            }
-                            Some(e) if e.starts_with("$response.header.") => {
-                                Source::Header(e.trim_start_matches("$response.header.").to_owned())
-                            }
-                            _ => continue,
-                        };
-                        out.push(Link {
-                            from,
-                            to,
-                            param,
-                            source,
-                            name: Some(name.clone()),
-                        });
-                    }
-                }
-            }
-        }
-    }
-    if !out.is_empty() {
-        return out;
-    }
-    // Inferred: the producer's path is the target's, less one `/{param}` segment and
-    // whatever follows it.
-    for (from, producer) in ops.iter().enumerate() {
-        let creates = matches!(producer.method, Method::POST | Method::PUT);
-        let lists = producer.method == Method::GET;
-        if !(creates || lists) || !path_params(producer).is_empty() {
-            continue;
-        }
-        for (to, target) in ops.iter().enumerate() {
-            let Some(rest) = target
-                .path
-                .strip_prefix(producer.path.trim_end_matches('/'))
-                .and_then(|r| r.strip_prefix("/{"))
-            else {
-                continue;
-            };
-            let Some((param, _)) = rest.split_once('}') else {
-                continue;
-            };
-            if path_params(target).first() != Some(&param) {
-                continue;
-            }
-            let documents_location = producer.responses.iter().any(|r| {
-                matches!(r.key, StatusKey::Code(200..=299))
-                    && r.required_headers.iter().any(|h| h == "location")
-            }) || response_headers(root, producer)
-                .iter()
-                .any(|h| h == "location");
-            let source = if creates && documents_location {
-                Source::Location
-            } else {
-                Source::Body(format!("/{param}"))
-            };
-            out.push(Link {
-                from,
-                to,
-                param: param.to_owned(),
-                source,
-                name: None,
-            });
-        }
-    }
-    out
-}
-
-/// The header names (lowercased) a producer's 2xx answers document.
-fn response_headers(root: &Value, op: &Operation) -> Vec<String> {
-    let escaped = op.path.replace('~', "~0").replace('/', "~1");
-    let method = op.method.as_str().to_ascii_lowercase();
-    let Some(Value::Object(responses)) =
-        root.pointer(&format!("/paths/{escaped}/{method}/responses"))
-    else {
-        return Vec::new();
-    };
-    responses
-        .iter()
-        .filter(|(k, _)| k.starts_with('2'))
-        .filter_map(|(_, r)| crate::generate::resolve(root, r).get("headers"))
-        .filter_map(Value::as_object)
-        .flat_map(|h| h.keys().map(|k| k.to_ascii_lowercase()))
-        .collect()
-}
-
-/// The value a link takes from an answer.
-fn link_value(
-    link: &Link,
-    target: &Operation,
-    base_path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Option<String> {
-    match &link.source {
-        Source::Location => {
-            // An answer without the header (a replay answered 200, say): the body's field.
-            let Some(location) = headers
-                .get(http::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-            else {
-                let by_body = Link {
-                    source: Source::Body(format!("/{}", link.param)),
-                    ..link.clone()
-                };
-                return link_value(&by_body, target, base_path, headers, body);
-            };
-            let path = location
-                .split_once("://")
-                .map_or(location, |(_, rest)| {
-                    rest.find('/').map_or("/", |i| &rest[i..])
-                })
-                .split('?')
-                .next()?;
-            let path = path
-                .strip_prefix(base_path.trim_end_matches('/'))
-                .unwrap_or(path);
-            template_value(&target.path, path, &link.param)
-                .or_else(|| {
-                    // A Location of the resource, the target a sub-resource of it.
-                    let head = target.path.split(&format!("{{{}}}", link.param)).next()?;
-                    let rest = path.strip_prefix(head)?;
-                    Some(rest.split('/').next()?.to_owned())
-                })
-                .filter(|v| !v.is_empty())
-        }
-        Source::Header(h) => Some(headers.get(h.as_str())?.to_str().ok()?.to_owned()),
-        Source::Body(pointer) => {
-            let v: Value = serde_json::from_slice(body).ok()?;
-            // The answer's own field, else (a list) its first item's; named like the
-            // parameter, else `id`.
-            let found = v
-                .pointer(pointer)
-                .or_else(|| first_item(&v).and_then(|i| i.pointer(pointer)))
-                .or_else(|| v.get("id"))
-                .or_else(|| first_item(&v).and_then(|i| i.get("id")))?;
-            match found {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
-        }
-    }
-}
-
-/// The first item of a list answer: an array, or an object with one array field.
-fn first_item(v: &Value) -> Option<&Value> {
-    match v {
-        Value::Array(items) => items.first(),
-        Value::Object(map) => {
-            let mut arrays = map.values().filter_map(Value::as_array);
-            let first = arrays.next()?;
-            arrays.next().is_none().then(|| first.first()).flatten()
-        }
-        _ => None,
-    }
-}
-
-/// The value of `{param}` in a concrete path matching `template`.
-fn template_value(template: &str, path: &str, param: &str) -> Option<String> {
-    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
-    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if t.len() != p.len() {
-        return None;
-    }
-    let mut value = None;
-    for (ts, ps) in t.iter().zip(&p) {
-        if *ts == format!("{{{param}}}") {
-            value = Some(percent_encoding_decode(ps));
-        } else if !(ts.starts_with('{') && ts.ends_with('}')) && ts != ps {
-            return None;
-        }
-    }
-    value
-}
-
-fn percent_encoding_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_owned())
-}
 
 /// One request of a chain, as sent and answered.
 #[derive(Debug, Clone)]
@@ -413,7 +158,7 @@ impl<'a> StatefulRun<'a> {
     /// Runs every chain; what each operation gets, by index.
     pub(super) fn run(self) -> BTreeMap<usize, OpOutcome> {
         let root = self.settings.doc.root().clone();
-        let links = links(self.ops, &root);
+        let links = links::infer(self.ops, &root);
         let producers: Vec<usize> = {
             let mut p: Vec<usize> = links.iter().map(|l| l.from).collect();
             p.sort_unstable();
@@ -484,26 +229,45 @@ impl<'a> StatefulRun<'a> {
             s.last = None;
             s.target = None;
         }
-        // The document's example first: generated values rarely name what exists (a
-        // catalogue's SKUs), an example usually does.
+        // The document's example first (generated values rarely name what exists, a
+        // catalogue's SKUs; an example usually does), then, for the plain chains, every
+        // schema-valid boundary of the coverage phase on it: deterministic, whatever the
+        // seed. Each creation gets fresh UUIDs (an order id a payment is unique per would
+        // otherwise make every creation after the first a conflict).
         let mut examples_runner = TestRunner::new_with_rng(
             Config::default(),
             TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(h)),
         );
-        if let Some(example) = values::examples(op, root, &mut examples_runner)
+        let example = values::examples(op, root, &mut examples_runner)
             .into_iter()
-            .next()
-        {
+            .next();
+        let mut fixed: Vec<Values> = Vec::new();
+        if let Some(example) = &example {
+            fixed.push(example.clone());
+            if !injected {
+                fixed.extend(
+                    values::coverage_cases(op, root, example)
+                        .into_iter()
+                        .filter(|(_, valid)| *valid)
+                        .map(|(v, _)| v),
+                );
+            }
+        }
+        for (n, mut mine) in fixed.into_iter().enumerate() {
+            if self.over() {
+                return;
+            }
+            self.fresh_ids(from, &mut mine, h, n as u64);
             let outcome = if injected {
-                // Another identity's creation must not reuse the example's unique values
-                // (an order id): theirs is generated.
-                let theirs = values::valid_strategy(op, root)
+                // The other identity's creation is generated.
+                let mut theirs = values::valid_strategy(op, root)
                     .new_tree(&mut examples_runner)
                     .map(|t| t.current())
-                    .unwrap_or_else(|_| example.clone());
-                self.injected_chain(from, links, &example, &theirs)
+                    .unwrap_or_else(|_| mine.clone());
+                self.fresh_ids(from, &mut theirs, h, 10_000 + n as u64);
+                self.injected_chain(from, links, &mine, &theirs)
             } else {
-                self.plain_chain(from, links, &example)
+                self.plain_chain(from, links, &mine)
             };
             if let Err((at, check, reason, chain)) = outcome {
                 let failure = self.failure(at, check, reason, &chain);
@@ -723,6 +487,28 @@ impl<'a> StatefulRun<'a> {
                             step.built.method,
                             step.built.url.path(),
                             step.status.map_or("nothing".to_owned(), |s| s.to_string())
+                        ),
+                    ),
+                    &chain,
+                );
+            }
+            // The same resource: what its creation answered, the fetch answers too.
+            if creating
+                && let Some(step) = chain.last()
+                && let Some(missing) = fields_missing(&created.body, &step.body)
+            {
+                return fail(
+                    link.to,
+                    (
+                        Check::CreatedFetchable,
+                        format!(
+                            "a resource just created by {} ({} {}) is fetched without {missing}, which its creation answered: {} {} answered {} (the two answers disagree on the resource's fields)",
+                            me.name,
+                            chain[0].built.method,
+                            created.status.unwrap_or_default(),
+                            step.built.method,
+                            step.built.url.path(),
+                            step.status.unwrap_or_default()
                         ),
                     ),
                     &chain,
@@ -980,6 +766,65 @@ impl<'a> StatefulRun<'a> {
         Ok(())
     }
 
+    /// Gives every UUID-format string of a creation's body a fresh value, derived from the
+    /// seed, `h` and `n` (so a seed sends the same ids again).
+    fn fresh_ids(&self, op: usize, v: &mut Values, h: u64, n: u64) {
+        fn walk(root: &Value, schema: &Value, value: &mut Value, next: &mut dyn FnMut() -> String) {
+            let schema = crate::generate::resolve(root, schema);
+            match value {
+                Value::String(s)
+                    if schema.get("format").and_then(Value::as_str) == Some("uuid") =>
+                {
+                    *s = next();
+                }
+                Value::Object(map) => {
+                    if let Some(Value::Object(props)) = schema.get("properties") {
+                        for (k, sub) in props {
+                            if let Some(child) = map.get_mut(k) {
+                                walk(root, sub, child, next);
+                            }
+                        }
+                    }
+                }
+                Value::Array(items) => {
+                    if let Some(sub) = schema.get("items") {
+                        for item in items {
+                            walk(root, sub, item, next);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let root = self.settings.doc.root();
+        let Some(schema) = self.ops[op]
+            .body
+            .as_ref()
+            .and_then(|b| b.json())
+            .and_then(|m| m.schema.clone())
+        else {
+            return;
+        };
+        let Some(Body::Json(body)) = &mut v.body else {
+            return;
+        };
+        let mut count = 0u64;
+        let mut next = || {
+            count += 1;
+            let a = fnv(&[&h.to_le_bytes(), &n.to_le_bytes(), &count.to_le_bytes()]);
+            let b = fnv(&[&a.to_le_bytes(), b"uuid"]);
+            uuid::Builder::from_random_bytes(
+                [a.to_le_bytes(), b.to_le_bytes()]
+                    .concat()
+                    .try_into()
+                    .unwrap_or([0; 16]),
+            )
+            .into_uuid()
+            .to_string()
+        };
+        walk(root, &schema, body, &mut next);
+    }
+
     /// The properties the request body's schema names (top level).
     fn request_properties(&self, op: usize) -> Vec<String> {
         let root = self.settings.doc.root();
@@ -1089,34 +934,5 @@ impl<'a> StatefulRun<'a> {
             .iter()
             .find(|i| i.name == identity)
             .map_or(&[][..], |i| &i.headers)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_values() {
-        assert_eq!(
-            template_value("/orders/{id}", "/orders/abc", "id").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(
-            template_value("/orders/{id}", "/orders/a%20b", "id").as_deref(),
-            Some("a b")
-        );
-        assert_eq!(template_value("/orders/{id}", "/payments/abc", "id"), None);
-        assert_eq!(template_value("/orders/{id}", "/orders/abc/x", "id"), None);
-    }
-
-    #[test]
-    fn list_items() {
-        let list = serde_json::json!({"items": [{"sku": "KB-1"}], "total": 1});
-        assert_eq!(first_item(&list), Some(&serde_json::json!({"sku": "KB-1"})));
-        assert_eq!(
-            first_item(&serde_json::json!([{"id": 1}])),
-            Some(&serde_json::json!({"id": 1}))
-        );
     }
 }

@@ -408,3 +408,45 @@ pub(super) fn scalar_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+    use crate::Document;
+
+    /// The coverage cases of inventory's `POST /reservations`, as the book lists them
+    /// (docs/src/contracts-openapi.md): what each case does, and whether it must be accepted.
+    #[test]
+    fn the_coverage_cases_of_the_sample_reservation() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../contracts/openapi/inventory.json"
+        );
+        let doc = Document::from_path(path).unwrap();
+        let op = doc.operation("create_reservation").unwrap();
+        let mut runner = TestRunner::new(Config::default());
+        let base = examples(op, doc.root(), &mut runner).remove(0);
+        let cases = coverage_cases(op, doc.root(), &base);
+        let listed: Vec<String> = cases
+            .iter()
+            .map(|(v, valid)| {
+                format!(
+                    "{} {}",
+                    if *valid { "accept" } else { "reject" },
+                    v.mutation.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        let book = include_str!("../../../../../docs/src/contracts-openapi.md");
+        for line in &listed {
+            assert!(
+                book.contains(&format!("| {} |", line.replacen(' ', " | `", 1) + "`")),
+                "the book does not list the coverage case {line:?}; the cases are:\n{}",
+                listed.join("\n")
+            );
+        }
+        assert_eq!(cases.len(), 34, "{}", listed.join("\n"));
+    }
+}

@@ -44,6 +44,8 @@ pub(crate) struct Knobs {
     pub(crate) delete_keeps: bool,
     /// Refuses names that start with `z` with 422, a rule the document does not state.
     pub(crate) no_z_names: bool,
+    /// Serves a fetched item's `owner` (optional in the document) as `owned_by`.
+    pub(crate) owner_drifts: bool,
 }
 
 #[derive(Default)]
@@ -224,7 +226,15 @@ async fn get_item(
         return problem(StatusCode::BAD_REQUEST, "id: a UUID expected");
     }
     match s.items.lock().unwrap().get(&id) {
-        Some(item) if visible(&s, &headers, item) => ok_json(StatusCode::OK, item.clone()),
+        Some(item) if visible(&s, &headers, item) => {
+            let mut item = item.clone();
+            if s.knobs.owner_drifts
+                && let Some(owner) = item.as_object_mut().and_then(|i| i.remove("owner"))
+            {
+                item["owned_by"] = owner;
+            }
+            ok_json(StatusCode::OK, item)
+        }
         _ => problem(StatusCode::NOT_FOUND, "no such item"),
     }
 }
