@@ -37,6 +37,7 @@ pub struct ItemRequest {
     pub sku: String,
     /// 1 to 100000. Lines with the same SKU are added together.
     #[schema(example = 2, minimum = 1, maximum = 100000)]
+    #[serde(deserialize_with = "sample_views::wire::integer")]
     pub quantity: i64,
 }
 

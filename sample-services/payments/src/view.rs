@@ -29,6 +29,7 @@ pub struct CreatePayment {
     pub customer_id: String,
     /// The amount in the currency's minor unit; greater than 0.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "sample_views::wire::integer")]
     pub amount_cents: i64,
     /// Three uppercase letters, e.g. `EUR`.
     #[schema(pattern = "^[A-Z]{3}$")]

@@ -13,3 +13,4 @@
 pub mod inventory;
 pub mod orders;
 pub mod shipping;
+pub mod wire;

@@ -27,6 +27,7 @@ pub struct ItemRequest {
     pub sku: String,
     /// 1 to 1000.
     #[schema(example = 2, minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "crate::wire::integer")]
     pub quantity: i64,
 }
 

@@ -647,9 +647,14 @@ fn collect_mutations(
 /// put while staying valid, for the coverage phase: lengths and bounds at their limits,
 /// each enum member, each optional property left out, and a few strings services choke on
 /// (a NUL byte, right-to-left marks, non-ASCII). Callers keep the ones the schema accepts.
-pub(crate) fn boundaries(root: &Value, schema: &Value, value: &Value) -> Vec<(String, Value)> {
+pub(crate) fn boundaries(
+    root: &Value,
+    schema: &Value,
+    value: &Value,
+    in_json: bool,
+) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    collect_boundaries(root, schema, value, "", &mut out, 0);
+    collect_boundaries(root, schema, value, "", &mut out, 0, in_json);
     out.into_iter()
         .map(|(description, path, replacement)| {
             let mut v = value.clone();
@@ -666,6 +671,7 @@ fn collect_boundaries(
     pointer: &str,
     out: &mut Vec<Found>,
     depth: u32,
+    in_json: bool,
 ) {
     let schema = resolve(root, schema);
     if depth > MAX_DEPTH {
@@ -706,7 +712,7 @@ fn collect_boundaries(
                                 path.push(Step::Key(k.clone()));
                                 out.push((format!("optional {child} left out"), path, None));
                             }
-                            collect_boundaries(root, sub, v, &child, out, depth + 1);
+                            collect_boundaries(root, sub, v, &child, out, depth + 1, in_json);
                         }
                         None => {
                             // An optional property the base leaves out: given, from its
@@ -736,7 +742,15 @@ fn collect_boundaries(
                 }
             }
             if let Some(sub) = schema.get("items") {
-                collect_boundaries(root, sub, first, &format!("{pointer}/0"), out, depth + 1);
+                collect_boundaries(
+                    root,
+                    sub,
+                    first,
+                    &format!("{pointer}/0"),
+                    out,
+                    depth + 1,
+                    in_json,
+                );
             }
         }
         Value::Number(_) => {
@@ -752,6 +766,17 @@ fn collect_boundaries(
             edges.dedup();
             for n in edges {
                 here(format!("{at} = {n}"), Some(json!(n)));
+            }
+            // JSON Schema's integers are mathematical: `2.0` is one, and JSON clients send
+            // it (in a parameter, text, it is not sent).
+            if in_json
+                && ts.contains(&"integer")
+                && let Some(n) = value.as_i64()
+            {
+                here(
+                    format!("{at} = {n}.0 (a whole number written with a fraction)"),
+                    Some(json!(n as f64)),
+                );
             }
         }
         Value::String(_) => {

@@ -115,6 +115,8 @@ pub struct Credential {
 /// Verifies a running service against its document.
 pub struct PropertyVerifier {
     settings: Settings,
+    /// The first identity was named (the next ones are the others).
+    identity_named: bool,
     operations: Vec<String>,
     events: EventSink,
 }
@@ -159,7 +161,7 @@ impl PropertyVerifier {
                 request_timeout: Duration::from_secs(10),
                 headers: Vec::new(),
                 credentials: Vec::new(),
-                identity: "default".to_owned(),
+                identity: "the verifier".to_owned(),
                 others: Vec::new(),
                 bad_credentials: Vec::new(),
                 rules: Vec::new(),
@@ -167,6 +169,7 @@ impl PropertyVerifier {
                 seeded: false,
                 unreachable: AtomicBool::new(false),
             },
+            identity_named: false,
             operations: Vec::new(),
             events: harness_core::discard(),
         })
@@ -226,7 +229,8 @@ impl PropertyVerifier {
             })
             .collect();
         let name = name.into();
-        if self.settings.identity == "default" && self.settings.others.is_empty() {
+        if !self.identity_named {
+            self.identity_named = true;
             self.settings.identity = name;
             self.settings.credentials.extend(headers);
         } else {
@@ -290,6 +294,7 @@ impl PropertyVerifier {
             settings,
             operations,
             events,
+            ..
         } = self;
         if settings.time_budget.is_zero() {
             return Err(VerifyError::Usage(

@@ -84,7 +84,7 @@ pub(super) struct Settings {
     pub(super) headers: Vec<(HeaderName, HeaderValue)>,
     /// The first identity's credentials: sent with every request but the auth checks'.
     pub(super) credentials: Vec<(HeaderName, HeaderValue)>,
-    /// The first identity's name (`default` unless named).
+    /// The first identity's name (`the verifier` unless named).
     pub(super) identity: String,
     /// The other identities, for the stateful phase's cross-identity checks.
     pub(super) others: Vec<Identity>,

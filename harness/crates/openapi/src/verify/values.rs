@@ -257,7 +257,7 @@ pub(super) fn coverage_cases(op: &Operation, root: &Value, base: &Values) -> Vec
                         format!("optional {where_} left out"),
                     ));
                 }
-                for (m, changed) in boundaries(root, &p.schema, value) {
+                for (m, changed) in boundaries(root, &p.schema, value, false) {
                     let desc = m.replacen("the value", &where_, 1);
                     valid.push(with(&|v| v.params[i] = Some(changed.clone()), desc));
                 }
@@ -284,7 +284,7 @@ pub(super) fn coverage_cases(op: &Operation, root: &Value, base: &Values) -> Vec
             .and_then(|b| b.json())
             .and_then(|m| m.schema.as_ref()),
     ) {
-        for (m, changed) in boundaries(root, schema, value) {
+        for (m, changed) in boundaries(root, schema, value, true) {
             let desc = m.replacen("the value", "the body", 1);
             valid.push(with(&|v| v.body = Some(Body::Json(changed.clone())), desc));
         }
@@ -447,6 +447,6 @@ mod tests {
                 listed.join("\n")
             );
         }
-        assert_eq!(cases.len(), 34, "{}", listed.join("\n"));
+        assert_eq!(cases.len(), 35, "{}", listed.join("\n"));
     }
 }

@@ -156,8 +156,13 @@ async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
         Some(n) if !n.is_empty() && (s.knobs.ignore_max_length || n.chars().count() <= 20) => n,
         _ => return problem(StatusCode::UNPROCESSABLE_ENTITY, "name: 1 to 20 characters"),
     };
-    let quantity = match obj.get("quantity").and_then(Value::as_i64) {
-        Some(q) if (1..=100).contains(&q) && obj["quantity"].is_i64() => q,
+    // A whole number, written `2` or `2.0` (JSON Schema's integers are mathematical).
+    let whole = obj
+        .get("quantity")
+        .and_then(Value::as_f64)
+        .filter(|q| q.fract() == 0.0);
+    let quantity = match whole {
+        Some(q) if (1.0..=100.0).contains(&q) => q as i64,
         _ => return problem(StatusCode::UNPROCESSABLE_ENTITY, "quantity: 1 to 100"),
     };
     match obj.get("tags") {
