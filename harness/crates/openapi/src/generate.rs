@@ -114,6 +114,24 @@ fn string_strategy(schema: &Value) -> BoxedStrategy<Value> {
         Some("email") => "[a-z]{1,8}"
             .prop_map(|u| Value::String(format!("{u}@example.com")))
             .boxed(),
+        Some("uri" | "url") => ("[a-z]{1,8}", "[a-z0-9/]{0,12}")
+            .prop_map(|(host, path)| Value::String(format!("https://{host}.example.com/{path}")))
+            .boxed(),
+        Some("hostname") => "[a-z]{1,8}(\\.[a-z]{1,8}){0,2}"
+            .prop_map(Value::String)
+            .boxed(),
+        Some("ipv4") => any::<[u8; 4]>()
+            .prop_map(|b| Value::String(std::net::Ipv4Addr::from(b).to_string()))
+            .boxed(),
+        Some("ipv6") => any::<[u16; 8]>()
+            .prop_map(|s| Value::String(std::net::Ipv6Addr::from(s).to_string()))
+            .boxed(),
+        Some("time") => (0u32..24, 0u32..60, 0u32..60)
+            .prop_map(|(h, m, s)| Value::String(format!("{h:02}:{m:02}:{s:02}Z")))
+            .boxed(),
+        Some("duration") => (0u32..100, 0u32..24, 0u32..60)
+            .prop_map(|(d, h, m)| Value::String(format!("P{d}DT{h}H{m}M")))
+            .boxed(),
         _ => {
             let plain = proptest::collection::vec(plain_char(), min..=max)
                 .prop_map(|cs| cs.into_iter().collect::<String>());
@@ -537,7 +555,21 @@ fn collect_mutations(
             if schema
                 .get("format")
                 .and_then(Value::as_str)
-                .is_some_and(|f| matches!(f, "uuid" | "date-time" | "date" | "email"))
+                .is_some_and(|f| {
+                    matches!(
+                        f,
+                        "uuid"
+                            | "date-time"
+                            | "date"
+                            | "email"
+                            | "uri"
+                            | "hostname"
+                            | "ipv4"
+                            | "ipv6"
+                            | "time"
+                            | "duration"
+                    )
+                })
             {
                 here(
                     out,
@@ -931,6 +963,31 @@ mod tests {
         assert!(muts.len() >= 8, "{muts:?}");
         for (m, value) in muts {
             assert!(!v.is_valid(&value), "{m} left it valid: {value}");
+        }
+    }
+
+    #[test]
+    fn common_formats_are_generated_valid_and_broken() {
+        let root = json!({});
+        for format in [
+            "uri", "hostname", "ipv4", "ipv6", "time", "duration", "date", "uuid",
+        ] {
+            let schema = json!({"type": "string", "format": format});
+            let v = crate::document::compile(&schema).unwrap();
+            let mut runner = TestRunner::deterministic();
+            runner
+                .run(&valid(&root, &schema, 0), |value| {
+                    prop_assert!(v.is_valid(&value), "{format}: {value}");
+                    Ok(())
+                })
+                .unwrap();
+            let broken = mutations(&root, &schema, &json!("x"));
+            assert!(
+                broken
+                    .iter()
+                    .any(|(m, value)| m.contains(format) && !v.is_valid(value)),
+                "{format}: {broken:?}"
+            );
         }
     }
 
