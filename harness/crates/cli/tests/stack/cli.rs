@@ -355,6 +355,29 @@ fn contract_openapi_a_bad_document_is_exit_code_2_naming_file_and_pointer() {
         err.contains("nosuch.json") && err.contains("--openapi FILE"),
         "{err}"
     );
+    // A protected document without credentials would pass on 401s: refused before any
+    // request, with the fix.
+    let gateway = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../contracts/openapi/gateway.json"
+    );
+    let (code, _, err) = harness_out(&[
+        "contract",
+        "openapi",
+        "--service",
+        "gateway",
+        "--config",
+        config.to_str().unwrap(),
+        "--openapi",
+        gateway,
+        "--url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("requires credentials") && err.contains("[openapi.services.gateway]"),
+        "{err}"
+    );
 }
 
 /// `harness mock`: serves a contract's mock on 127.0.0.1, prints every call, and on SIGTERM

@@ -481,6 +481,71 @@ mod tests {
     }
 
     #[test]
+    fn openapi_identities_bad_credentials_rules_and_seeds() {
+        let path = Path::new("/w/harness.toml");
+        let c = Config::parse(
+            "[openapi]\nseed = 7\nallow_incomplete = true\n\
+             [[openapi.services.orders.identities]]\nname = \"alice\"\nheaders = { X-Customer-Id = \"a\" }\n\
+             [[openapi.services.orders.identities]]\nname = \"bob\"\ncommand = [\"token\", \"bob\"]\n\
+             [[openapi.services.orders.bad_credentials]]\nname = \"expired\"\ncommand = [\"token\"]\nscopes = [\"a\"]\n\
+             [[openapi.services.orders.business_rules]]\noperation = \"create_order\"\nstatus = 422\nbecause = \"stock\"\n\
+             [openapi.services.orders.seed]\ncommand = [\"seed\"]\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.openapi.seed, c.openapi.allow_incomplete),
+            (Some(7), true)
+        );
+        let orders = &c.openapi.services["orders"];
+        let names: Vec<&str> = orders.identities.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"], "in the file's order");
+        assert_eq!(
+            orders.identities[1].command.as_ref().unwrap().prefix,
+            "Bearer "
+        );
+        assert_eq!(
+            orders.bad_credentials[0].scopes.as_deref(),
+            Some(&["a".to_owned()][..])
+        );
+        assert_eq!(orders.business_rules[0].status, 422);
+        assert_eq!(orders.seed.as_ref().unwrap().command, ["seed"]);
+        for (text, says) in [
+            (
+                "[openapi.services.g]\nauth = { command = [\"t\"] }\n[[openapi.services.g.identities]]\nname = \"a\"\nheaders = { A = \"1\" }\n",
+                "not both",
+            ),
+            (
+                "[[openapi.services.g.identities]]\nname = \"a\"\n",
+                "give `headers`",
+            ),
+            (
+                "[[openapi.services.g.identities]]\nname = \"a\"\nheaders = { A = \"1\" }\ncommand = [\"t\"]\n",
+                "one of them",
+            ),
+            (
+                "[[openapi.services.g.identities]]\nname = \"a\"\nheaders = { A = \"1\" }\n[[openapi.services.g.identities]]\nname = \"a\"\nheaders = { A = \"2\" }\n",
+                "given twice",
+            ),
+            (
+                "[[openapi.services.g.bad_credentials]]\nname = \"malformed\"\nheaders = { A = \"1\" }\n",
+                "the verifier's own",
+            ),
+            (
+                "[openapi.services.g.seed]\ncommand = []\n",
+                "`command` is empty",
+            ),
+            (
+                "[[openapi.services.g.business_rules]]\noperation = \"x\"\nstatus = 422\n",
+                "missing field `because`",
+            ),
+        ] {
+            let e = Config::parse(text, path).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn run_levels_and_the_gate_refuse_what_they_do_not_know() {
         let path = Path::new("/w/harness.toml");
         for (text, wanted) in [
