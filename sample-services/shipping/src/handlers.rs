@@ -44,7 +44,8 @@ pub async fn list_shipments(
     customer: Customer,
     Query(query): Query<ShipmentsQuery>,
 ) -> Result<Json<Vec<ShipmentView>>, Problem> {
-    let order_id = match query.order_id.filter(|v| !v.trim().is_empty()) {
+    // An empty `order_id=` is not a UUID: a 400, not "no filter" (the document says uuid).
+    let order_id = match query.order_id {
         Some(raw) => Some(parse_uuid("order_id", &raw)?),
         None => None,
     };

@@ -580,6 +580,37 @@ fn collect_mutations(
                     Some(json!("\u{0}not-valid\u{202e}")),
                 );
             }
+            if schema
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| {
+                    matches!(
+                        f,
+                        "uuid"
+                            | "date-time"
+                            | "date"
+                            | "email"
+                            | "uri"
+                            | "hostname"
+                            | "ipv4"
+                            | "ipv6"
+                            | "time"
+                            | "duration"
+                    )
+                })
+                && !s.is_empty()
+            {
+                // Empty (`?order_id=`) is no uuid, date...: services often read it as "not
+                // given".
+                here(
+                    out,
+                    format!(
+                        "{at} empty (not a {})",
+                        schema["format"].as_str().unwrap_or_default()
+                    ),
+                    Some(Value::String(String::new())),
+                );
+            }
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
                 && let Ok(re) = regex::Regex::new(pattern)
                 && let Some(bad) = ["\u{0}", "", " ", "\u{7f}", "!", "~~~~", "0", "a"]

@@ -447,6 +447,6 @@ mod tests {
                 listed.join("\n")
             );
         }
-        assert_eq!(cases.len(), 35, "{}", listed.join("\n"));
+        assert_eq!(cases.len(), 36, "{}", listed.join("\n"));
     }
 }
