@@ -3,7 +3,7 @@
 # by side: the same documents (contracts/openapi), the same running stack (`harness up`), the
 # same number of examples (MAX_EXAMPLES, default 100, Schemathesis's --max-examples), the same
 # seed, the gateway with a token of the same customer (alice) and orders and shipping as the
-# same X-Customer-Id. Once with every planted defect off, then once per defect (DEFECTS) with
+# same X-Customer-Id, the gateway's rate limit raised (as harness.toml does for the checks). Once with every planted defect off, then once per defect (DEFECTS) with
 # that one on (SAMPLE_DEFECTS in every service of the stack). For each service and defect it
 # prints each tool's time and findings (Harness: `operation [check]`; Schemathesis: the
 # failures it names), and writes them to $OUT/summary.md.
@@ -70,10 +70,14 @@ trap stop_stack EXIT
 for defect in $defects; do
   envfile=$out/$defect.env
   rm -f "$envfile"
-  switch=
-  [ "$defect" = none ] || switch="SAMPLE_DEFECTS=$defect"
+  # The gateway's rate limit raised as harness.toml's [openapi.services.gateway.env] does,
+  # for both tools.
+  service_env="RATE_LIMIT_PER_SECOND=100000
+RATE_LIMIT_BURST=100000"
+  [ "$defect" = none ] || service_env="$service_env
+SAMPLE_DEFECTS=$defect"
   echo "== $defect: starting the stack"
-  HARNESS_SERVICE_ENV=$switch "$harness" up --env-file "$envfile" >"$out/$defect-up.log" 2>&1 &
+  HARNESS_SERVICE_ENV=$service_env "$harness" up --env-file "$envfile" >"$out/$defect-up.log" 2>&1 &
   up_pid=$!
   for _ in $(seq 1 600); do
     [ -s "$envfile" ] && break

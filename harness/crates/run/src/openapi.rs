@@ -159,10 +159,11 @@ pub async fn check(session: &Session, options: &OpenApiOptions) -> Result<OpenAp
     let (stack, url) = match &options.url {
         Some(url) => (None, url.clone()),
         None => {
-            let builder = attach_all(
+            let builder = config.openapi_env(
                 session.stack()?.only([options.service.clone()]),
-                &options.attach,
-            )?;
+                std::slice::from_ref(&options.service),
+            );
+            let builder = attach_all(builder, &options.attach)?;
             let stack = session.start(builder).await?;
             let url = stack.url(&options.service).map_err(|_| {
                 Error::Usage(format!(

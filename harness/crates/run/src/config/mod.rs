@@ -81,6 +81,9 @@
 //! [[openapi.services.gateway.bad_credentials]]
 //! name = "expired"
 //! command = ["target/debug/gateway", "token", "--sub", "harness", "--expired"]
+//! # the service's environment in the stacks these checks start (a raised rate limit, say)
+//! [openapi.services.gateway.env]
+//! RATE_LIMIT_PER_SECOND = "100000"
 //! # run before the check (the stack's endpoints in its environment): data the API cannot make
 //! [openapi.services.shipping.seed]
 //! command = ["target/debug/openapi-seed", "shipment", "--customer", "alice"]
@@ -237,6 +240,10 @@ pub struct OpenApiService {
     /// Run before the check, the stack's endpoints in its environment: makes what the
     /// service's own API cannot (so every operation can answer a 2xx).
     pub seed: Option<SeedCommand>,
+    /// The service's environment in a stack the check starts (`harness contract openapi`,
+    /// a level that checks it, a defect's stack): e.g. a rate limit raised so that the
+    /// verifier's hundreds of requests are not answered 429.
+    pub env: BTreeMap<String, String>,
 }
 
 /// `[openapi.services.NAME.seed]`: a program run before the check.
@@ -310,6 +317,26 @@ pub struct Provider {
 }
 
 impl Config {
+    /// `builder` with the `env` of `[openapi.services.NAME]` for each of `services` it has.
+    pub fn openapi_env(
+        &self,
+        mut builder: harness_stack::StackBuilder,
+        services: &[String],
+    ) -> harness_stack::StackBuilder {
+        for service in services {
+            let Some(settings) = self.openapi.services.get(service) else {
+                continue;
+            };
+            if settings.env.is_empty() || !builder.has_service(service) {
+                continue;
+            }
+            for (k, v) in &settings.env {
+                builder = builder.env(service, k, v);
+            }
+        }
+        builder
+    }
+
     /// `harness.toml` at the root of the cargo workspace holding `dir`, or the defaults when
     /// there is none.
     pub fn find(dir: &Path) -> Result<Self> {

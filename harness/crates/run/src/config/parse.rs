@@ -116,6 +116,8 @@ struct RawOpenApiService {
     #[serde(default)]
     business_rules: Vec<RawBusinessRule>,
     seed: Option<RawSeed>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,6 +373,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
             name,
             OpenApiService {
                 seed,
+                env: svc.env,
                 document: svc.document.map(|d| dir.join(d)),
                 headers: svc.headers,
                 auth,

@@ -170,6 +170,13 @@ async fn one(
                 .reports_dir(dir.join("stacks"))
                 .events(child.events())
                 .own_services_env(&switch.0, &switch.1);
+            // An OpenAPI check's service runs as the OpenAPI checks run it.
+            let builder = match &defect.check {
+                catalogue::Check::OpenApi { service, .. } => session
+                    .config()
+                    .openapi_env(builder, std::slice::from_ref(service)),
+                _ => builder,
+            };
             Some(
                 session
                     .start(builder)

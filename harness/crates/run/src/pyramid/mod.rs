@@ -333,10 +333,22 @@ impl RunState<'_> {
             n => (format!("{run_id}{n}"), session.dir().join("stacks")),
         };
         self.stacks_started += 1;
-        let stack = Stack::from_manifest(manifest)?
+        // The services the level checks against their documents run with their
+        // `[openapi.services.NAME] env`.
+        let checked = session
+            .config()
+            .run
+            .levels
+            .get(&level)
+            .map(|l| l.openapi.clone())
+            .unwrap_or_default();
+        let builder = Stack::from_manifest(manifest)?
             .run_id(id)
             .reports_dir(reports)
-            .events(session.events())
+            .events(session.events());
+        let stack = session
+            .config()
+            .openapi_env(builder, &checked)
             .start()
             .await?;
         self.stack = Some(stack);

@@ -94,6 +94,11 @@ impl StackBuilder {
         self
     }
 
+    /// Whether the manifest has a service of this name.
+    pub fn has_service(&self, name: &str) -> bool {
+        self.manifest.services.contains_key(name)
+    }
+
     /// Sets an environment variable of one service (the value may hold placeholders).
     ///
     /// ```no_run
