@@ -84,14 +84,14 @@ async fn inventory_never_oversells_on_real_postgres() {
         assert_eq!(r.status(), 204);
     }
     assert_eq!(stock(&client, &base, sku).await, 10);
-    let released: Value = client
+    // Released, it is gone.
+    let released = client
         .send(client.get(format!("{base}/reservations/{id}")))
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(released["status"], "RELEASED");
+    assert_eq!(released.status(), 410);
+    let problem: Value = released.json().await.unwrap();
+    assert_eq!(problem["type"], "released", "{problem}");
 
     // All or nothing: a line short of stock leaves the other line's stock untouched.
     let keyboards = stock(&client, &base, "KB-001").await;
