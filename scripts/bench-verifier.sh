@@ -25,7 +25,7 @@ max=${MAX_EXAMPLES:-100}
 seed=${SEED:-1}
 services=${SERVICES:-"payments inventory orders shipping gateway"}
 defects=${DEFECTS:-"none bola-read bola-create ignore-expiry response-drift nul-500"}
-out=${OUT:-reports/bench-verifier}
+out=$(realpath -m "${OUT:-reports/bench-verifier}")
 target=${CARGO_TARGET_DIR:-$root/target}
 venv=${HARNESS_BENCH_VENV:-$target/bench-venv}
 secret="harness-sample-stack-jwt-secret-for-tests-only" # suites/stack.toml's
@@ -101,8 +101,9 @@ SAMPLE_DEFECTS=$defect"
 
     st_log=$out/$defect-$svc-schemathesis.log
     t0=$(now)
-    "$venv/bin/st" --no-color run "contracts/openapi/$svc.json" --url "$url" \
-      --max-examples "$max" --seed "$seed" --checks all "${headers[@]}" \
+    # From the output folder: Schemathesis keeps its cache (.schemathesis/) where it runs.
+    (cd "$out" && "$venv/bin/st" --no-color run "$root/contracts/openapi/$svc.json" --url "$url" \
+      --max-examples "$max" --seed "$seed" --checks all "${headers[@]}") \
       >"$st_log" 2>&1 || true
     t1=$(now)
     # Schemathesis names each failure as a bulleted line ("- Server error", ...) under the
