@@ -158,6 +158,21 @@ impl Responder for OpenApiMock {
     fn reject(&self, req: &Request, seq: u64) -> Option<Reply> {
         let m = self.doc.check_request(&Self::incoming(req)).err()?;
         let mut reply = self.problem_for(m.operation.as_deref(), m.status, &m.to_string(), seq);
+        if m.status == 405 {
+            // RFC 9110: a 405 says which methods the path has.
+            let allowed: Vec<&str> = [
+                http::Method::GET,
+                http::Method::POST,
+                http::Method::PUT,
+                http::Method::PATCH,
+                http::Method::DELETE,
+            ]
+            .iter()
+            .filter(|method| self.doc.find(method, req.url.path()).is_ok())
+            .map(http::Method::as_str)
+            .collect();
+            reply.headers.push(("allow".to_owned(), allowed.join(", ")));
+        }
         reply.rejected = Some(m.to_string());
         Some(reply)
     }

@@ -167,6 +167,7 @@ impl PropertyVerifier {
                 rules: Vec::new(),
                 allow_incomplete: false,
                 seeded: false,
+                stateful: true,
                 unreachable: AtomicBool::new(false),
             },
             identity_named: false,
@@ -261,6 +262,13 @@ impl PropertyVerifier {
     /// with a `budget` failure; either way it is reported incomplete).
     pub fn allow_incomplete(mut self, allow: bool) -> Self {
         self.settings.allow_incomplete = allow;
+        self
+    }
+
+    /// Whether the stateful phase runs (default: yes). A service that keeps nothing (a
+    /// mock) has no resource to fetch after creating it.
+    pub fn stateful(mut self, on: bool) -> Self {
+        self.settings.stateful = on;
         self
     }
 
@@ -366,7 +374,7 @@ impl PropertyVerifier {
             merge(&settings, &ops, &mut reports, outcomes, Phase::Methods);
         }
         // The stateful phase, over the whole document.
-        {
+        if settings.stateful {
             let s = settings.clone();
             let selected = ops.clone();
             let outcomes = tokio::task::spawn_blocking(move || {

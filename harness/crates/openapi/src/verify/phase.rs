@@ -96,6 +96,8 @@ pub(super) struct Settings {
     pub(super) allow_incomplete: bool,
     /// A seed command made data before the run.
     pub(super) seeded: bool,
+    /// The stateful phase runs.
+    pub(super) stateful: bool,
     /// Set once a connection is refused: the rest of the run is not sent.
     pub(super) unreachable: AtomicBool,
 }
