@@ -47,6 +47,29 @@ pub(crate) fn handlers(env: &StackEnv) -> Handlers {
         )
 }
 
+/// Writes the row shipping writes when `order_id` is confirmed for `customer`: a `PENDING`
+/// shipment with the carrier its rule picks; its id.
+pub(crate) async fn insert_shipment(
+    pool: &sqlx::PgPool,
+    order_id: Uuid,
+    customer: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO shipments (id, order_id, customer_id, status, carrier, created_at) \
+         VALUES ($1, $2, $3, 'PENDING', $4, $5)",
+    )
+    .bind(id)
+    .bind(order_id)
+    .bind(customer)
+    .bind(shipping::model::carrier_for(order_id))
+    .bind(created_at)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
 /// Setup: a shipment of `order_id` (answers its `shipmentId` and `orderId`). Teardown:
 /// the recipient's shipments are deleted (a crashed run's too, before setup).
 async fn shipment(
@@ -62,18 +85,7 @@ async fn shipment(
     if action == Action::Teardown {
         return Ok(StateValues::new());
     }
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO shipments (id, order_id, customer_id, status, carrier, created_at) \
-         VALUES ($1, $2, $3, 'PENDING', $4, $5)",
-    )
-    .bind(id)
-    .bind(order_id)
-    .bind(RECIPIENT)
-    .bind(shipping::model::carrier_for(order_id))
-    .bind(timestamp())
-    .execute(pool)
-    .await?;
+    let id = insert_shipment(pool, order_id, RECIPIENT, timestamp()).await?;
     Ok(values(
         json!({"shipmentId": id.to_string(), "orderId": order_id.to_string()}),
     ))

@@ -7,31 +7,16 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::{StackEnv, db::Database};
+use crate::{StackEnv, db::Database, gateway_shipping::insert_shipment};
 
 /// Inserts a `PENDING` shipment of a new order for `customer` (the customer's earlier
 /// seeded shipments are deleted first, so a rerun leaves one); its id.
 pub async fn shipment(env: &StackEnv, customer: &str) -> anyhow::Result<Uuid> {
     let shipping = Database::new(env, "shipping");
     let pool = shipping.pool().await?;
-    let order_id = Uuid::new_v4();
-    let id = Uuid::new_v4();
-    let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM shipments WHERE customer_id = $1")
         .bind(customer)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-    sqlx::query(
-        "INSERT INTO shipments (id, order_id, customer_id, status, carrier, created_at) \
-         VALUES ($1, $2, $3, 'PENDING', $4, $5)",
-    )
-    .bind(id)
-    .bind(order_id)
-    .bind(customer)
-    .bind(shipping::model::carrier_for(order_id))
-    .bind(Utc::now())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(id)
+    Ok(insert_shipment(pool, Uuid::new_v4(), customer, Utc::now()).await?)
 }

@@ -310,37 +310,52 @@ async fn run_seed(
     stack: Option<&Stack>,
     service: &str,
 ) -> Result<()> {
-    let shown = seed.command.join(" ");
-    let mut command = user_command(&seed.command, dir);
+    let what = format!("[openapi.services.{service}.seed]");
+    run_command("seed", &seed.command, &seed.env, dir, stack, &what).await?;
+    Ok(())
+}
+
+/// Runs a `kind` command of harness.toml (`what` says where) from `dir`, with `env` and the
+/// stack's endpoints, for at most 600 s; its stdout. A command that cannot run, does not
+/// finish or fails is an input error with what it printed on stderr.
+async fn run_command(
+    kind: &str,
+    argv: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+    dir: &Path,
+    stack: Option<&Stack>,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let shown = argv.join(" ");
+    let mut command = user_command(argv, dir);
     command
-        .envs(&seed.env)
+        .envs(env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     if let Some(stack) = stack {
         command.envs(stack.env_vars());
     }
-    let what = format!("[openapi.services.{service}.seed]");
     let out = tokio::time::timeout(Duration::from_secs(600), command.output())
         .await
         .map_err(|_| {
             Error::Usage(format!(
-                "the seed command `{shown}` ({what}) did not finish within 600s"
+                "the {kind} command `{shown}` ({what}) did not finish within 600s"
             ))
         })?
         .map_err(|e| {
             Error::Usage(format!(
-                "cannot run the seed command `{shown}` ({what}): {e}"
+                "cannot run the {kind} command `{shown}` ({what}): {e}"
             ))
         })?;
     if !out.status.success() {
         return Err(Error::Usage(format!(
-            "the seed command `{shown}` ({what}) failed ({}):\n{}",
+            "the {kind} command `{shown}` ({what}) failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim_end()
         )));
     }
-    Ok(())
+    Ok(out.stdout)
 }
 
 /// The headers of an identity or a bad credential: its own, or its command's token.
@@ -381,34 +396,8 @@ async fn run_auth(
     what: &str,
 ) -> Result<(HeaderName, HeaderValue)> {
     let shown = auth.command.join(" ");
-    let mut command = user_command(&auth.command, dir);
-    command
-        .envs(&auth.env)
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(stack) = stack {
-        command.envs(stack.env_vars());
-    }
-    let out = tokio::time::timeout(Duration::from_secs(600), command.output())
-        .await
-        .map_err(|_| {
-            Error::Usage(format!(
-                "the auth command `{shown}` ({what}) did not finish within 600s"
-            ))
-        })?
-        .map_err(|e| {
-            Error::Usage(format!(
-                "cannot run the auth command `{shown}` ({what}): {e}"
-            ))
-        })?;
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "the auth command `{shown}` ({what}) failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        )));
-    }
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let out = run_command("auth", &auth.command, &auth.env, dir, stack, what).await?;
+    let token = String::from_utf8_lossy(&out).trim().to_owned();
     if token.is_empty() {
         return Err(Error::Usage(format!(
             "the auth command `{shown}` ({what}) printed no token"

@@ -56,10 +56,8 @@ pub(super) fn infer(ops: &[Operation], root: &Value) -> Vec<Link> {
     let mut out = Vec::new();
     for (from, producer) in ops.iter().enumerate() {
         // The document's links.
-        let escaped = producer.path.replace('~', "~0").replace('/', "~1");
-        let method = producer.method.as_str().to_ascii_lowercase();
         if let Some(Value::Object(responses)) =
-            root.pointer(&format!("/paths/{escaped}/{method}/responses"))
+            root.pointer(&format!("{}/responses", operation_pointer(producer)))
         {
             for response in responses.values() {
                 let response = crate::generate::resolve(root, response);
@@ -147,12 +145,19 @@ pub(super) fn infer(ops: &[Operation], root: &Value) -> Vec<Link> {
     out
 }
 
+/// The JSON pointer of an operation in its document, e.g. `/paths/~1orders/post`.
+pub(super) fn operation_pointer(op: &Operation) -> String {
+    let escaped = op.path.replace('~', "~0").replace('/', "~1");
+    format!(
+        "/paths/{escaped}/{}",
+        op.method.as_str().to_ascii_lowercase()
+    )
+}
+
 /// The header names (lowercased) a producer's 2xx answers document.
 fn response_headers(root: &Value, op: &Operation) -> Vec<String> {
-    let escaped = op.path.replace('~', "~0").replace('/', "~1");
-    let method = op.method.as_str().to_ascii_lowercase();
     let Some(Value::Object(responses)) =
-        root.pointer(&format!("/paths/{escaped}/{method}/responses"))
+        root.pointer(&format!("{}/responses", operation_pointer(op)))
     else {
         return Vec::new();
     };

@@ -236,11 +236,9 @@ fn checks_of(settings: &Settings, op: &Operation) -> Vec<Check> {
 
 /// The scopes `op`'s security requirements name (read from the document itself).
 pub(super) fn required_scopes(doc: &Document, op: &Operation) -> Vec<String> {
-    let escaped = op.path.replace('~', "~0").replace('/', "~1");
-    let method = op.method.as_str().to_ascii_lowercase();
     let root = doc.root();
     let security = root
-        .pointer(&format!("/paths/{escaped}/{method}/security"))
+        .pointer(&format!("{}/security", super::links::operation_pointer(op)))
         .or_else(|| root.get("security"));
     let mut scopes: Vec<String> = security
         .and_then(Value::as_array)

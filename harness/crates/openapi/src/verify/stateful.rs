@@ -402,6 +402,15 @@ impl<'a> StatefulRun<'a> {
         Some(v)
     }
 
+    /// The value `link` takes from `answer` and the target's request with it (the rest
+    /// generated, `tag` naming the draw), the link counted as followed.
+    fn follow(&self, link: &Link, answer: &Step, tag: &str) -> Option<(String, Values)> {
+        let value = self.value(link, answer)?;
+        let v = self.with_param(link.to, &link.param, &value, tag)?;
+        self.followed(link);
+        Some((value, v))
+    }
+
     fn value(&self, link: &Link, step: &Step) -> Option<String> {
         link_value(
             link,
@@ -459,13 +468,9 @@ impl<'a> StatefulRun<'a> {
         // The resource can be fetched by whoever made it.
         let mut resource: Option<(String, usize, &Link)> = None;
         for link in &fetches {
-            let Some(value) = self.value(link, &created) else {
+            let Some((value, v)) = self.follow(link, &created, "fetch") else {
                 continue;
             };
-            let Some(v) = self.with_param(link.to, &link.param, &value, "fetch") else {
-                continue;
-            };
-            self.followed(link);
             let desc = format!("fetch it as {}", me.name);
             if let Err(e) = self.send(link.to, desc, &v, &me, &mut chain) {
                 return fail(link.to, e, &chain);
@@ -591,13 +596,9 @@ impl<'a> StatefulRun<'a> {
         }
         // Every other linked operation, with the value.
         for link in &others {
-            let Some(value) = self.value(link, &created) else {
+            let Some((_, v)) = self.follow(link, &created, "other") else {
                 continue;
             };
-            let Some(v) = self.with_param(link.to, &link.param, &value, "other") else {
-                continue;
-            };
-            self.followed(link);
             let desc = format!("{} as {}", self.ops[link.to].id, me.name);
             if let Err(e) = self.send(link.to, desc, &v, &me, &mut chain) {
                 return fail(link.to, e, &chain);
@@ -605,13 +606,9 @@ impl<'a> StatefulRun<'a> {
         }
         // Deleted, then gone.
         for link in &deletes {
-            let Some(value) = self.value(link, &created) else {
+            let Some((value, v)) = self.follow(link, &created, "delete") else {
                 continue;
             };
-            let Some(v) = self.with_param(link.to, &link.param, &value, "delete") else {
-                continue;
-            };
-            self.followed(link);
             let desc = format!("delete it as {}", me.name);
             if let Err(e) = self.send(link.to, desc, &v, &me, &mut chain) {
                 return fail(link.to, e, &chain);
@@ -709,13 +706,9 @@ impl<'a> StatefulRun<'a> {
             .iter()
             .filter(|l| self.ops[l.to].method == Method::GET)
         {
-            let Some(value) = self.value(link, &created) else {
+            let Some((_, fetch)) = self.follow(link, &created, "fetch") else {
                 continue;
             };
-            let Some(fetch) = self.with_param(link.to, &link.param, &value, "fetch") else {
-                continue;
-            };
-            self.followed(link);
             let desc = format!("fetch it as {}", me.name);
             if let Err(e) = self.send(link.to, desc, &fetch, &me, &mut chain) {
                 return fail(link.to, e, &chain);
